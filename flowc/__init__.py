@@ -1,0 +1,1 @@
+"""flowc: a data-centric dataflow compiler for NumPy-style Python."""

@@ -1,0 +1,360 @@
+"""The tasklet language: scalar expressions, never arbitrary C++.
+
+A tasklet's code is a sequence of assignments ``name = expr`` separated by
+``;`` or newlines. Expressions use Python's operator syntax and precedence::
+
+    out = where(x > 0.0f, x, 0.01f * x)
+    t = a - m; e = exp(t); out = e
+
+Literals: ``3`` (int64), ``1.5`` / ``1e-12`` (float64), ``1.5f`` (float32),
+``True``/``False``, ``inf``, ``nan``. Functions are the ``FUNCTIONS`` table
+and casts are dtype names (``float32(x)``). ``//`` and ``%`` follow Python
+(floor) semantics; everything else follows C++ arithmetic on the connector
+types. Code is parsed into a small immutable tree; its printed form is
+canonical, so print → parse → print is the identity (that is the JSON form).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterator, Union
+
+from flowc.ir import dtypes
+from flowc.ir.errors import IRError
+
+#: function name -> number of arguments
+FUNCTIONS: dict[str, int] = {
+    "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "log2": 1, "log10": 1, "sqrt": 1,
+    "tanh": 1, "sinh": 1, "cosh": 1, "sin": 1, "cos": 1, "tan": 1, "arcsin": 1,
+    "arccos": 1, "arctan": 1, "erf": 1, "abs": 1, "floor": 1, "ceil": 1, "sign": 1,
+    "isnan": 1, "isinf": 1, "rsqrt": 1,
+    "min": 2, "max": 2, "pow": 2, "arctan2": 2, "fmod": 2,
+    "where": 3,
+}
+CASTS = {d.name for d in dtypes.ALL} | {"bool_"}
+
+# Binary operators by precedence, lowest first (Python's order).
+_BINARY_LEVELS: list[tuple[str, ...]] = [
+    ("or",), ("and",), ("<", "<=", ">", ">=", "==", "!="),
+    ("|",), ("^",), ("&",), ("<<", ">>"), ("+", "-"), ("*", "/", "//", "%"),
+]
+_PREC = {op: i for i, level in enumerate(_BINARY_LEVELS) for op in level}
+_UNARY_PREC = len(_BINARY_LEVELS)          # -x, ~x (not: between and/cmp)
+_NOT_LEVEL = 2                             # 'not' is parsed just above comparisons
+_NOT_PREC = 1.5                            # and binds looser than them
+_POW_PREC = _UNARY_PREC + 1
+_ATOM_PREC = _POW_PREC + 1
+
+
+@dataclass(frozen=True)
+class Const:
+    value: Union[bool, int, float]
+    dtype: str   # "bool", "int64", "float64", "float32"
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+
+
+@dataclass(frozen=True)
+class UnaryOp:
+    op: str      # "-", "~", "not", "+"
+    operand: "Node"
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: "Node"
+    right: "Node"
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str    # a FUNCTIONS name or a cast (dtype name)
+    args: tuple["Node", ...]
+
+
+Node = Union[Const, Name, UnaryOp, BinOp, Call]
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: str
+    value: Node
+
+
+@dataclass(frozen=True)
+class Code:
+    """A tasklet body: assignments executed in order."""
+
+    stmts: tuple[Assign, ...]
+
+    @staticmethod
+    def parse(text: str) -> "Code":
+        return _Parser(text).parse_code()
+
+    def __str__(self) -> str:
+        return "; ".join(f"{s.target} = {to_text(s.value)}" for s in self.stmts)
+
+    def assigned(self) -> list[str]:
+        return [s.target for s in self.stmts]
+
+    def read_names(self) -> set[str]:
+        """Names read before (or without) being assigned inside the code."""
+        read: set[str] = set()
+        local: set[str] = set()
+        for s in self.stmts:
+            read |= {n for n in names(s.value) if n not in local}
+            local.add(s.target)
+        return read
+
+
+def parse_expr(text: str) -> Node:
+    parser = _Parser(text)
+    node = parser.parse_expression()
+    parser.expect_end()
+    return node
+
+
+def names(node: Node) -> Iterator[str]:
+    if isinstance(node, Name):
+        yield node.id
+    elif isinstance(node, UnaryOp):
+        yield from names(node.operand)
+    elif isinstance(node, BinOp):
+        yield from names(node.left)
+        yield from names(node.right)
+    elif isinstance(node, Call):
+        for a in node.args:
+            yield from names(a)
+
+
+def substitute(node: Node, mapping: dict[str, Node]) -> Node:
+    """Replace names by expressions (used by fusion to inline producers)."""
+    if isinstance(node, Name):
+        return mapping.get(node.id, node)
+    if isinstance(node, UnaryOp):
+        return UnaryOp(node.op, substitute(node.operand, mapping))
+    if isinstance(node, BinOp):
+        return BinOp(node.op, substitute(node.left, mapping), substitute(node.right, mapping))
+    if isinstance(node, Call):
+        return Call(node.func, tuple(substitute(a, mapping) for a in node.args))
+    return node
+
+
+# ---------------------------------------------------------------- printing
+
+def _const_text(c: Const) -> str:
+    if c.dtype == "bool":
+        return "True" if c.value else "False"
+    if c.dtype == "int64":
+        return str(int(c.value))
+    v = float(c.value)
+    suffix = "f" if c.dtype == "float32" else ""
+    if math.isinf(v):
+        return ("-" if v < 0 else "") + "inf" + suffix
+    if math.isnan(v):
+        return "nan" + suffix
+    text = repr(v)
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text + suffix
+
+
+def _prec(node: Node) -> int:
+    if isinstance(node, BinOp):
+        return _POW_PREC if node.op == "**" else _PREC[node.op]
+    if isinstance(node, UnaryOp):
+        return _NOT_PREC if node.op == "not" else _UNARY_PREC
+    if isinstance(node, Const) and (str(node.value).startswith("-")):
+        return _UNARY_PREC
+    return _ATOM_PREC
+
+
+def to_text(node: Node) -> str:
+    """Canonical text with the fewest parentheses that parse back to ``node``."""
+    if isinstance(node, Const):
+        return _const_text(node)
+    if isinstance(node, Name):
+        return node.id
+    if isinstance(node, Call):
+        return f"{node.func}({', '.join(to_text(a) for a in node.args)})"
+    if isinstance(node, UnaryOp):
+        inner = to_text(node.operand)
+        if _prec(node.operand) < _prec(node):
+            inner = f"({inner})"
+        if node.op == "not":
+            return f"not {inner}"
+        return f"{node.op} {inner}" if inner.startswith(node.op) else f"{node.op}{inner}"
+    if isinstance(node, BinOp):
+        if node.op == "**":
+            left, right = to_text(node.left), to_text(node.right)
+            if _prec(node.left) <= _POW_PREC:
+                left = f"({left})"
+            if _prec(node.right) < _UNARY_PREC:
+                right = f"({right})"
+            return f"{left} ** {right}"
+        own = _PREC[node.op]
+        left, right = to_text(node.left), to_text(node.right)
+        if _prec(node.left) < own or (own == _PREC["<"] and _prec(node.left) == own):
+            left = f"({left})"
+        if _prec(node.right) <= own:
+            right = f"({right})"
+        return f"{left} {node.op} {right}"
+    raise IRError(f"not a tasklet expression node: {node!r}")
+
+
+# ---------------------------------------------------------------- parsing
+
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t]+)
+  | (?P<newline>[\n;]+)
+  | (?P<number>(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?f?)
+  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|[-+*/%<>&|^~(),=])
+""", re.VERBOSE)
+
+_NAMED_CONSTS = {
+    "True": Const(True, "bool"), "False": Const(False, "bool"),
+    "inf": Const(math.inf, "float64"), "nan": Const(math.nan, "float64"),
+    "inff": Const(math.inf, "float32"), "nanf": Const(math.nan, "float32"),
+}
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens: list[tuple[str, str, int]] = []
+        pos = 0
+        while pos < len(text):
+            m = _TOKEN.match(text, pos)
+            if not m:
+                raise IRError(f"tasklet code {text!r}: unexpected character {text[pos]!r} at {pos}")
+            kind = m.lastgroup
+            if kind != "ws":
+                self.tokens.append((kind, m.group(), pos))
+            pos = m.end()
+        self.tokens.append(("end", "", len(text)))
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.i]
+
+    def take(self) -> tuple[str, str, int]:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, what: str) -> IRError:
+        kind, value, pos = self.peek()
+        return IRError(f"tasklet code {self.text!r}: {what} at position {pos} (found {value or 'end'!r})")
+
+    def expect(self, value: str) -> None:
+        if self.peek()[1] != value:
+            raise self.error(f"expected {value!r}")
+        self.take()
+
+    def expect_end(self) -> None:
+        while self.peek()[0] == "newline":
+            self.take()
+        if self.peek()[0] != "end":
+            raise self.error("unexpected trailing input")
+
+    def parse_code(self) -> Code:
+        stmts = []
+        while True:
+            while self.peek()[0] == "newline":
+                self.take()
+            if self.peek()[0] == "end":
+                break
+            kind, target, _ = self.take()
+            if kind != "name" or target in _NAMED_CONSTS:
+                self.i -= 1
+                raise self.error("expected an assignment target")
+            self.expect("=")
+            stmts.append(Assign(target, self.parse_expression()))
+            if self.peek()[0] not in ("newline", "end"):
+                raise self.error("expected ';' or a new line after a statement")
+        return Code(tuple(stmts))
+
+    def parse_expression(self, level: int = 0) -> Node:
+        if level == _NOT_LEVEL and self.peek()[1] == "not":
+            self.take()
+            return UnaryOp("not", self.parse_expression(level))
+        if level == len(_BINARY_LEVELS):
+            return self.parse_unary()
+        left = self.parse_expression(level + 1)
+        ops = _BINARY_LEVELS[level]
+        if level == _PREC["<"]:          # comparisons do not chain in the tasklet language
+            if self.peek()[1] in ops:
+                op = self.take()[1]
+                left = BinOp(op, left, self.parse_expression(level + 1))
+                if self.peek()[1] in ops:
+                    raise self.error("chained comparisons are not supported; use 'and'")
+            return left
+        while self.peek()[1] in ops and self.peek()[0] in ("op", "name"):
+            op = self.take()[1]
+            left = BinOp(op, left, self.parse_expression(level + 1))
+        return left
+
+    def parse_unary(self) -> Node:
+        if self.peek()[1] in ("-", "+", "~"):
+            op = self.take()[1]
+            operand = self.parse_unary()
+            if op == "-" and isinstance(operand, Const) and operand.dtype != "bool" and \
+                    not str(operand.value).startswith("-"):
+                return Const(-operand.value, operand.dtype)
+            return UnaryOp(op, operand)
+        return self.parse_power()
+
+    def parse_power(self) -> Node:
+        base = self.parse_atom()
+        if self.peek()[1] == "**":
+            self.take()
+            return BinOp("**", base, self.parse_unary())
+        return base
+
+    def parse_atom(self) -> Node:
+        kind, value, _ = self.peek()
+        if kind == "number":
+            self.take()
+            if value.endswith("f"):
+                return Const(float(value[:-1]), "float32")
+            if re.fullmatch(r"\d+", value):
+                return Const(int(value), "int64")
+            return Const(float(value), "float64")
+        if kind == "name":
+            self.take()
+            if value in _NAMED_CONSTS:
+                return _NAMED_CONSTS[value]
+            if self.peek()[1] == "(":
+                self.take()
+                args: list[Node] = []
+                if self.peek()[1] != ")":
+                    args.append(self.parse_expression())
+                    while self.peek()[1] == ",":
+                        self.take()
+                        args.append(self.parse_expression())
+                self.expect(")")
+                func = "bool" if value == "bool_" else value
+                if func in CASTS:
+                    if len(args) != 1:
+                        raise IRError(f"cast {value}() takes one argument, got {len(args)}")
+                elif func in FUNCTIONS:
+                    if len(args) != FUNCTIONS[func]:
+                        raise IRError(f"{func}() takes {FUNCTIONS[func]} argument(s), got {len(args)}")
+                else:
+                    raise IRError(f"unknown tasklet function {value!r}; known: "
+                                  f"{', '.join(sorted(FUNCTIONS))} and casts to dtypes")
+                return Call(func, tuple(args))
+            return Name(value)
+        if value == "(":
+            self.take()
+            node = self.parse_expression()
+            self.expect(")")
+            return node
+        raise self.error("expected an expression")

@@ -1,0 +1,229 @@
+"""Library nodes: MatMul and Reduce.
+
+A library node stands for a whole operation on *whole containers* (use a view
+for part of an array). Code generation calls a tuned library for it
+(``implementation="blas"``), or ``expand`` rewrites it into plain maps
+(``"pure"``), which every target can compile and transformations can fuse.
+
+MatMul::   C[..., M, N] = alpha * A[..., M, K] @ B[..., K, N]  (+ beta * C)
+           batch dimensions broadcast as in NumPy (missing or literal 1).
+Reduce::   out = op over ``axes`` of in    (op: sum, prod, max, min)
+           the output keeps reduced axes as size 1 when its rank equals the input's.
+
+Pure expansion of both is the same shape — a parallel map over the output,
+an accumulator scalar per output element, a sequential inner map over the
+reduced index::
+
+    MatMul(A, B → C)   ⇒   map b,i,j:  acc = 0
+                                       map k: acc += A[b,i,k] * B[b,k,j]   (wcr sum)
+                                       C[b,i,j] = alpha * acc
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import numpy as np
+import sympy
+
+from flowc.ir.errors import IRError
+from flowc.ir.memlet import Memlet
+from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
+from flowc.ir.symbolic import Range
+
+if TYPE_CHECKING:
+    from flowc.ir.program import Program
+    from flowc.ir.state import State
+
+REDUCE_OPS = ("sum", "prod", "max", "min")
+
+
+def identity_text(op: str, dtype: Any) -> str:
+    """The tasklet-language literal of ``op``'s identity in ``dtype``."""
+    if op == "sum":
+        return "0" if dtype.is_integer or dtype.kind == "b" else "0.0"
+    if op == "prod":
+        return "1" if dtype.is_integer or dtype.kind == "b" else "1.0"
+    if dtype.kind == "b":
+        return "False" if op == "max" else "True"
+    if dtype.is_integer:
+        info = np.iinfo(dtype.numpy)
+        return str(info.min if op == "max" else info.max)
+    return "-inf" if op == "max" else "inf"
+
+
+def _edge_for(state: "State", node: LibraryNode, conn: str, incoming: bool):
+    edges = state.in_edges(node) if incoming else state.out_edges(node)
+    for e in edges:
+        if (e.dst_conn if incoming else e.src_conn) == conn:
+            return e
+    raise IRError(f"{node!r} has no edge on connector {conn!r}")
+
+
+class MatMul(LibraryNode):
+    inputs = ("_a", "_b")
+    outputs = ("_c",)
+    implementations = ("blas", "pure")
+
+    def __init__(self, name: str = "matmul", alpha: float = 1.0, beta: float = 0.0,
+                 implementation: Optional[str] = None):
+        super().__init__(name, implementation)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def in_connectors(self) -> set[str]:
+        return {"_a", "_b", "_cin"} if self.beta != 0.0 else {"_a", "_b"}
+
+    def properties(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "beta": self.beta}
+
+    def operands(self, state: "State") -> tuple[str, str, str]:
+        """Names of the A, B and C containers."""
+        return (_edge_for(state, self, "_a", True).data, _edge_for(state, self, "_b", True).data,
+                _edge_for(state, self, "_c", False).data)
+
+    def check_shapes(self, program: "Program", state: "State") -> None:
+        a, b, c = (program.data[n] for n in self.operands(state))
+        if a.ndim < 2 or b.ndim < 2 or c.ndim < 2:
+            raise IRError(f"{self!r}: operands need at least 2 dimensions "
+                          f"(got {a.ndim}, {b.ndim} -> {c.ndim}); use a view to add one")
+        m, k = a.shape[-2:]
+        k2, n = b.shape[-2:]
+        if sympy.simplify(k - k2) != 0 or sympy.simplify(c.shape[-2] - m) != 0 or \
+                sympy.simplify(c.shape[-1] - n) != 0:
+            raise IRError(f"{self!r}: shapes {a.shape} @ {b.shape} -> {c.shape} do not match")
+        batch = c.shape[:-2]
+        for name, desc in (("A", a), ("B", b)):
+            own = desc.shape[:-2]
+            if len(own) > len(batch):
+                raise IRError(f"{self!r}: operand {name} has more batch dimensions than the result")
+            for s, cs in zip(reversed(own), reversed(batch)):
+                if s != 1 and sympy.simplify(s - cs) != 0:
+                    raise IRError(f"{self!r}: batch dimension {s} of {name} does not broadcast to {cs}")
+
+    def expand(self, program: "Program", state: "State") -> None:
+        a_name, b_name, c_name = self.operands(state)
+        self.check_shapes(program, state)
+        a, b, c = (program.data[n] for n in (a_name, b_name, c_name))
+        batch = list(c.shape[:-2])
+        bparams = [f"_b{i}" for i in range(len(batch))]
+
+        def idx(desc, tail):
+            own = desc.shape[:-2]
+            lead = [("0" if s == 1 else bparams[len(batch) - len(own) + d]) for d, s in enumerate(own)]
+            return ", ".join(lead + tail)
+
+        outer = {**{p: f"0:{s}" for p, s in zip(bparams, batch)}, "_i": f"0:{c.shape[-2]}",
+                 "_j": f"0:{c.shape[-1]}"}
+        inputs = {"a": Memlet.parse(f"{a_name}[{idx(a, ['_i', '_k'])}]"),
+                  "b": Memlet.parse(f"{b_name}[{idx(b, ['_k', '_j'])}]")}
+        finish = f"o = {self.alpha!r} * v" if self.alpha != 1.0 else "o = v"
+        extra_inputs = {}
+        if self.beta != 0.0:
+            cin = _edge_for(state, self, "_cin", True).data
+            extra_inputs["cin"] = Memlet.parse(f"{cin}[{idx(c, ['_i', '_j'])}]")
+            finish += f" + {self.beta!r} * cin"
+        _accumulate(program, state, self, self.name, outer, {"_k": f"0:{a.shape[-1]}"}, inputs,
+                    "o = a * b", "sum", c.dtype, Memlet.parse(f"{c_name}[{idx(c, ['_i', '_j'])}]"),
+                    finish, extra_inputs)
+
+
+class Reduce(LibraryNode):
+    inputs = ("_in",)
+    outputs = ("_out",)
+    implementations = ("pure",)
+
+    def __init__(self, name: str = "reduce", op: str = "sum", axes: Sequence[int] = (0,),
+                 implementation: Optional[str] = None):
+        super().__init__(name, implementation)
+        if op not in REDUCE_OPS:
+            raise IRError(f"Reduce {name!r}: op {op!r} is not one of {', '.join(REDUCE_OPS)}")
+        self.op = op
+        self.axes = tuple(sorted(int(a) for a in axes))
+
+    def properties(self) -> dict[str, Any]:
+        return {"op": self.op, "axes": list(self.axes)}
+
+    @property
+    def label(self) -> str:
+        return f"Reduce {self.op} {list(self.axes)}"
+
+    def operands(self, state: "State") -> tuple[str, str]:
+        return _edge_for(state, self, "_in", True).data, _edge_for(state, self, "_out", False).data
+
+    def check_shapes(self, program: "Program", state: "State") -> bool:
+        """Validate shapes; return whether the output keeps reduced axes (keepdims)."""
+        src, dst = (program.data[n] for n in self.operands(state))
+        if any(a < 0 or a >= src.ndim for a in self.axes):
+            raise IRError(f"{self!r}: axes {self.axes} out of range for rank {src.ndim}")
+        kept = [s for d, s in enumerate(src.shape) if d not in self.axes]
+        keepdims = dst.ndim == src.ndim and src.ndim != len(kept)
+        expected = [1 if d in self.axes else s for d, s in enumerate(src.shape)] if keepdims else kept
+        if len(expected) != dst.ndim or any(sympy.simplify(sympy.sympify(x) - y) != 0
+                                            for x, y in zip(expected, dst.shape)):
+            raise IRError(f"{self!r}: reducing {src.shape} over {list(self.axes)} gives "
+                          f"{tuple(expected)}, but the output is {dst.shape}")
+        return keepdims
+
+    def expand(self, program: "Program", state: "State") -> None:
+        in_name, out_name = self.operands(state)
+        keepdims = self.check_shapes(program, state)
+        src, dst = program.data[in_name], program.data[out_name]
+        outer, inner, in_idx, out_idx = {}, {}, [], []
+        for d, s in enumerate(src.shape):
+            if d in self.axes:
+                inner[f"_r{d}"] = f"0:{s}"
+                in_idx.append(f"_r{d}")
+                if keepdims:
+                    out_idx.append("0")
+            else:
+                outer[f"_o{d}"] = f"0:{s}"
+                in_idx.append(f"_o{d}")
+                out_idx.append(f"_o{d}")
+        out_memlet = Memlet.parse(f"{out_name}[{', '.join(out_idx)}]") if dst.ndim else Memlet(out_name)
+        _accumulate(program, state, self, self.name, outer, inner,
+                    {"x": Memlet.parse(f"{in_name}[{', '.join(in_idx)}]")}, "o = x", self.op,
+                    dst.dtype, out_memlet, "o = v", {})
+
+
+def _accumulate(program: "Program", state: "State", node: LibraryNode, name: str,
+                outer: dict[str, str], inner: dict[str, str], inputs: dict[str, Memlet],
+                inner_code: str, op: str, dtype: Any, out_memlet: Memlet, finish_code: str,
+                finish_inputs: dict[str, Memlet]) -> None:
+    """Replace ``node`` by ``map outer: acc = id; map inner: acc op= f(inputs); out = finish(acc)``."""
+    in_nodes = {e.data: e.src for e in state.in_edges(node) if isinstance(e.src, AccessNode)}
+    out_node = next(e.dst for e in state.out_edges(node))
+    state.remove_node(node)
+    acc, _ = program.add_scalar(f"{name}_acc", dtype, transient=True, find_new_name=True)
+    if outer:
+        o_entry, o_exit = state.add_map(f"{name}_outer", outer, Schedule.DEFAULT)
+    i_entry, i_exit = state.add_map(f"{name}_inner", inner, Schedule.SEQUENTIAL)
+    init = state.add_tasklet(f"{name}_init", [], ["o"], f"o = {identity_text(op, dtype)}")
+    acc_init = state.add_access(acc)
+    body = state.add_tasklet(f"{name}_body", list(inputs), ["o"], inner_code)
+    acc_done = state.add_access(acc)
+    finish = state.add_tasklet(f"{name}_finish", ["v", *finish_inputs], ["o"], finish_code)
+    scope_in = [o_entry] if outer else []
+    if outer:
+        state.add_edge(o_entry, None, init, None, Memlet.empty())
+    state.add_edge(init, "o", acc_init, None, Memlet(acc, _scalar_subset()))
+    state.add_nedge(acc_init, i_entry)
+    for conn, m in inputs.items():
+        src = in_nodes.get(m.data) or state.add_access(m.data)
+        state.add_memlet_path(src, *scope_in, i_entry, body, memlet=m, dst_conn=conn)
+    state.add_memlet_path(body, i_exit, acc_done, memlet=Memlet(acc, _scalar_subset(), wcr=op), src_conn="o")
+    state.add_edge(acc_done, None, finish, "v", Memlet(acc, _scalar_subset()))
+    for conn, m in finish_inputs.items():
+        src = in_nodes.get(m.data) or state.add_access(m.data)
+        state.add_memlet_path(src, *scope_in, finish, memlet=m, dst_conn=conn)
+    exits = [o_exit] if outer else []
+    state.add_memlet_path(finish, *exits, out_node, memlet=out_memlet, src_conn="o")
+
+
+def _scalar_subset():
+    from flowc.ir.symbolic import Subset
+
+    return Subset(())
+
+
+__all__ = ["MatMul", "Reduce", "Range", "identity_text"]

@@ -1,0 +1,178 @@
+"""The nodes of a state's dataflow graph.
+
+- ``AccessNode``: a read or write of a named container at this point.
+- ``Tasklet``: a scalar computation in the tasklet language (``expr.Code``)
+  with named input and output connectors; every connector moves one element.
+- ``MapEntry``/``MapExit``: the two ends of a parametric parallel scope. The
+  nodes between them run once per point of ``params`` over ``ranges``; edges
+  cross the scope through connector pairs ``IN_x``/``OUT_x``.
+- ``LibraryNode``: a whole operation (MatMul, Reduce, ...) that code
+  generation calls a tuned library for, or that expands into maps.
+
+Nodes are plain objects compared by identity; a state numbers them (``id``)
+for JSON and for messages.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from flowc.ir.expr import Code
+from flowc.ir.symbolic import Range
+
+
+class Schedule(str, enum.Enum):
+    """How a map's iterations run. DEFAULT lets code generation decide
+    (outermost map parallel, nested maps sequential)."""
+
+    DEFAULT = "default"
+    SEQUENTIAL = "sequential"
+    CPU_MULTICORE = "cpu_multicore"
+    GPU_DEVICE = "gpu_device"
+    GPU_THREAD_BLOCK = "gpu_thread_block"
+
+
+class Node:
+    id: int = -1
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__
+
+    def in_connectors(self) -> Optional[set[str]]:
+        """Connectors edges may enter by; None: any (checked elsewhere)."""
+        return set()
+
+    def out_connectors(self) -> Optional[set[str]]:
+        return set()
+
+    def __repr__(self) -> str:
+        return f"{self.label} (node {self.id})"
+
+
+class AccessNode(Node):
+    def __init__(self, data: str):
+        self.data = data
+
+    @property
+    def label(self) -> str:
+        return self.data
+
+    def in_connectors(self) -> Optional[set[str]]:
+        return None
+
+    def out_connectors(self) -> Optional[set[str]]:
+        return None
+
+    def __repr__(self) -> str:
+        return f"access node {self.data!r} (node {self.id})"
+
+
+class Tasklet(Node):
+    def __init__(self, name: str, inputs: Sequence[str], outputs: Sequence[str], code: Any):
+        self.name = name
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.code = code if isinstance(code, Code) else Code.parse(code)
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def in_connectors(self) -> set[str]:
+        return set(self.inputs)
+
+    def out_connectors(self) -> set[str]:
+        return set(self.outputs)
+
+    def __repr__(self) -> str:
+        return f"tasklet {self.name!r} (node {self.id})"
+
+
+@dataclass(eq=False)
+class Map:
+    """A parallel scope's parameters, ranges and schedule (shared by entry and exit)."""
+
+    label: str
+    params: list[str]
+    ranges: list[Range]
+    schedule: Schedule = Schedule.DEFAULT
+    #: tile sizes etc. that transformations attach for code generation
+    hints: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.label}[{', '.join(f'{p}={r}' for p, r in zip(self.params, self.ranges))}]"
+
+
+class MapEntry(Node):
+    def __init__(self, map_: Map):
+        self.map = map_
+
+    @property
+    def label(self) -> str:
+        return f"{self.map}"
+
+    def in_connectors(self) -> None:
+        return None
+
+    def out_connectors(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"map entry {self.map.label!r} (node {self.id})"
+
+
+class MapExit(Node):
+    def __init__(self, map_: Map):
+        self.map = map_
+
+    @property
+    def label(self) -> str:
+        return f"end {self.map.label}"
+
+    def in_connectors(self) -> None:
+        return None
+
+    def out_connectors(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"map exit {self.map.label!r} (node {self.id})"
+
+
+class LibraryNode(Node):
+    """Base of library nodes. Subclasses define their connectors, their
+    semantics (``reference``) and ``expand`` into plain maps."""
+
+    #: registry of subclasses by class name, for JSON
+    kinds: dict[str, type["LibraryNode"]] = {}
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    implementations: tuple[str, ...] = ("pure",)
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        LibraryNode.kinds[cls.__name__] = cls
+
+    def __init__(self, name: str, implementation: Optional[str] = None):
+        self.name = name
+        self.implementation = implementation or self.implementations[0]
+
+    @property
+    def label(self) -> str:
+        return f"{type(self).__name__} {self.name}"
+
+    def in_connectors(self) -> set[str]:
+        return set(self.inputs)
+
+    def out_connectors(self) -> set[str]:
+        return set(self.outputs)
+
+    def properties(self) -> dict[str, Any]:
+        """JSON-serializable parameters (besides name and implementation)."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"library node {self.label!r} (node {self.id})"

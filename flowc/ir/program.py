@@ -1,0 +1,249 @@
+"""A program: named data descriptors, symbols, and a body of structured control flow.
+
+The program is the unit that is validated, transformed, serialized, rendered
+and compiled. Its *call signature* (``call_signature()``) is the single
+source of truth that code generation and the runtime agree on: arguments in
+order, then returned arrays (allocated by the runtime), then the integer
+symbols, each passed by value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
+
+from flowc.ir import expr as tl
+from flowc.ir.control import Block, Branch, Loop, While
+from flowc.ir.data import Array, Data, Scalar, Storage, make_array
+from flowc.ir.dtypes import DType, dtype_of
+from flowc.ir.errors import IRError
+from flowc.ir.nodes import LibraryNode, MapEntry, Node, Tasklet
+from flowc.ir.state import State
+from flowc.ir.symbolic import as_expr, free_symbol_names
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of the compiled entry point."""
+
+    name: str
+    kind: str                 # "array" (pointer), "scalar" (by value), "symbol" (int64 by value)
+    dtype: DType
+    is_return: bool = False
+
+
+class Program:
+    #: set by the public API (``flowc``) so ``program.compile()`` works without
+    #: the IR importing the stages after it
+    compiler: ClassVar[Optional[Callable[..., Any]]] = None
+
+    def __init__(self, name: str):
+        if not _IDENT.fullmatch(name):
+            raise IRError(f"program name {name!r} is not an identifier")
+        self.name = name
+        self.data: dict[str, Data] = {}
+        self.arg_names: list[str] = []
+        self.returns: list[str] = []
+        self.symbols: list[str] = []
+        self.body = Block(self)
+        self.history: list[dict[str, Any]] = []
+        self._state_names: set[str] = set()
+
+    # ------------------------------------------------------------ data
+    def _check_new(self, name: str) -> None:
+        if not _IDENT.fullmatch(name):
+            raise IRError(f"data name {name!r} is not an identifier")
+        if name in self.data:
+            raise IRError(f"data {name!r} already exists in program {self.name!r}")
+
+    def new_name(self, prefix: str) -> str:
+        """A data name not used yet, derived from ``prefix``."""
+        if prefix not in self.data:
+            return prefix
+        i = 0
+        while f"{prefix}_{i}" in self.data:
+            i += 1
+        return f"{prefix}_{i}"
+
+    def add_array(self, name: str, shape: Sequence[Any], dtype: Any, transient: bool = False,
+                  strides: Optional[Sequence[Any]] = None, storage: Storage = Storage.HOST,
+                  find_new_name: bool = False) -> tuple[str, Array]:
+        """Add an array; a non-transient one becomes the next argument."""
+        if find_new_name:
+            name = self.new_name(name)
+        self._check_new(name)
+        desc = make_array(dtype, shape, strides=tuple(strides or ()), storage=storage, transient=transient)
+        self.data[name] = desc
+        if not transient:
+            self.arg_names.append(name)
+        return name, desc
+
+    def add_transient(self, name: str, shape: Sequence[Any], dtype: Any, **kwargs: Any) -> tuple[str, Array]:
+        return self.add_array(name, shape, dtype, transient=True, **kwargs)
+
+    def add_scalar(self, name: str, dtype: Any, transient: bool = False,
+                   find_new_name: bool = False) -> tuple[str, Scalar]:
+        if find_new_name:
+            name = self.new_name(name)
+        self._check_new(name)
+        desc = Scalar(dtype_of(dtype), transient=transient)
+        self.data[name] = desc
+        if not transient:
+            self.arg_names.append(name)
+        return name, desc
+
+    def add_view(self, name: str, base: str, shape: Sequence[Any], strides: Optional[Sequence[Any]] = None,
+                 offset: Any = 0, find_new_name: bool = False) -> tuple[str, Array]:
+        """A view of ``base`` (reshape/transpose/slice without a copy)."""
+        if find_new_name:
+            name = self.new_name(name)
+        self._check_new(name)
+        if base not in self.data:
+            raise IRError(f"view {name!r} of unknown data {base!r}")
+        base_desc = self.data[base]
+        desc = make_array(base_desc.dtype, shape, strides=tuple(strides or ()), transient=True,
+                          view_of=base, offset=as_expr(offset), storage=getattr(base_desc, "storage", Storage.HOST))
+        self.data[name] = desc
+        return name, desc
+
+    def add_return(self, name: str) -> None:
+        """Make array ``name`` a returned value: the runtime allocates it per call."""
+        desc = self.data.get(name)
+        if desc is None:
+            raise IRError(f"cannot return unknown data {name!r}")
+        if name in self.arg_names:
+            self.arg_names.remove(name)
+        desc.transient = False
+        self.returns.append(name)
+
+    def add_symbol(self, name: str) -> str:
+        if not _IDENT.fullmatch(name):
+            raise IRError(f"symbol name {name!r} is not an identifier")
+        if name not in self.symbols:
+            self.symbols.append(name)
+        return name
+
+    def root_of(self, name: str) -> str:
+        """The container that owns the memory of ``name`` (itself unless a view)."""
+        seen = set()
+        while self.data[name].view_of is not None:
+            if name in seen:
+                raise IRError(f"view cycle through {name!r}")
+            seen.add(name)
+            name = self.data[name].view_of
+        return name
+
+    # ------------------------------------------------------------ control flow
+    def unique_state_name(self, name: str) -> str:
+        candidate, i = name, 0
+        while candidate in self._state_names:
+            i += 1
+            candidate = f"{name}_{i}"
+        self._state_names.add(candidate)
+        return candidate
+
+    def add_state(self, name: Optional[str] = None) -> State:
+        return self.body.add_state(name)
+
+    def add_loop(self, var: str, start: Any, stop: Any, step: Any = 1) -> Loop:
+        return self.body.add_loop(var, start, stop, step)
+
+    def add_branch(self, cond: Any) -> Branch:
+        return self.body.add_branch(cond)
+
+    def add_while(self, cond: Any) -> While:
+        return self.body.add_while(cond)
+
+    def states(self) -> Iterator[State]:
+        return self.body.states()
+
+    def all_nodes(self) -> Iterator[tuple[State, Node]]:
+        for st in self.states():
+            for n in st.nodes():
+                yield st, n
+
+    # ------------------------------------------------------------ symbols & signature
+    def local_symbols(self) -> set[str]:
+        """Loop variables and map parameters: symbols bound inside the program."""
+        bound = {item.var for item in self.body.walk() if isinstance(item, Loop)}
+        for _, n in self.all_nodes():
+            if isinstance(n, MapEntry):
+                bound |= set(n.map.params)
+        return bound
+
+    def used_symbols(self) -> set[str]:
+        """Every symbol name the program refers to, bound or free."""
+        used: set[str] = set(self.symbols)
+        for desc in self.data.values():
+            used |= desc.free_symbols()
+        for item in self.body.walk():
+            if isinstance(item, Loop):
+                for e in (item.start, item.stop, item.step):
+                    used |= free_symbol_names(e)
+            elif isinstance(item, (Branch, While)):
+                used |= {n for n in tl.names(item.cond) if n not in self.data}
+            elif isinstance(item, State):
+                for n in item.nodes():
+                    if isinstance(n, MapEntry):
+                        for r in n.map.ranges:
+                            used |= r.free_symbols()
+                    elif isinstance(n, Tasklet):
+                        used |= n.code.read_names() - set(n.inputs)
+                for e in item.edges():
+                    if not e.memlet.is_empty and e.memlet.subset is not None:
+                        used |= e.memlet.subset.free_symbols()
+                    if e.memlet.other_subset is not None:
+                        used |= e.memlet.other_subset.free_symbols()
+        return used
+
+    def free_symbols(self) -> list[str]:
+        """Symbols whose values the caller supplies (inferred from shapes or passed by keyword)."""
+        return sorted(self.used_symbols() - self.local_symbols())
+
+    def call_signature(self) -> list[Param]:
+        params: list[Param] = []
+        for name in self.arg_names:
+            desc = self.data[name]
+            params.append(Param(name, "scalar" if isinstance(desc, Scalar) else "array", desc.dtype))
+        for name in self.returns:
+            params.append(Param(name, "array", self.data[name].dtype, is_return=True))
+        for name in self.free_symbols():
+            params.append(Param(name, "symbol", dtype_of("int64")))
+        return params
+
+    # ------------------------------------------------------------ services of the hub
+    def validate(self) -> "Program":
+        """Check every invariant; raise ``ValidationError`` naming the offending node."""
+        from flowc.ir.validate import validate_program
+
+        validate_program(self)
+        return self
+
+    def to_json(self) -> str:
+        from flowc.ir.serialize import program_to_json
+
+        return program_to_json(self)
+
+    def data_movement(self, **symbol_values: int) -> dict[str, int]:
+        """Bytes read from and written to containers, derived from the memlets."""
+        from flowc.ir.movement import data_movement
+
+        return data_movement(self, symbol_values)
+
+    def _repr_svg_(self) -> str:
+        from flowc.ir.render import render_svg
+
+        return render_svg(self)
+
+    def compile(self, target: str = "cpu", **options: Any) -> Any:
+        """Generate, compile and load this program (composed by the public API)."""
+        if Program.compiler is None:
+            raise IRError("no compiler is registered; import flowc to compile programs")
+        return Program.compiler(self, target=target, **options)
+
+    def __repr__(self) -> str:
+        n_states = sum(1 for _ in self.states())
+        return f"Program({self.name!r}: {len(self.data)} data, {n_states} states)"

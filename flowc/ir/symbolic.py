@@ -1,0 +1,235 @@
+"""Symbolic sizes and index sets.
+
+Every size, index and loop bound in the IR is a sympy expression over integer
+symbols. Symbols are identified by *name*: the IR always holds
+``sympy.Symbol(name, integer=True)``, whatever assumptions the user attached,
+so two spellings of ``N`` can never be two different symbols.
+
+A ``Range`` is Python's half-open ``start:stop:step``; a ``Subset`` is one
+``Range`` per array dimension. Their text forms (``"i, 0:N, 1:M:2"``) are the
+JSON form and parse back to equal objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import sympy
+
+from flowc.ir.errors import IRError
+
+Expr = sympy.Expr
+
+_FUNCTIONS = {
+    "Min": sympy.Min, "Max": sympy.Max, "floor": sympy.floor, "ceiling": sympy.ceiling,
+    "Mod": sympy.Mod, "Abs": sympy.Abs, "Piecewise": sympy.Piecewise,
+}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def symbol(name: str, **assumptions: Any) -> sympy.Symbol:
+    """An integer size symbol. Extra sympy assumptions (``positive=True``) are
+    accepted for DaCe compatibility; the IR canonicalizes symbols by name."""
+    if not _IDENT.fullmatch(name):
+        raise IRError(f"symbol name {name!r} is not an identifier")
+    assumptions.setdefault("integer", True)
+    return sympy.Symbol(name, **assumptions)
+
+
+def canonical_symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, integer=True)
+
+
+def as_expr(value: Any) -> Expr:
+    """Anything size-like (int, str, sympy expression) as a canonical sympy expression."""
+    if isinstance(value, bool):
+        raise IRError(f"{value!r} is not a size or index")
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    if isinstance(value, str):
+        return parse_expr(value)
+    if hasattr(value, "item") and not isinstance(value, sympy.Basic):   # NumPy integer
+        return sympy.Integer(int(value))
+    if isinstance(value, sympy.Basic):
+        expr = sympy.sympify(value)
+        subs = {s: canonical_symbol(s.name) for s in expr.free_symbols
+                if s != canonical_symbol(s.name)}
+        return expr.xreplace(subs) if subs else expr
+    raise IRError(f"{value!r} ({type(value).__name__}) is not a size or index expression")
+
+
+def parse_expr(text: str) -> Expr:
+    """Parse the text form of a symbolic integer expression."""
+    names = {n: canonical_symbol(n) for n in _IDENT.findall(text) if n not in _FUNCTIONS}
+    try:
+        return sympy.sympify(text, locals={**names, **_FUNCTIONS}, rational=False)
+    except (sympy.SympifyError, SyntaxError, TypeError) as exc:
+        raise IRError(f"cannot parse symbolic expression {text!r}: {exc}") from exc
+
+
+def expr_str(expr: Expr) -> str:
+    return str(expr)
+
+
+def free_symbol_names(expr: Expr) -> set[str]:
+    return {s.name for s in expr.free_symbols}
+
+
+def evaluate(expr: Expr, values: dict[str, int]) -> int:
+    """Evaluate an expression given integer values for its symbols."""
+    subs = {canonical_symbol(n): v for n, v in values.items()}
+    result = expr.xreplace(subs) if subs else expr
+    if not result.is_number:
+        missing = ", ".join(sorted(free_symbol_names(result)))
+        raise IRError(f"no value for symbol(s) {missing} in {expr}")
+    return int(result)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Half-open ``start:stop:step`` (step may be negative, as in Python)."""
+
+    start: Expr
+    stop: Expr
+    step: Expr = sympy.Integer(1)
+
+    @staticmethod
+    def make(start: Any, stop: Any, step: Any = 1) -> "Range":
+        return Range(as_expr(start), as_expr(stop), as_expr(step))
+
+    @staticmethod
+    def index(i: Any) -> "Range":
+        """The single element ``i`` (``i:i+1``)."""
+        e = as_expr(i)
+        return Range(e, e + 1, sympy.Integer(1))
+
+    @property
+    def is_index(self) -> bool:
+        return self.step == 1 and sympy.simplify(self.stop - self.start - 1) == 0
+
+    def size(self) -> Expr:
+        """Number of elements: ceil((stop - start) / step), as Python's range."""
+        if self.step == 1:
+            return self.stop - self.start
+        if self.step == -1:
+            return self.start - self.stop
+        return sympy.ceiling((self.stop - self.start) / self.step)
+
+    def free_symbols(self) -> set[str]:
+        return free_symbol_names(self.start) | free_symbol_names(self.stop) | free_symbol_names(self.step)
+
+    def subs(self, mapping: dict) -> "Range":
+        return Range(*(sympy.sympify(e).xreplace(mapping) for e in (self.start, self.stop, self.step)))
+
+    def __str__(self) -> str:
+        if self.is_index:
+            return expr_str(self.start)
+        text = f"{expr_str(self.start)}:{expr_str(self.stop)}"
+        return text if self.step == 1 else f"{text}:{expr_str(self.step)}"
+
+    @staticmethod
+    def parse(text: str) -> "Range":
+        parts = split_top_level(text, ":")
+        if len(parts) == 1:
+            return Range.index(parse_expr(parts[0]))
+        if len(parts) in (2, 3):
+            step = parse_expr(parts[2]) if len(parts) == 3 else 1
+            return Range.make(parse_expr(parts[0]), parse_expr(parts[1]), step)
+        raise IRError(f"cannot parse range {text!r}; expected start:stop[:step] or an index")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One ``Range`` per dimension of an array."""
+
+    ranges: tuple[Range, ...]
+
+    @staticmethod
+    def make(ranges: Iterable[Any]) -> "Subset":
+        out = []
+        for r in ranges:
+            if isinstance(r, Range):
+                out.append(r)
+            elif isinstance(r, str):
+                out.append(Range.parse(r))
+            elif isinstance(r, tuple):
+                out.append(Range.make(*r))
+            else:
+                out.append(Range.index(r))
+        return Subset(tuple(out))
+
+    @staticmethod
+    def full(shape: Sequence[Expr]) -> "Subset":
+        return Subset(tuple(Range(sympy.Integer(0), as_expr(s)) for s in shape))
+
+    @staticmethod
+    def parse(text: str) -> "Subset":
+        text = text.strip()
+        if not text:
+            return Subset(())
+        return Subset(tuple(Range.parse(p) for p in split_top_level(text, ",")))
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def __iter__(self):
+        return iter(self.ranges)
+
+    def sizes(self) -> tuple[Expr, ...]:
+        return tuple(r.size() for r in self.ranges)
+
+    def volume(self) -> Expr:
+        return sympy.Mul(*self.sizes()) if self.ranges else sympy.Integer(1)
+
+    def free_symbols(self) -> set[str]:
+        out: set[str] = set()
+        for r in self.ranges:
+            out |= r.free_symbols()
+        return out
+
+    def subs(self, mapping: dict) -> "Subset":
+        return Subset(tuple(r.subs(mapping) for r in self.ranges))
+
+    def __str__(self) -> str:
+        return ", ".join(str(r) for r in self.ranges)
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside parentheses and brackets."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def c_strides(shape: Sequence[Expr]) -> tuple[Expr, ...]:
+    """Row-major (C order) strides, in elements."""
+    strides: list[Expr] = []
+    acc: Expr = sympy.Integer(1)
+    for s in reversed(shape):
+        strides.append(acc)
+        acc = acc * s
+    return tuple(reversed(strides))
+
+
+def permuted_strides(shape: Sequence[Expr], order: Sequence[int]) -> tuple[Expr, ...]:
+    """Strides of an array stored with dimensions ``order`` (outermost first)."""
+    if sorted(order) != list(range(len(shape))):
+        raise IRError(f"layout {list(order)} is not a permutation of {len(shape)} dimensions")
+    strides: list[Expr] = [sympy.Integer(0)] * len(shape)
+    acc: Expr = sympy.Integer(1)
+    for d in reversed(order):
+        strides[d] = acc
+        acc = acc * shape[d]
+    return tuple(strides)
