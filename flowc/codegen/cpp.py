@@ -1,0 +1,480 @@
+"""IR → C++17 with OpenMP: one function per program, called through ctypes.
+
+Layout of the generated file (templates/program.cpp.j2)::
+
+    helpers (templates/helpers.h.j2)        Python-semantics ops, atomics
+    BLAS prototypes (when MatMul uses it)
+    extern "C" int flowc_<name>(args..., returns..., symbols...) {
+        transient allocations
+        control flow → for / if / while
+          state → its nodes in topological order
+            map      → loop nest; outermost map `#pragma omp parallel for`
+            tasklet  → a block: load inputs, run the code, store outputs
+            copy     → a loop nest between two access nodes
+            library  → an emitter from ``libraries.EMITTERS``
+        frees
+    }
+
+Indices are int64. Symbolic sizes are parameters, so one binary serves every
+size. Every element access goes through the container's strides, and views
+resolve to their root container's pointer plus an offset.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import jinja2
+import sympy
+
+from flowc.codegen.cxx_expr import cname, sym_cxx, tasklet_cxx
+from flowc.codegen.libraries import EMITTERS, EmitContext
+from flowc.ir import expr as tl
+from flowc.ir.control import Block, Branch, Loop, While
+from flowc.ir.data import Array, Scalar
+from flowc.ir.errors import IRError
+from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Node, Schedule, Tasklet
+from flowc.ir.program import Program
+from flowc.ir.state import Edge, State
+from flowc.ir.symbolic import Expr, Range, canonical_symbol
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
+    keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+_WCR_SCALAR = {"sum": "{t} = {t} + {v};", "prod": "{t} = {t} * {v};",
+               "max": "{t} = flowc::max({t}, {v});", "min": "{t} = flowc::min({t}, {v});"}
+_WCR_ATOMIC = {"sum": "#pragma omp atomic\n{t} += {v};", "prod": "flowc::atomic_mul(&{t}, ({ct}){v});",
+               "max": "flowc::atomic_max(&{t}, ({ct}){v});", "min": "flowc::atomic_min(&{t}, ({ct}){v});"}
+
+
+@dataclass
+class GeneratedCode:
+    """Generated source and the name of its entry point."""
+
+    source: str
+    entry: str
+    language: str = "c++"
+    uses_blas: bool = False
+    kernels: list[str] = field(default_factory=list)
+
+
+def generate_cpp(program: Program, *, blas_prefix: str = "scipy_", instrument: bool = False) -> GeneratedCode:
+    """C++ source for ``program`` (library nodes other than BLAS MatMul must be expanded first)."""
+    return _Generator(program, blas_prefix, instrument).generate()
+
+
+class _Generator:
+    def __init__(self, program: Program, blas_prefix: str, instrument: bool):
+        self.program = program
+        self.ctx = EmitContext(self, blas_prefix)
+        self.instrument = instrument
+        self.lines: list[str] = []
+        self.depth = 1
+        self.kernels: list[str] = []
+        self._placement = self._place_transients()
+
+    # ------------------------------------------------------------ output
+    def emit(self, text: str) -> None:
+        for line in text.split("\n"):
+            self.lines.append("  " * self.depth + line if line else "")
+
+    def open(self, header: str) -> None:
+        self.emit(header + " {")
+        self.depth += 1
+
+    def close(self, trailer: str = "") -> None:
+        self.depth -= 1
+        self.emit("}" + trailer)
+
+    # ------------------------------------------------------------ data access
+    def ctype(self, data: str) -> str:
+        return self.program.data[data].dtype.ctype
+
+    def root_offset(self, data: str) -> Expr:
+        """Offset of ``data``'s element 0 inside its root container's memory."""
+        offset: Expr = sympy.Integer(0)
+        while self.program.data[data].view_of is not None:
+            offset += self.program.data[data].offset
+            data = self.program.data[data].view_of
+        return offset
+
+    def flat_index(self, data: str, index: list[Expr]) -> Expr:
+        desc = self.program.data[data]
+        flat = self.root_offset(data)
+        for i, s in zip(index, desc.strides):
+            flat += i * s
+        return sympy.expand(flat)
+
+    def pointer(self, data: str) -> str:
+        """C++ expression for the address of ``data``'s element 0."""
+        root = cname(self.program.root_of(data))
+        off = self.root_offset(data)
+        return root if off == 0 else f"({root} + {sym_cxx(off)})"
+
+    def element(self, data: str, index: list[Expr]) -> str:
+        desc = self.program.data[data]
+        if isinstance(desc, Scalar):
+            return cname(data)
+        return f"{cname(self.program.root_of(data))}[{sym_cxx(self.flat_index(data, index))}]"
+
+    # ------------------------------------------------------------ transients
+    def _place_transients(self) -> dict[str, list[tuple[State, Optional[MapEntry]]]]:
+        """Where each transient is declared: function level (scope None) or in map scopes."""
+        scopes_of: dict[str, set] = {}
+        for state in self.program.states():
+            scopes = state.scope_dict()
+            for n in state.data_nodes():
+                desc = self.program.data.get(n.data)
+                if desc is None or not desc.transient or desc.view_of is not None:
+                    continue
+                scopes_of.setdefault(n.data, set()).add((state, scopes[n]))
+        placement: dict[str, list] = {}
+        for name, places in scopes_of.items():
+            if any(s is None for _, s in places):
+                placement[name] = [(None, None)]
+                continue
+            chosen = []
+            for state, s in places:
+                ancestors = set(state.enclosing_maps(s))
+                if not any((state, a) in places for a in ancestors):
+                    chosen.append((state, s))
+            placement[name] = chosen
+        for name, desc in self.program.data.items():
+            if desc.transient and desc.view_of is None and name not in placement:
+                placement[name] = [(None, None)]
+        return placement
+
+    def _declare(self, name: str) -> None:
+        desc = self.program.data[name]
+        ct = desc.dtype.ctype
+        if isinstance(desc, Scalar):
+            self.emit(f"{ct} {cname(name)};")
+        else:
+            self.emit(f"{ct}* {cname(name)} = flowc::alloc<{ct}>({sym_cxx(desc.total_size())});")
+
+    def _free(self, name: str) -> None:
+        if isinstance(self.program.data[name], Array):
+            self.emit(f"std::free({cname(name)});")
+
+    def _scope_transients(self, state: State, entry: Optional[MapEntry]) -> list[str]:
+        return [n for n, places in self._placement.items()
+                if any(st is state and s is entry for st, s in places)]
+
+    # ------------------------------------------------------------ program
+    def generate(self) -> GeneratedCode:
+        p = self.program
+        params = []
+        for prm in p.call_signature():
+            if prm.kind == "array":
+                params.append(f"{prm.dtype.ctype}* {cname(prm.name)}")
+            elif prm.kind == "scalar":
+                params.append(f"{prm.dtype.ctype} {cname(prm.name)}")
+            else:
+                params.append(f"int64_t {cname(prm.name)}")
+        function_level = [n for n, places in self._placement.items() if places == [(None, None)]]
+        for n in function_level:
+            self._declare(n)
+        self.emit_block(p.body)
+        for n in function_level:
+            self._free(n)
+        source = _TEMPLATES.get_template("program.cpp.j2").render(
+            helpers=_TEMPLATES.get_template("helpers.h.j2").render(),
+            blas_prototypes=self.ctx.blas_prototypes(),
+            entry=f"flowc_{p.name}", params=", ".join(params), body="\n".join(self.lines),
+            program_name=p.name)
+        return GeneratedCode(source, f"flowc_{p.name}", uses_blas=self.ctx.uses_blas, kernels=self.kernels)
+
+    def emit_block(self, block: Block) -> None:
+        for item in block:
+            if isinstance(item, State):
+                self.emit_state(item)
+            elif isinstance(item, Loop):
+                v = cname(item.var)
+                step = item.step
+                if step.is_number:
+                    cond = f"{v} < {sym_cxx(item.stop)}" if step > 0 else f"{v} > {sym_cxx(item.stop)}"
+                else:
+                    s = sym_cxx(step)
+                    cond = f"({s} > 0) ? ({v} < {sym_cxx(item.stop)}) : ({v} > {sym_cxx(item.stop)})"
+                self.open(f"for (int64_t {v} = {sym_cxx(item.start)}; {cond}; {v} += {sym_cxx(step)})")
+                self.emit_block(item.body)
+                self.close()
+            elif isinstance(item, Branch):
+                self.open(f"if ({self.condition(item.cond)})")
+                self.emit_block(item.then_body)
+                if len(item.else_body):
+                    self.close(" else {")
+                    self.depth += 1
+                    self.emit_block(item.else_body)
+                self.close()
+            elif isinstance(item, While):
+                self.open(f"while ({self.condition(item.cond)})")
+                self.emit_block(item.body)
+                self.close()
+            else:
+                raise IRError(f"unknown control-flow item {item!r}")
+
+    def condition(self, cond: tl.Node) -> str:
+        return tasklet_cxx(cond, cname)
+
+    # ------------------------------------------------------------ states and scopes
+    def emit_state(self, state: State) -> None:
+        self.emit(f"// state {state.name}")
+        scopes = state.scope_dict()
+        self.emit_scope(state, None, scopes, parallel_params=[], in_parallel=False)
+
+    def emit_scope(self, state: State, entry: Optional[MapEntry], scopes: dict,
+                   parallel_params: list[str], in_parallel: bool) -> None:
+        for name in self._scope_transients(state, entry) if entry is not None else []:
+            self._declare(name)
+        for node in state.topological_nodes():
+            if scopes.get(node) is not entry or isinstance(node, MapExit):
+                continue
+            timed = self.instrument and entry is None and not isinstance(node, AccessNode)
+            if timed:
+                self._timer_start(state, node)
+            if isinstance(node, MapEntry):
+                self.emit_map(state, node, scopes, parallel_params, in_parallel)
+            elif isinstance(node, Tasklet):
+                self.emit_tasklet(state, node, parallel_params)
+            elif isinstance(node, AccessNode):
+                self.emit_copies(state, node, in_parallel)
+            elif isinstance(node, LibraryNode):
+                key = (type(node).__name__, node.implementation)
+                if key not in EMITTERS:
+                    raise IRError(f"{node!r} ({node.implementation}) has no C++ emitter; expand it first")
+                EMITTERS[key](self.ctx, state, node)
+            if timed:
+                self._timer_stop(state, node, scopes)
+        for name in self._scope_transients(state, entry) if entry is not None else []:
+            self._free(name)
+
+    def _schedule(self, entry: MapEntry, in_parallel: bool) -> bool:
+        """Whether this map's loops run in parallel."""
+        sched = entry.map.schedule
+        if sched in (Schedule.GPU_DEVICE, Schedule.GPU_THREAD_BLOCK):
+            raise IRError(f"{entry!r} has GPU schedule {sched.value}; compile it with target='cuda'")
+        if sched == Schedule.SEQUENTIAL or in_parallel:
+            return False
+        return True
+
+    def emit_map(self, state: State, entry: MapEntry, scopes: dict, parallel_params: list[str],
+                 in_parallel: bool) -> None:
+        m = entry.map
+        parallel = self._schedule(entry, in_parallel)
+        params = [cname(p) for p in m.params]
+        rectangular = not any(r.free_symbols() & set(m.params) for r in m.ranges)
+        if parallel:
+            n_par = max(1, len(params) - 1) if rectangular else 1
+            clause = f" collapse({n_par})" if n_par > 1 else ""
+            self.emit(f"#pragma omp parallel for schedule(static){clause}")
+            parallel_params = parallel_params + m.params[:n_par]
+        else:
+            reduction = self._simd_reduction(state, entry, scopes)
+            if reduction:
+                self.emit(reduction)
+        for p, r in zip(params, m.ranges):
+            self.emit(self._loop_header(p, r))
+            self.depth += 1
+        self.emit("{")
+        self.depth += 1
+        self.emit_scope(state, entry, scopes, parallel_params, in_parallel or parallel)
+        self.depth -= 1
+        self.emit("}")
+        self.depth -= len(params)
+
+    def _loop_header(self, p: str, r: Range) -> str:
+        step = r.step
+        if step.is_number and step < 0:
+            cond = f"{p} > {sym_cxx(r.stop)}"
+        elif step.is_number:
+            cond = f"{p} < {sym_cxx(r.stop)}"
+        else:
+            s = sym_cxx(step)
+            cond = f"({s} > 0) ? ({p} < {sym_cxx(r.stop)}) : ({p} > {sym_cxx(r.stop)})"
+        inc = f"++{p}" if step == 1 else f"{p} += {sym_cxx(step)}"
+        return f"for (int64_t {p} = {sym_cxx(r.start)}; {cond}; {inc})"
+
+    def _simd_reduction(self, state: State, entry: MapEntry, scopes: dict) -> str:
+        """``omp simd reduction`` for an innermost 1-D map that only accumulates into scalars."""
+        if len(entry.map.params) != 1:
+            return ""
+        body = [n for n, s in scopes.items() if s is entry]
+        if not body or not all(isinstance(n, Tasklet) for n in body):
+            return ""
+        exit_ = state.exit_of(entry)
+        ops = {}
+        for e in state.out_edges(exit_):
+            desc = self.program.data.get(e.data) if e.data else None
+            if not isinstance(desc, Scalar) or e.memlet.wcr not in ("sum", "prod"):
+                return ""
+            ops[cname(e.data)] = "+" if e.memlet.wcr == "sum" else "*"
+        if not ops:
+            return ""
+        return "#pragma omp simd " + " ".join(f"reduction({op}:{v})" for v, op in ops.items())
+
+    # ------------------------------------------------------------ tasklets
+    def emit_tasklet(self, state: State, node: Tasklet, parallel_params: list[str]) -> None:
+        code = node.code
+        arrays = set()
+        for s in code.stmts:
+            arrays |= set(tl.subscripted(s.value))
+        local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned())}
+        array_base: dict[str, tuple[str, list[Expr]]] = {}
+        self.emit("{")
+        self.depth += 1
+        for e in state.in_edges(node):
+            if e.memlet.is_empty or e.dst_conn is None:
+                continue
+            start = [r.start for r in e.memlet.subset] if e.memlet.subset is not None else []
+            if e.dst_conn in arrays:
+                array_base[e.dst_conn] = (e.data, start)
+                continue
+            self.emit(f"const {self.ctype(e.data)} {local[e.dst_conn]} = {self.element(e.data, start)};")
+        out_edges = state.out_edges(node)
+        for conn in node.outputs:
+            edges = [e for e in out_edges if e.src_conn == conn]
+            ct = self.ctype(edges[0].data) if edges else "double"
+            self.emit(f"{ct} {local[conn]};")
+        declared = set(node.inputs) | set(node.outputs)
+
+        def name_of(n: str) -> str:
+            return local[n] if n in local else cname(n)
+
+        def subscript_of(n: str, idx: list[str]) -> str:
+            if n not in array_base:
+                raise IRError(f"{node!r}: {n!r} is indexed but is not an array connector")
+            data, start = array_base[n]
+            desc = self.program.data[data]
+            flat = " + ".join(
+                [sym_cxx(self.flat_index(data, start))] +
+                [f"({i}) * {sym_cxx(st)}" for i, st in zip(idx, desc.strides)])
+            return f"{cname(self.program.root_of(data))}[{flat}]"
+
+        for s in code.stmts:
+            rhs = tasklet_cxx(s.value, name_of, subscript_of)
+            if s.target in declared:
+                self.emit(f"{local[s.target]} = {rhs};")
+            else:
+                self.emit(f"auto {local[s.target]} = {rhs};")
+                declared.add(s.target)
+        for e in out_edges:
+            if e.memlet.is_empty or e.src_conn is None:
+                continue
+            self.emit_write(e, local[e.src_conn], parallel_params)
+        self.depth -= 1
+        self.emit("}")
+
+    def emit_write(self, e: Edge, value: str, parallel_params: list[str]) -> None:
+        start = [r.start for r in e.memlet.subset] if e.memlet.subset is not None else []
+        target = self.element(e.data, start)
+        wcr = e.memlet.wcr
+        if wcr is None:
+            self.emit(f"{target} = {value};")
+            return
+        desc = self.program.data[e.data]
+        if isinstance(desc, Scalar) or self._conflict_free(start, parallel_params):
+            self.emit(_WCR_SCALAR[wcr].format(t=target, v=value))
+        else:
+            self.emit(_WCR_ATOMIC[wcr].format(t=target, v=value, ct=desc.dtype.ctype))
+
+    @staticmethod
+    def _conflict_free(index: list[Expr], parallel_params: list[str]) -> bool:
+        """Whether distinct parallel iterations write distinct elements: every parallel
+        parameter drives its own dimension with coefficient ±1."""
+        used_dims = set()
+        for p in parallel_params:
+            sym = canonical_symbol(p)
+            found = False
+            for d, ix in enumerate(index):
+                if d in used_dims:
+                    continue
+                others = {s.name for s in ix.free_symbols} & (set(parallel_params) - {p})
+                if sym in ix.free_symbols and not others and abs(sympy.expand(ix).coeff(sym)) == 1:
+                    used_dims.add(d)
+                    found = True
+                    break
+            if not found:
+                return False
+        return True
+
+    # ------------------------------------------------------------ copies
+    def emit_copies(self, state: State, node: AccessNode, in_parallel: bool) -> None:
+        for e in state.in_edges(node):
+            if not isinstance(e.src, AccessNode) or e.memlet.is_empty:
+                continue
+            self.emit_copy(e, in_parallel)
+
+    def emit_copy(self, e: Edge, in_parallel: bool) -> None:
+        """Copy between two access nodes: ``memlet.subset`` is in ``memlet.data``,
+        ``other_subset`` (or the whole container) in the other one."""
+        src, dst = e.src.data, e.dst.data
+        m = e.memlet
+        other = dst if m.data == src else src
+        other_subset = m.other_subset or _full(self.program.data[other].shape)
+        src_sub, dst_sub = (m.subset, other_subset) if m.data == src else (other_subset, m.subset)
+        src_dims = [r for r in src_sub if r.size() != 1]
+        dst_dims = [r for r in dst_sub if r.size() != 1]
+        if len(src_dims) != len(dst_dims):
+            raise IRError(f"copy {src} -> {dst}: subsets {src_sub} and {dst_sub} have different shapes")
+        idx = [f"fc_c{k}" for k in range(len(src_dims))]
+
+        def index_of(sub, dims):
+            it = iter(idx)
+            out = []
+            for r in sub:
+                if r.size() == 1:
+                    out.append(r.start)
+                else:
+                    out.append(r.start + canonical_symbol(next(it)) * r.step)
+            return out
+
+        s_index = index_of(src_sub, src_dims)
+        d_index = index_of(dst_sub, dst_dims)
+        if idx and not in_parallel:
+            self.emit("#pragma omp parallel for schedule(static)")
+        for k, r in enumerate(src_dims):
+            self.emit(f"for (int64_t fc_c{k} = 0; fc_c{k} < {sym_cxx(r.size())}; ++fc_c{k})")
+            self.depth += 1
+        self.emit(f"{self.element(dst, d_index)} = {self.element(src, s_index)};")
+        self.depth -= len(src_dims)
+
+    # ------------------------------------------------------------ instrumentation
+    def _timer_start(self, state: State, node: Node) -> None:
+        self.emit("{ double fc_t0 = flowc::now();")
+
+    def _timer_stop(self, state: State, node: Node, scopes: dict) -> None:
+        label = f"{state.name}/{node.label}"
+        self.kernels.append(label)
+        moved = self._moved_bytes(state, node)
+        self.emit(f'  double fc_dt = flowc::now() - fc_t0; double fc_bytes = (double)({sym_cxx(moved)});')
+        self.emit(f'  std::fprintf(stderr, "[flowc] %-40s %9.3f ms %8.2f GB/s\\n", "{_c_string(label)}", '
+                  'fc_dt * 1e3, fc_bytes / (fc_dt > 0 ? fc_dt : 1e-30) / 1e9); }')
+
+    def _moved_bytes(self, state: State, node: Node) -> Expr:
+        if isinstance(node, MapEntry):
+            edges = state.in_edges(node) + state.out_edges(state.exit_of(node))
+        else:
+            edges = state.in_edges(node) + state.out_edges(node)
+        total: Expr = sympy.Integer(0)
+        for e in edges:
+            if e.memlet.is_empty or e.memlet.subset is None:
+                continue
+            desc = self.program.data[e.data]
+            if isinstance(desc, Scalar) and desc.transient:
+                continue
+            total += e.memlet.subset.volume() * desc.dtype.itemsize
+        return total
+
+
+def _full(shape):
+    from flowc.ir.symbolic import Subset
+
+    return Subset.full(shape)
+
+
+def _c_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

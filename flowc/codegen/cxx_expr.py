@@ -1,0 +1,144 @@
+"""Printing IR expressions as C++: symbolic integer expressions (sizes,
+indices, bounds) and tasklet-language expressions (element computations).
+
+Both printers parenthesize fully: the C++ compiler does not care, and it
+rules out precedence mistakes between the two languages.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import sympy
+
+from flowc.ir import expr as tl
+from flowc.ir.dtypes import BY_NAME
+from flowc.ir.errors import IRError
+
+CXX_KEYWORDS = frozenset("""
+alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t char32_t class
+compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
+default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline
+int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register
+reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch template
+this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t
+while xor xor_eq std main errno INFINITY NAN
+""".split())
+
+
+def cname(name: str) -> str:
+    """A C++ identifier for an IR name. Keywords and the prefixes generated
+    code reserves for its own locals (``fc_``, ``flowc``, ``__``) get a trailing ``_``."""
+    if name in CXX_KEYWORDS or name.startswith(("fc_", "flowc", "__")):
+        return f"{name}_"
+    return name
+
+
+def sym_cxx(expr: sympy.Basic) -> str:
+    """A symbolic integer expression as int64 C++."""
+    expr = sympy.sympify(expr)
+    if expr.is_Integer:
+        v = int(expr)
+        return f"{v}LL" if not -(2**31) <= v < 2**31 else str(v)
+    if expr.is_Symbol:
+        return cname(expr.name)
+    if expr.is_Add:
+        terms = [sym_cxx(a) for a in expr.as_ordered_terms()]
+        return "(" + " + ".join(terms) + ")"
+    if expr.is_Mul:
+        num, den = sympy.fraction(expr)
+        if den != 1:
+            raise IRError(f"symbolic expression {expr} divides integers; use floor() or Mod")
+        return "(" + " * ".join(sym_cxx(a) for a in expr.as_ordered_factors()) + ")"
+    if expr.is_Pow:
+        base, exp = expr.args
+        if exp.is_Integer and int(exp) >= 0:
+            return "(" + " * ".join([sym_cxx(base)] * int(exp)) + ")" if int(exp) else "1"
+        raise IRError(f"symbolic expression {expr} has a non-integer power")
+    if isinstance(expr, sympy.floor):
+        num, den = sympy.fraction(sympy.together(expr.args[0]))
+        return f"flowc::floordiv({sym_cxx(num)}, {sym_cxx(den)})"
+    if isinstance(expr, sympy.ceiling):
+        num, den = sympy.fraction(sympy.together(expr.args[0]))
+        return f"(-flowc::floordiv(-({sym_cxx(num)}), {sym_cxx(den)}))"
+    if isinstance(expr, sympy.Mod):
+        return f"flowc::mod({sym_cxx(expr.args[0])}, {sym_cxx(expr.args[1])})"
+    if isinstance(expr, (sympy.Min, sympy.Max)):
+        fn = "std::min" if isinstance(expr, sympy.Min) else "std::max"
+        args = [sym_cxx(a) for a in expr.args]
+        out = args[0]
+        for a in args[1:]:
+            out = f"{fn}<int64_t>({out}, {a})"
+        return out
+    if isinstance(expr, sympy.Abs):
+        return f"std::abs((int64_t){sym_cxx(expr.args[0])})"
+    raise IRError(f"cannot generate C++ for symbolic expression {expr} ({type(expr).__name__})")
+
+
+_FUNCS = {
+    "exp": "std::exp", "expm1": "std::expm1", "log": "std::log", "log1p": "std::log1p", "log2": "std::log2",
+    "log10": "std::log10", "sqrt": "std::sqrt", "tanh": "std::tanh", "sinh": "std::sinh", "cosh": "std::cosh",
+    "sin": "std::sin", "cos": "std::cos", "tan": "std::tan", "arcsin": "std::asin", "arccos": "std::acos",
+    "arctan": "std::atan", "erf": "std::erf", "abs": "flowc::abs", "floor": "std::floor", "ceil": "std::ceil",
+    "sign": "flowc::sign", "isnan": "flowc::isnan", "isinf": "flowc::isinf", "rsqrt": "flowc::rsqrt",
+    "min": "flowc::min", "max": "flowc::max", "pow": "flowc::pow", "arctan2": "std::atan2", "fmod": "std::fmod",
+}
+_BINOPS = {"and": "&&", "or": "||"}
+
+
+def _const_cxx(c: tl.Const) -> str:
+    if c.dtype == "bool":
+        return "true" if c.value else "false"
+    if c.dtype == "int64":
+        v = int(c.value)
+        return f"{v}LL" if not -(2**31) <= v < 2**31 else str(v)
+    v = float(c.value)
+    ctype = "float" if c.dtype == "float32" else "double"
+    if math.isinf(v):
+        return f"({'-' if v < 0 else ''}std::numeric_limits<{ctype}>::infinity())"
+    if math.isnan(v):
+        return f"std::numeric_limits<{ctype}>::quiet_NaN()"
+    text = repr(v)
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return f"{text}f" if ctype == "float" else text
+
+
+def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
+                subscript_of: Callable[[str, list[str]], str] | None = None) -> str:
+    """A tasklet-language expression as C++. ``name_of`` maps names to C++
+    expressions; ``subscript_of(name, indices)`` addresses array connectors."""
+    def go(n: tl.Node) -> str:
+        if isinstance(n, tl.Const):
+            return _const_cxx(n)
+        if isinstance(n, tl.Name):
+            return name_of(n.id)
+        if isinstance(n, tl.UnaryOp):
+            op = "!" if n.op == "not" else n.op
+            return f"({op}{go(n.operand)})"
+        if isinstance(n, tl.BinOp):
+            left, right = go(n.left), go(n.right)
+            if n.op == "//":
+                return f"flowc::floordiv({left}, {right})"
+            if n.op == "%":
+                return f"flowc::mod({left}, {right})"
+            if n.op == "**":
+                return f"flowc::pow({left}, {right})"
+            return f"({left} {_BINOPS.get(n.op, n.op)} {right})"
+        if isinstance(n, tl.Call):
+            args = [go(a) for a in n.args]
+            if n.func == "where":
+                return f"(({args[0]}) ? ({args[1]}) : ({args[2]}))"
+            if n.func in _FUNCS:
+                return f"{_FUNCS[n.func]}({', '.join(args)})"
+            if n.func in BY_NAME:
+                return f"static_cast<{BY_NAME[n.func].ctype}>({args[0]})"
+            raise IRError(f"no C++ for tasklet function {n.func!r}")
+        if isinstance(n, tl.Subscript):
+            if subscript_of is None:
+                raise IRError(f"array connector {n.value!r} indexed where no array is in scope")
+            return subscript_of(n.value, [go(i) for i in n.indices])
+        raise IRError(f"not a tasklet expression node: {n!r}")
+
+    return go(node)
