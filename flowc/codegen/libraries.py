@@ -16,11 +16,13 @@ no copy. Batches:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
 import sympy
 
 from flowc.codegen.cxx_expr import sym_cxx
+from flowc.ir.errors import IRError
+from flowc.ir.library import gemm_unsupported, matrix_layout
 from flowc.ir.nodes import LibraryNode
 
 if TYPE_CHECKING:
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
     from flowc.ir.program import Program
     from flowc.ir.state import State
 
-CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
+CBLAS_ROW_MAJOR = 101
+CBLAS_TRANSPOSE = {False: 111, True: 112}
 #: below this many flops per GEMM, a batch runs one single-threaded GEMM per thread
 SMALL_GEMM_FLOPS = 8.0e6
 
@@ -79,34 +82,6 @@ def register(node_class: str, implementation: str) -> Callable[[Emitter], Emitte
     return deco
 
 
-def _zero(e: sympy.Expr) -> bool:
-    return sympy.simplify(e) == 0
-
-
-def _matrix_layout(desc: "Array") -> Optional[tuple[int, sympy.Expr]]:
-    """(transpose flag, leading dimension) of the last two dims as a row-major GEMM operand."""
-    s_row, s_col = desc.strides[-2], desc.strides[-1]
-    if _zero(s_col - 1) and not _zero(s_row):
-        return CBLAS_NO_TRANS, s_row
-    if _zero(s_row - 1) and not _zero(s_col):
-        return CBLAS_TRANS, s_col
-    return None
-
-
-def blas_matmul_unsupported(program: "Program", state: "State", node: LibraryNode) -> Optional[str]:
-    """Why this MatMul cannot be a BLAS call (None if it can)."""
-    a, b, c = (program.data[n] for n in node.operands(state))
-    if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
-        return f"BLAS GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, " \
-               f"{c.dtype.name})"
-    if not _zero(c.strides[-1] - 1) or _zero(c.strides[-2]):
-        return "the result's rows are not contiguous"
-    for name, d in (("A", a), ("B", b)):
-        if _matrix_layout(d) is None:
-            return f"operand {name} has no unit stride in its matrix dimensions"
-    return None
-
-
 def _batch_strides(desc: "Array", batch: list[sympy.Expr]) -> list[sympy.Expr]:
     own = list(desc.shape[:-2])
     strides = list(desc.strides[:-2])
@@ -122,13 +97,14 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     program = ctx.program
     names = node.operands(state)
     node.check_shapes(program, state)
-    why = blas_matmul_unsupported(program, state, node)
+    why = gemm_unsupported(program, state, node)
     if why:
-        raise ValueError(f"{node!r} cannot be a BLAS call: {why}")
+        raise IRError(f"{node!r} cannot be a BLAS call: {why}")
     a, b, c = (program.data[n] for n in names)
     gemm = ctx.use_blas("s" if c.dtype.name == "float32" else "d")
-    ta, lda = _matrix_layout(a)
-    tb, ldb = _matrix_layout(b)
+    trans_a, lda = matrix_layout(a)
+    trans_b, ldb = matrix_layout(b)
+    ta, tb = CBLAS_TRANSPOSE[trans_a], CBLAS_TRANSPOSE[trans_b]
     ldc = c.strides[-2]
     m, k = a.shape[-2:]
     n = b.shape[-1]
@@ -136,10 +112,6 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     pa, pb, pc = (ctx.gen.pointer(x) for x in names)
     ct = c.dtype.ctype
     alpha, beta = repr(node.alpha), repr(node.beta)
-    if node.beta != 0.0:
-        cin = next(e.data for e in state.in_edges(node) if e.dst_conn == "_cin")
-        if program.root_of(cin) != program.root_of(names[2]):
-            raise ValueError(f"{node!r}: BLAS accumulates in place; _cin must be the output container")
     ctx.emit(f"{{ // {node.label}: {names[0]} @ {names[1]} -> {names[2]}")
     ctx.gen.depth += 1
     ctx.emit(f"const int64_t fc_M = {sym_cxx(m)}, fc_N = {sym_cxx(n)}, fc_K = {sym_cxx(k)};")
@@ -147,8 +119,8 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     def ld(expr: sympy.Expr, rows: str, cols: str) -> str:
         return f"({rows} > 1 ? (int){sym_cxx(expr)} : (int)std::max<int64_t>(1, {cols}))"
 
-    a_rows, a_cols = ("fc_M", "fc_K") if ta == CBLAS_NO_TRANS else ("fc_K", "fc_M")
-    b_rows, b_cols = ("fc_K", "fc_N") if tb == CBLAS_NO_TRANS else ("fc_N", "fc_K")
+    a_rows, a_cols = ("fc_K", "fc_M") if trans_a else ("fc_K", "fc_M")
+    b_rows, b_cols = ("fc_N", "fc_K") if trans_b else ("fc_K", "fc_N")
 
     def call(off_a: str, off_b: str, off_c: str, rows: str = "fc_M") -> str:
         return (f"{gemm}({CBLAS_ROW_MAJOR}, {ta}, {tb}, (int){rows}, (int)fc_N, (int)fc_K, ({ct}){alpha}, "
@@ -158,7 +130,7 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     sa, sb, sc = (_batch_strides(x, batch) for x in (a, b, c))
     if not batch:
         ctx.emit(f"if (fc_M > 0 && fc_N > 0) {call('0', '0', '0')}")
-    elif all(_zero(s) for s in sb) and ta == CBLAS_NO_TRANS and _foldable(a, len(batch)) and \
+    elif all(_zero(s) for s in sb) and not trans_a and _foldable(a, len(batch)) and \
             _foldable(c, len(batch)) and len(a.shape) == len(c.shape):
         count = sympy.Mul(*batch)
         ctx.emit(f"const int64_t fc_MB = {sym_cxx(count)} * fc_M;  // batch folded into rows")
@@ -192,6 +164,10 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
         ctx.emit("}")
     ctx.gen.depth -= 1
     ctx.emit("}")
+
+
+def _zero(e: sympy.Expr) -> bool:
+    return sympy.simplify(e) == 0
 
 
 def _foldable(desc: "Array", n_batch: int) -> bool:

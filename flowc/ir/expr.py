@@ -8,7 +8,8 @@ A tasklet's code is a sequence of assignments ``name = expr`` separated by
 
 Literals: ``3`` (int64), ``1.5`` / ``1e-12`` (float64), ``1.5f`` (float32),
 ``True``/``False``, ``inf``, ``nan``. Functions are the ``FUNCTIONS`` table
-and casts are dtype names (``float32(x)``). ``//`` and ``%`` follow Python
+and casts are dtype names (``float32(x)``). ``table[i, j]`` indexes an array
+connector (data-dependent indexing). ``//`` and ``%`` follow Python
 (floor) semantics; everything else follows C++ arithmetic on the connector
 types. Code is parsed into a small immutable tree; its printed form is
 canonical, so print → parse → print is the identity (that is the JSON form).
@@ -78,7 +79,18 @@ class Call:
     args: tuple["Node", ...]
 
 
-Node = Union[Const, Name, UnaryOp, BinOp, Call]
+@dataclass(frozen=True)
+class Subscript:
+    """``table[i, j]``: an element of an array connector (a connector whose
+    memlet moves a whole block), indexed relative to the block's start.
+    This is how data-dependent indexing (gathers) stays explicit: the memlet
+    still says which block can be touched."""
+
+    value: str
+    indices: tuple["Node", ...]
+
+
+Node = Union[Const, Name, UnaryOp, BinOp, Call, Subscript]
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,26 @@ def names(node: Node) -> Iterator[str]:
     elif isinstance(node, Call):
         for a in node.args:
             yield from names(a)
+    elif isinstance(node, Subscript):
+        yield node.value
+        for a in node.indices:
+            yield from names(a)
+
+
+def subscripted(node: Node) -> Iterator[str]:
+    """Names used as arrays (``name[...]``) in ``node``."""
+    if isinstance(node, Subscript):
+        yield node.value
+        for a in node.indices:
+            yield from subscripted(a)
+    elif isinstance(node, UnaryOp):
+        yield from subscripted(node.operand)
+    elif isinstance(node, BinOp):
+        yield from subscripted(node.left)
+        yield from subscripted(node.right)
+    elif isinstance(node, Call):
+        for a in node.args:
+            yield from subscripted(a)
 
 
 def substitute(node: Node, mapping: dict[str, Node]) -> Node:
@@ -143,6 +175,8 @@ def substitute(node: Node, mapping: dict[str, Node]) -> Node:
         return BinOp(node.op, substitute(node.left, mapping), substitute(node.right, mapping))
     if isinstance(node, Call):
         return Call(node.func, tuple(substitute(a, mapping) for a in node.args))
+    if isinstance(node, Subscript):
+        return Subscript(node.value, tuple(substitute(a, mapping) for a in node.indices))
     return node
 
 
@@ -183,6 +217,8 @@ def to_text(node: Node) -> str:
         return node.id
     if isinstance(node, Call):
         return f"{node.func}({', '.join(to_text(a) for a in node.args)})"
+    if isinstance(node, Subscript):
+        return f"{node.value}[{', '.join(to_text(a) for a in node.indices)}]"
     if isinstance(node, UnaryOp):
         inner = to_text(node.operand)
         if _prec(node.operand) < _prec(node):
@@ -215,7 +251,7 @@ _TOKEN = re.compile(r"""
   | (?P<newline>[\n;]+)
   | (?P<number>(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?f?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|[-+*/%<>&|^~(),=])
+  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|[-+*/%<>&|^~(),=\[\]])
 """, re.VERBOSE)
 
 _NAMED_CONSTS = {
@@ -351,6 +387,14 @@ class _Parser:
                     raise IRError(f"unknown tasklet function {value!r}; known: "
                                   f"{', '.join(sorted(FUNCTIONS))} and casts to dtypes")
                 return Call(func, tuple(args))
+            if self.peek()[1] == "[":
+                self.take()
+                indices = [self.parse_expression()]
+                while self.peek()[1] == ",":
+                    self.take()
+                    indices.append(self.parse_expression())
+                self.expect("]")
+                return Subscript(value, tuple(indices))
             return Name(value)
         if value == "(":
             self.take()

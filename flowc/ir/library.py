@@ -29,7 +29,6 @@ import sympy
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
-from flowc.ir.symbolic import Range
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
@@ -58,6 +57,39 @@ def _edge_for(state: "State", node: LibraryNode, conn: str, incoming: bool):
         if (e.dst_conn if incoming else e.src_conn) == conn:
             return e
     raise IRError(f"{node!r} has no edge on connector {conn!r}")
+
+
+def _is_zero(e: Any) -> bool:
+    return sympy.simplify(e) == 0
+
+
+def matrix_layout(desc: Any) -> Optional[tuple[bool, Any]]:
+    """How the last two dims of ``desc`` read as a row-major GEMM operand:
+    (transposed?, leading dimension), or None without a unit stride."""
+    s_row, s_col = desc.strides[-2], desc.strides[-1]
+    if _is_zero(s_col - 1) and not _is_zero(s_row):
+        return False, s_row
+    if _is_zero(s_row - 1) and not _is_zero(s_col):
+        return True, s_col
+    return None
+
+
+def gemm_unsupported(program: "Program", state: "State", node: "MatMul") -> Optional[str]:
+    """Why this MatMul cannot be one strided (batched) GEMM call; None if it can."""
+    a, b, c = (program.data[n] for n in node.operands(state))
+    if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
+        return (f"GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, "
+                f"{c.dtype.name})")
+    if not _is_zero(c.strides[-1] - 1) or _is_zero(c.strides[-2]):
+        return "the result's rows are not contiguous"
+    for name, d in (("A", a), ("B", b)):
+        if matrix_layout(d) is None:
+            return f"operand {name} has no unit stride in its matrix dimensions"
+    if node.beta != 0.0:
+        cin = _edge_for(state, node, "_cin", True).data
+        if program.root_of(cin) != program.root_of(c_name := node.operands(state)[2]) or cin != c_name:
+            return "GEMM accumulates in place: beta needs _cin to be the output container"
+    return None
 
 
 class MatMul(LibraryNode):
@@ -226,4 +258,4 @@ def _scalar_subset():
     return Subset(())
 
 
-__all__ = ["MatMul", "Reduce", "Range", "identity_text"]
+__all__ = ["MatMul", "Reduce", "gemm_unsupported", "identity_text", "matrix_layout"]

@@ -18,7 +18,7 @@ from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Data, Scalar, Storage, make_array
 from flowc.ir.dtypes import DType, dtype_of
 from flowc.ir.errors import IRError
-from flowc.ir.nodes import LibraryNode, MapEntry, Node, Tasklet
+from flowc.ir.nodes import MapEntry, Node, Tasklet
 from flowc.ir.state import State
 from flowc.ir.symbolic import as_expr, free_symbol_names
 

@@ -10,7 +10,7 @@ fill in every outer memlet by propagation, so no edge lacks its subset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 import networkx as nx
 
