@@ -1,0 +1,548 @@
+"""Calling a compiled program from Python: argument checking and marshalling.
+
+``bind(program, library_path, entry)`` loads a shared library and returns a
+``CompiledProgram``: a callable that takes NumPy arrays and scalars in the
+order of ``program.call_signature()``, checks them against the program's data
+descriptors, infers the size symbols from the array shapes, allocates the
+returned arrays and calls the C entry point.
+
+The C contract (what code generation emits)::
+
+    extern "C" int <entry>(T0* a, T1* b, double alpha, ..., T* ret0, ..., int64_t N, int64_t M);
+
+one parameter per ``Param`` in order: an ``array`` is a pointer to its first
+element, a ``scalar`` is passed by value, a ``symbol`` is an ``int64_t``.
+Arrays with ``is_return`` are allocated here for each call. Return value 0
+means success; anything else raises ``RuntimeError`` with the text of
+``extern "C" const char* flowc_error_message()`` if the library exports it.
+
+Why generated code
+------------------
+A call must cost a few microseconds, so that flowc programs can be called in
+loops. A generic implementation (loop over the parameters, look up each
+descriptor, evaluate symbolic shapes with sympy) costs tens to hundreds of
+microseconds. Instead, ``bind`` writes one straight-line Python function per
+program, like ``collections.namedtuple`` does: each check is a line with its
+constants (dtype objects, ranks, stride tuples) bound as globals, symbolic
+shapes such as ``N + 1`` are printed as Python arithmetic over local variables,
+and every error branch calls a helper that builds a precise message only when
+something is wrong. The text is kept as ``CompiledProgram.binder_source``.
+
+The function becomes ``__call__`` of a one-off subclass of ``CompiledProgram``,
+so a call goes straight into it with no forwarding frame. An array's data
+pointer is read from the ``data`` field of NumPy's public ``PyArrayObject``
+struct (verified against ``__array_interface__`` at import; if the layout
+ever differs, ``ndarray.ctypes.data`` is used instead), which is ten times
+cheaper than ``ndarray.ctypes.data``.
+
+Symbols: the first input dimension that is a bare symbol (``N`` in ``x: [N, M]``)
+defines it; every other dimension, expressions included, is checked against
+it. Symbols that no such dimension determines must be passed by keyword
+(``prog(x, K=25)``); a keyword that contradicts an inferred value is an error.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import keyword
+import operator
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import sympy
+
+from flowc.ir.data import Array
+from flowc.ir.dtypes import DType
+from flowc.ir.errors import FlowcError, IRError
+from flowc.ir.program import Param, Program
+from flowc.ir.symbolic import permuted_strides
+from flowc.runtime.compiler import debug_enabled
+
+__all__ = ["CompiledProgram", "bind"]
+
+
+class _Missing:
+    """The default of arguments that were not passed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+# --------------------------------------------------------------------------- data pointers
+def _probe_data_offset() -> Optional[int]:
+    """Offset of ``PyArrayObject.data`` from the object address, if ``id`` is an address.
+
+    The field follows ``PyObject_HEAD``; this holds for every NumPy release, but the check is
+    cheap, so it is verified on a few arrays (a view with an offset among them) before use.
+    """
+    offset = object.__basicsize__
+    try:
+        base = np.arange(64, dtype=np.float64)
+        samples = [base, base[3:], base[::2], base.reshape(8, 8).T, np.empty(0, np.float32)]
+        for a in samples:
+            if ctypes.c_void_p.from_address(id(a) + offset).value != a.__array_interface__["data"][0]:
+                return None
+    except Exception:       # noqa: BLE001 - any surprise means: use the portable way
+        return None
+    return offset
+
+
+_DATA_OFFSET = _probe_data_offset()
+
+
+def _pointer_expr(var: str) -> str:
+    """Python expression giving a ctypes argument for the data pointer of ndarray ``var``."""
+    if _DATA_OFFSET is not None:
+        return f"_fc_vp(_fc_id({var}) + {_DATA_OFFSET})"
+    return f"{var}.ctypes.data"
+
+
+# --------------------------------------------------------------------------- symbolic -> Python
+def _py_expr(expr: sympy.Expr, local: dict[str, str]) -> str:
+    """Print an integer sympy expression as Python arithmetic over the locals in ``local``.
+
+    Division appears only as ``floor``/``ceiling`` of a quotient or as an exact rational
+    coefficient (``N/2``) and is printed as integer floor division, so results stay ``int``.
+    """
+    e = sympy.sympify(expr)
+    if e.is_Integer:
+        return str(int(e))
+    if e.is_Symbol:
+        if e.name not in local:
+            raise IRError(f"symbol {e.name!r} in a shape or stride is not a parameter of the program")
+        return local[e.name]
+    if isinstance(e, (sympy.floor, sympy.ceiling)):
+        num, den = sympy.fraction(sympy.together(e.args[0]))
+        n, d = _py_expr(num, local), _py_expr(den, local)
+        return f"(({n}) // ({d}))" if isinstance(e, sympy.floor) else f"(-((-({n})) // ({d})))"
+    if e.is_Add:
+        return "(" + " + ".join(_py_expr(a, local) for a in e.args) + ")"
+    if e.is_Mul:
+        num, den = sympy.fraction(e)
+        if den != 1:
+            return f"(({_py_expr(num, local)}) // ({_py_expr(den, local)}))"
+        return "(" + " * ".join(_py_expr(a, local) for a in e.args) + ")"
+    if e.is_Pow and e.exp.is_Integer and int(e.exp) >= 0:
+        return f"({_py_expr(e.base, local)} ** {int(e.exp)})"
+    if isinstance(e, (sympy.Min, sympy.Max)):
+        fn = "min" if isinstance(e, sympy.Min) else "max"
+        return f"{fn}(" + ", ".join(_py_expr(a, local) for a in e.args) + ")"
+    if isinstance(e, sympy.Mod):
+        return f"(({_py_expr(e.args[0], local)}) % ({_py_expr(e.args[1], local)}))"
+    if isinstance(e, sympy.Abs):
+        return f"abs({_py_expr(e.args[0], local)})"
+    raise IRError(f"cannot evaluate size expression {e} at call time")
+
+
+def _tuple_expr(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+# --------------------------------------------------------------------------- scalars
+class _Complex64(ctypes.Structure):
+    _fields_ = [("re", ctypes.c_float), ("im", ctypes.c_float)]
+
+
+class _Complex128(ctypes.Structure):
+    _fields_ = [("re", ctypes.c_double), ("im", ctypes.c_double)]
+
+
+def _ctypes_of(p: Param) -> Any:
+    if p.kind == "array":
+        return ctypes.c_void_p
+    if p.kind == "symbol":
+        return ctypes.c_int64
+    if p.dtype.name == "complex64":     # by value as a struct of two floats (the ABI of std::complex)
+        return _Complex64
+    if p.dtype.name == "complex128":
+        return _Complex128
+    return p.dtype.ctypes_type
+
+
+def _int_range(dt: DType) -> tuple[int, int]:
+    info = np.iinfo(dt.numpy)
+    return int(info.min), int(info.max)
+
+
+def _kind_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}" if type(value).__module__ not in (
+        "builtins",) else type(value).__name__
+
+
+def _scalar_value(cp: "CompiledProgram", name: str, value: Any, dt: DType) -> Any:
+    """Slow path for a scalar argument: accept a Python/NumPy number of a fitting kind."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    want = {"b": "a bool", "i": "an int", "u": "an int", "f": "an int or float",
+            "c": "a number"}[dt.kind]
+    bad = TypeError(f"{cp._label}: scalar argument {name!r} ({dt.name}) must be {want}, "
+                    f"got {_kind_name(value)} {value!r}")
+    is_bool = isinstance(value, (bool, np.bool_))
+    if dt.kind == "b":
+        if not is_bool:
+            raise bad
+        return bool(value)
+    if is_bool:
+        raise bad
+    if dt.kind in "iu":
+        if not isinstance(value, (int, np.integer)):
+            raise bad
+        v = int(value)
+        lo, hi = _int_range(dt)
+        if not lo <= v <= hi:
+            raise OverflowError(f"{cp._label}: scalar argument {name!r} = {v} is out of range for "
+                                f"{dt.name} [{lo}, {hi}]")
+        return v
+    if dt.kind == "f":
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            raise bad
+        if dt.name == "float16":        # passed as its bit pattern (ctypes has no half type)
+            return int(np.array(value, dtype=np.float16).view(np.uint16))
+        return float(value)
+    if not isinstance(value, (int, float, complex, np.number)):
+        raise bad
+    c = complex(value)
+    return (_Complex64 if dt.name == "complex64" else _Complex128)(c.real, c.imag)
+
+
+def _symbol_value(cp: "CompiledProgram", name: str, value: Any) -> int:
+    """Slow path for a symbol passed by keyword: a non-negative int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{cp._label}: symbol {name!r} must be a non-negative int, got "
+                        f"{_kind_name(value)} {value!r}")
+    v = operator.index(value)
+    if v < 0:
+        raise ValueError(f"{cp._label}: symbol {name!r} must be non-negative, got {v}")
+    return v
+
+
+# --------------------------------------------------------------------------- the program object
+class CompiledProgram:
+    """A compiled, loaded program: call it like the original function.
+
+    ``prog(*arrays_and_scalars, **symbols)`` checks the arguments (types, dtypes, ranks,
+    shapes, strides), infers size symbols, allocates returned arrays, runs the native code
+    and returns nothing, the one returned array, or a tuple of them. Arrays may also be passed
+    by keyword under their parameter names. Instances are made by :func:`bind`.
+
+    Attributes: ``program`` (the IR), ``library_path``, ``entry`` (the C symbol), ``params``
+    (``program.call_signature()`` at bind time), ``library`` (the ``ctypes.CDLL``),
+    ``function`` (the ctypes function), ``binder_source`` (the generated marshalling code).
+    """
+
+    program: Program
+    library_path: Path
+    entry: str
+    params: list[Param]
+    library: ctypes.CDLL
+    function: Any
+    binder_source: str
+    _label: str
+    _symbol_origin: dict[str, tuple[str, int]]
+    _error_message: Optional[Callable[[], Optional[bytes]]]
+    _dtypes: dict[int, DType]
+
+    def __call__(self, *args: Any, **symbols: Any) -> Any:   # replaced per program by bind()
+        raise TypeError("CompiledProgram objects are made by flowc.runtime.bind()")
+
+    @property
+    def arg_names(self) -> list[str]:
+        """Names of the positional parameters (arrays and scalars), in order."""
+        return [p.name for p in self.params if p.kind != "symbol" and not p.is_return]
+
+    @property
+    def symbol_names(self) -> list[str]:
+        """Names of the size symbols the entry point takes, in order."""
+        return [p.name for p in self.params if p.kind == "symbol"]
+
+    def __repr__(self) -> str:
+        return f"<CompiledProgram {self.program.name} ({', '.join(self.arg_names)}) from {self.library_path}>"
+
+    # ---------------------------------------------------------------- error paths (never on the hot path)
+    def _describe(self, name: str) -> str:
+        desc = self.program.data[name]
+        return f"{desc.dtype.name}[{', '.join(str(s) for s in desc.shape)}]"
+
+    def _err_call(self, extra: tuple, kw: dict) -> None:
+        positional = self.arg_names
+        if extra:
+            raise TypeError(f"{self._label} takes {len(positional)} positional argument(s) "
+                            f"({', '.join(positional)}) but {len(positional) + len(extra)} were given")
+        name = next(iter(kw))
+        raise TypeError(f"{self._label} got an unexpected keyword argument {name!r}; parameters: "
+                        f"{', '.join(positional) or '(none)'}; symbols: {', '.join(self.symbol_names) or '(none)'}")
+
+    def _err_not_array(self, name: str, value: Any) -> None:
+        raise TypeError(f"{self._label}: argument {name!r} must be a numpy.ndarray ({self._describe(name)}), "
+                        f"got {_kind_name(value)}")
+
+    def _err_dtype(self, name: str, value: np.ndarray) -> None:
+        want = self.program.data[name].dtype.name
+        raise TypeError(f"{self._label}: argument {name!r} must have dtype {want}, got {value.dtype} "
+                        f"(no implicit casts; convert with .astype(np.{want}))")
+
+    def _err_ndim(self, name: str, value: np.ndarray) -> None:
+        desc = self.program.data[name]
+        raise ValueError(f"{self._label}: argument {name!r} must have {desc.ndim} dimension(s) "
+                         f"({self._describe(name)}), got {value.ndim} with shape {value.shape}")
+
+    def _err_contradiction(self, symbol: str, given: Any, inferred: int) -> None:
+        given = _symbol_value(self, symbol, given)
+        if given == inferred:       # e.g. a NumPy integer that agrees
+            return
+        arr, dim = self._symbol_origin[symbol]
+        raise ValueError(f"{self._label}: symbol {symbol!r} = {given} passed by keyword contradicts "
+                         f"{symbol} = {inferred} inferred from dimension {dim} of argument {arr!r}")
+
+    def _err_missing_symbol(self, symbol: str) -> None:
+        raise TypeError(f"{self._label}: missing value for symbol {symbol!r}: no argument's shape "
+                        f"determines it; pass it by keyword, e.g. {self.program.name}(..., {symbol}=...)")
+
+    def _err_shape(self, name: str, got: tuple, expected: tuple) -> None:
+        desc = self.program.data[name]
+        for d, (g, e, s) in enumerate(zip(got, expected, desc.shape)):
+            if g != e:
+                origin = ""
+                syms = sorted(str(x) for x in sympy.sympify(s).free_symbols)
+                if syms:
+                    parts = []
+                    for x in syms:
+                        where = self._symbol_origin.get(x)
+                        parts.append(f"{x} from dimension {where[1]} of {where[0]!r}" if where
+                                     else f"{x} passed by keyword")
+                    origin = f" ({'; '.join(parts)})"
+                raise ValueError(f"{self._label}: argument {name!r} has shape {got}, expected "
+                                 f"{self._describe(name)} = {expected}: dimension {d} is {g}, expected "
+                                 f"{s} = {e}{origin}")
+        raise ValueError(f"{self._label}: argument {name!r} has shape {got}, expected {expected}")
+
+    def _err_strides(self, name: str, value: np.ndarray, expected: Optional[tuple]) -> None:
+        if expected is None:
+            if value.flags.c_contiguous:
+                return
+            raise ValueError(f"{self._label}: argument {name!r} must be C-contiguous (row-major), got strides "
+                             f"{value.strides} for shape {value.shape}; pass np.ascontiguousarray({name})")
+        if value.size == 0 or all(g == e or n == 1 for g, e, n in zip(value.strides, expected, value.shape)):
+            return
+        raise ValueError(f"{self._label}: argument {name!r} must have strides {expected} (bytes) as its "
+                         f"descriptor declares, got {value.strides}; make a copy with that layout "
+                         f"(e.g. np.ascontiguousarray / np.asfortranarray) or pass a view that has it")
+
+    def _err_returncode(self, rc: int) -> None:
+        detail = ""
+        if self._error_message is not None:
+            raw = self._error_message()
+            if raw:
+                detail = ": " + raw.decode(errors="replace")
+        raise RuntimeError(f"{self._label}: {self.entry} returned error code {rc}{detail}")
+
+
+# --------------------------------------------------------------------------- code generation
+def _is_plain_identifier(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_fc") \
+        and name != "self"
+
+
+def _layout_order(desc: Array) -> Optional[list[int]]:
+    """The dimension order (outermost first) whose dense layout has ``desc``'s strides, if any."""
+    shape = list(desc.shape)
+    if desc.ndim > 6:
+        return None
+    for order in itertools.permutations(range(desc.ndim)):
+        expected = permuted_strides(shape, order)
+        if all(sympy.simplify(a - b) == 0 for a, b in zip(desc.strides, expected)):
+            return list(order)
+    return None
+
+
+def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, dict[str, Any], dict]:
+    """Source text and globals of the marshalling function, plus where each symbol comes from."""
+    g: dict[str, Any] = {
+        "_fc_MISSING": MISSING, "_fc_ndarray": np.ndarray, "_fc_empty": np.empty,
+        "_fc_vp": ctypes.c_void_p.from_address, "_fc_id": id, "_fc_scalar": _scalar_value,
+        "_fc_symbol": _symbol_value, "_fc_perf": time.perf_counter, "_fc_print": print,
+        "_fc_stderr": sys.stderr, "_fc_ndarray_new": np.ndarray,
+    }
+    inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
+    returns = [p for p in params if p.is_return]
+    symbols = [p.name for p in params if p.kind == "symbol"]
+
+    sig_name: dict[str, str] = {}
+    for i, p in enumerate(inputs):
+        sig_name[p.name] = p.name if _is_plain_identifier(p.name) else f"_fc_a{i}"
+    for s in symbols:
+        if not _is_plain_identifier(s):
+            raise IRError(f"symbol name {s!r} cannot be a keyword argument")
+        if s in sig_name:
+            raise IRError(f"symbol {s!r} has the same name as a parameter of program {program.name!r}")
+    local = {s: f"_fc_s_{s}" for s in symbols}
+
+    fname = program.name if _is_plain_identifier(program.name) else "flowc_program"
+    head = ["self", *(sig_name[p.name] for p in inputs), "*_fc_extra",
+            *(f"{s}=_fc_MISSING" for s in symbols), "**_fc_kw"]
+    body: list[str] = []
+    emit = body.append
+    if debug:
+        emit("_fc_t0 = _fc_perf()")
+    emit("if _fc_extra or _fc_kw:")
+    emit("    self._err_call(_fc_extra, _fc_kw)")
+
+    # 1. types, dtypes, ranks; bind symbols from the first bare-symbol dimension
+    origin: dict[str, tuple[str, int]] = {}
+    shape_var: dict[str, str] = {}
+    needs_shape_check: dict[str, bool] = {}
+    for i, p in enumerate(inputs):
+        v = sig_name[p.name]
+        desc = program.data[p.name]
+        if p.kind == "scalar":
+            continue
+        assert isinstance(desc, Array)
+        g[f"_fc_dt{i}"] = desc.dtype.numpy
+        emit(f"# {p.name}: {desc.dtype.name}[{', '.join(str(s) for s in desc.shape)}]")
+        emit(f"if not isinstance({v}, _fc_ndarray): self._err_not_array({p.name!r}, {v})")
+        emit(f"if {v}.dtype is not _fc_dt{i} and {v}.dtype != _fc_dt{i}: self._err_dtype({p.name!r}, {v})")
+        sv = shape_var[p.name] = f"_fc_shp{i}"
+        emit(f"{sv} = {v}.shape")
+        emit(f"if len({sv}) != {desc.ndim}: self._err_ndim({p.name!r}, {v})")
+        check = False
+        for d, s in enumerate(desc.shape):
+            s = sympy.sympify(s)
+            if s.is_Symbol and s.name in local and s.name not in origin:
+                origin[s.name] = (p.name, d)
+                emit(f"{local[s.name]} = {sv}[{d}]")
+                emit(f"if {s.name} is not _fc_MISSING and (type({s.name}) is not int or {s.name} != {local[s.name]}): "
+                     f"self._err_contradiction({s.name!r}, {s.name}, {local[s.name]})")
+            else:
+                check = True
+        needs_shape_check[p.name] = check
+
+    # 2. symbols no shape determines: from keywords
+    for s in symbols:
+        if s in origin:
+            continue
+        emit(f"if {s} is _fc_MISSING: self._err_missing_symbol({s!r})")
+        emit(f"{local[s]} = {s} if (type({s}) is int and {s} >= 0) else _fc_symbol(self, {s!r}, {s})")
+
+    # 3. shapes and strides of arrays; scalar conversion
+    call_args: list[str] = []
+    for i, p in enumerate(inputs):
+        v = sig_name[p.name]
+        desc = program.data[p.name]
+        if p.kind == "scalar":
+            dt = p.dtype
+            if dt.kind == "b":
+                emit(f"if type({v}) is not bool: {v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
+            elif dt.kind in "iu":
+                lo, hi = _int_range(dt)
+                emit(f"if not (type({v}) is int and {lo} <= {v} <= {hi}): "
+                     f"{v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
+            elif dt.kind == "f" and dt.name != "float16":
+                emit(f"if type({v}) is not float: {v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
+            else:
+                emit(f"{v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
+            call_args.append(v)
+            continue
+        assert isinstance(desc, Array)
+        expected_shape = _tuple_expr([_py_expr(s, local) for s in desc.shape])
+        if needs_shape_check[p.name]:
+            sv = shape_var[p.name]
+            emit(f"if {sv} != {expected_shape}: self._err_shape({p.name!r}, {sv}, {expected_shape})")
+        if desc.is_c_contiguous():
+            emit(f"if not {v}.flags.c_contiguous: self._err_strides({p.name!r}, {v}, None)")
+        else:
+            isz = desc.dtype.itemsize
+            strides = _tuple_expr([f"{_py_expr(st, local)} * {isz}" for st in desc.strides])
+            emit(f"if {v}.strides != {strides}: self._err_strides({p.name!r}, {v}, {strides})")
+        call_args.append(_pointer_expr(v))
+
+    # 4. returned arrays
+    ret_vars: list[str] = []
+    for j, p in enumerate(returns):
+        desc = program.data[p.name]
+        assert isinstance(desc, Array)
+        r = f"_fc_r{j}"
+        ret_vars.append(r)
+        g[f"_fc_rdt{j}"] = desc.dtype.numpy
+        shape = [_py_expr(s, local) for s in desc.shape]
+        order = None if desc.is_c_contiguous() else _layout_order(desc)
+        emit(f"# return {p.name}: {desc.dtype.name}[{', '.join(str(s) for s in desc.shape)}]")
+        if desc.is_c_contiguous():
+            emit(f"{r} = _fc_empty({_tuple_expr(shape)}, _fc_rdt{j})")
+        elif order is not None:
+            inverse = [order.index(d) for d in range(desc.ndim)]
+            emit(f"{r} = _fc_empty({_tuple_expr([shape[d] for d in order])}, _fc_rdt{j})"
+                 f".transpose({_tuple_expr([str(k) for k in inverse])})")
+        else:       # padded or otherwise irregular layout: a flat buffer viewed with the strides
+            isz = desc.dtype.itemsize
+            total = _py_expr(desc.total_size(), local)
+            strides = _tuple_expr([f"{_py_expr(st, local)} * {isz}" for st in desc.strides])
+            emit(f"{r} = _fc_ndarray_new({_tuple_expr(shape)}, _fc_rdt{j}, "
+                 f"buffer=_fc_empty(max({total}, 1), _fc_rdt{j}), strides={strides})")
+        call_args.append(_pointer_expr(r))
+
+    call_args += [local[s] for s in symbols]
+    emit(f"_fc_rc = _fc_fn({', '.join(call_args)})")
+    emit("if _fc_rc: self._err_returncode(_fc_rc)")
+    if debug:
+        emit(f"_fc_print(f'flowc: {fname} took {{(_fc_perf() - _fc_t0) * 1e6:.1f}} us', file=_fc_stderr)")
+    if not ret_vars:
+        emit("return None")
+    elif len(ret_vars) == 1:
+        emit(f"return {ret_vars[0]}")
+    else:
+        emit(f"return ({', '.join(ret_vars)})")
+
+    src = f"def {fname}({', '.join(head)}):\n" + "".join(f"    {line}\n" for line in body)
+    return src, g, origin
+
+
+def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
+    """Load ``library_path`` and wrap its function ``entry`` as a callable for ``program``.
+
+    ``entry`` must follow the C contract described in this module's docstring for
+    ``program.call_signature()``. The library is loaded with ``RTLD_LOCAL`` so programs never
+    see each other's symbols.
+    """
+    path = Path(library_path)
+    params = program.call_signature()
+    try:
+        library = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL)
+    except OSError as exc:
+        raise FlowcError(f"cannot load compiled program {program.name!r} from {path}: {exc}") from exc
+    try:
+        function = getattr(library, entry)
+    except AttributeError:
+        raise FlowcError(f"{path} exports no function {entry!r} (program {program.name!r})") from None
+    function.argtypes = [_ctypes_of(p) for p in params]
+    function.restype = ctypes.c_int
+    error_message = getattr(library, "flowc_error_message", None)
+    if error_message is not None:
+        error_message.argtypes = []
+        error_message.restype = ctypes.c_char_p
+
+    debug = debug_enabled()
+    source, namespace, origin = _generate(program, params, debug)
+    namespace["_fc_fn"] = function
+    code = compile(source, f"<flowc binder for {program.name}>", "exec")
+    exec(code, namespace)      # noqa: S102 - the text is generated above from identifiers and constants
+    call = namespace[source[4:source.index("(")]]
+
+    cls = type(f"CompiledProgram_{program.name}", (CompiledProgram,), {"__call__": call})
+    obj: CompiledProgram = object.__new__(cls)
+    obj.program, obj.library_path, obj.entry, obj.params = program, path, entry, params
+    obj.library, obj.function, obj.binder_source = library, function, source
+    obj._label = f"{program.name}()"
+    obj._symbol_origin = origin
+    obj._error_message = error_message
+    obj._dtypes = {i: p.dtype for i, p in enumerate(p for p in params if p.kind != "symbol" and not p.is_return)}
+    return obj
