@@ -88,6 +88,16 @@ extern "C" int flowc_colmajor(const float* a, float* t, float* s, int64_t M, int
     return 0;
 }
 
+// p is [M, N] with rows padded to N + 1 elements
+extern "C" int flowc_padded(const float* a, float* p, int64_t M, int64_t N) {
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) p[i * (N + 1) + j] = a[i * N + j];
+    return 0;
+}
+
+// a 0-d input and a 0-d output
+extern "C" int flowc_zerod(const double* a, double* r) { r[0] = a[0] + 1.0; return 0; }
+
 extern "C" int flowc_fail(const float* x, int64_t N) {
     g_error = "flowc_fail: the input was rejected on purpose";
     return N > 0 ? 7 : 0;
@@ -252,6 +262,35 @@ def test_declared_strides_and_several_returns(kernels: Path) -> None:
         np.testing.assert_allclose(s, a.sum(axis=1), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match=r"'a'.*strides"):
         prog(_f32(3, 4))     # C order, but the descriptor says column-major
+
+
+def test_padded_return_layout_and_0d_arrays(kernels: Path) -> None:
+    p = ir.Program("padded")
+    p.add_array("a", ["M", "N"], "float32")
+    p.add_array("p", ["M", "N"], "float32", strides=["N + 1", 1])
+    p.add_return("p")
+    padded = bind(p, kernels, "flowc_padded")
+    for m, n in ((2, 3), (31, 9)):
+        a = _f32(m, n)
+        out = padded(a)
+        assert out.shape == (m, n) and out.strides == ((n + 1) * 4, 4)
+        np.testing.assert_array_equal(out, a)
+    z = ir.Program("zerod")
+    z.add_array("a", [], "float64")
+    z.add_array("r", [], "float64")
+    z.add_return("r")
+    zerod = bind(z, kernels, "flowc_zerod")
+    a = np.array(RNG.standard_normal())
+    r = zerod(a)
+    assert r.shape == () and r == a + 1.0
+
+
+def test_gpu_arrays_are_refused_at_bind(kernels: Path) -> None:
+    p = ir.Program("scale")
+    p.add_array("x", ["N"], "float32", storage=ir.Storage.GPU_GLOBAL)
+    p.add_array("y", ["N"], "float32")
+    with pytest.raises(ir.FlowcError, match="GPU arrays"):
+        bind(p, kernels, "flowc_scale")
 
 
 def test_nonzero_return_code_raises_with_library_message(kernels: Path) -> None:

@@ -56,7 +56,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import sympy
 
-from flowc.ir.data import Array
+from flowc.ir.data import Array, Storage
 from flowc.ir.dtypes import DType
 from flowc.ir.errors import FlowcError, IRError
 from flowc.ir.program import Param, Program
@@ -371,7 +371,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         "_fc_MISSING": MISSING, "_fc_ndarray": np.ndarray, "_fc_empty": np.empty,
         "_fc_vp": ctypes.c_void_p.from_address, "_fc_id": id, "_fc_scalar": _scalar_value,
         "_fc_symbol": _symbol_value, "_fc_perf": time.perf_counter, "_fc_print": print,
-        "_fc_stderr": sys.stderr, "_fc_ndarray_new": np.ndarray,
+        "_fc_sys": sys, "_fc_ndarray_new": np.ndarray,
     }
     inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
     returns = [p for p in params if p.is_return]
@@ -494,7 +494,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
     emit(f"_fc_rc = _fc_fn({', '.join(call_args)})")
     emit("if _fc_rc: self._err_returncode(_fc_rc)")
     if debug:
-        emit(f"_fc_print(f'flowc: {fname} took {{(_fc_perf() - _fc_t0) * 1e6:.1f}} us', file=_fc_stderr)")
+        emit(f"_fc_print(f'flowc: {fname} took {{(_fc_perf() - _fc_t0) * 1e6:.1f}} us', file=_fc_sys.stderr)")
     if not ret_vars:
         emit("return None")
     elif len(ret_vars) == 1:
@@ -515,6 +515,11 @@ def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
     """
     path = Path(library_path)
     params = program.call_signature()
+    on_gpu = [p.name for p in params if p.kind == "array"
+              and getattr(program.data[p.name], "storage", Storage.HOST) is Storage.GPU_GLOBAL]
+    if on_gpu:
+        raise FlowcError(f"program {program.name!r} takes GPU arrays ({', '.join(on_gpu)}); "
+                         f"flowc.runtime.bind marshals host (NumPy) arrays only")
     try:
         library = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL)
     except OSError as exc:

@@ -8,8 +8,9 @@ The cache
 ---------
 A library is named by a sha256 over everything that determines its bytes: the
 source text, the compiler's identity (resolved path plus its ``--version``
-output, computed once per process), the full flag list, and the BLAS library
-path. So an edit to the source, a compiler upgrade, a flag change or a switch
+output, computed once per process), the host CPU (model and feature flags, since
+libraries are built with ``-march=native``), the full flag list, and the BLAS
+library path. So an edit to the source, a compiler upgrade, a flag change or a switch
 of BLAS each produce a new entry, and equal inputs always map to the same file:
 a second call (in this process or any later one) returns the existing library
 without starting the compiler. A hit costs the hash and one ``stat``.
@@ -39,6 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -52,7 +54,7 @@ from typing import Optional, Sequence
 from flowc.ir.errors import CompileError
 from flowc.runtime.blas import BlasInfo, blas_info
 
-__all__ = ["BASE_FLAGS", "cache_dir", "compile_source", "compiler_identity", "debug_enabled"]
+__all__ = ["BASE_FLAGS", "cache_dir", "compile_source", "compiler_identity", "debug_enabled", "host_identity"]
 
 #: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt``/``exp`` vectorize;
 #: ``-ffast-math`` is never used because it changes results (reassociation, no NaN/Inf handling).
@@ -110,6 +112,29 @@ def compiler_identity(cxx: str = "g++") -> str:
     return " ".join(argv) + "\n" + version
 
 
+@functools.cache
+def host_identity() -> str:
+    """The CPU this process runs on (architecture, model, feature flags); memoized per process.
+
+    Part of the cache key because libraries are built with ``-march=native``: a cache directory
+    shared between machines (a home directory on a network file system) must not hand a library
+    built for one CPU to another that lacks its instructions.
+    """
+    parts = [platform.machine()]
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            seen: set[str] = set()
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "flags", "Features", "CPU part") and key not in seen:
+                    seen.add(key)
+                    parts.append(f"{key}: {value.strip()}")
+    except OSError:
+        parts.append(platform.processor())
+    return "\n".join(parts)
+
+
 @functools.lru_cache(maxsize=64)
 def _split_flags(text: str) -> tuple[str, ...]:
     return tuple(shlex.split(text))
@@ -142,9 +167,9 @@ def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), l
     compile_flags, link_flags = _flags(extra_flags, blas)
 
     h = hashlib.sha256()
-    for part in (source, identity, "\0".join(compile_flags), "\0".join(link_flags),
+    for part in (source, identity, host_identity(), "\0".join(compile_flags), "\0".join(link_flags),
                  str(blas.lib_path) if blas is not None else ""):
-        h.update(part.encode())
+        h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0\1\0")
     digest = h.hexdigest()
     stem = f"{_NAME_SAFE.sub('_', name)[:64] or 'flowc'}_{digest[:24]}"
@@ -167,7 +192,7 @@ def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), l
     saved_src = directory / f"{stem}.cpp"
     argv = [*_compiler_command(cxx), *compile_flags, "-o", str(lib), str(src), *link_flags]
     try:
-        src.write_text(source)
+        src.write_text(source, encoding="utf-8")
         start = time.perf_counter()
         try:
             proc = subprocess.run(argv, capture_output=True, text=True)
