@@ -437,7 +437,8 @@ class _Generator:
         if idx and not in_parallel:
             self.emit("#pragma omp parallel for schedule(static)")
         for k, r in enumerate(src_dims):
-            self.emit(f"for (int64_t fc_c{k} = 0; fc_c{k} < {sym_cxx(r.size())}; ++fc_c{k})")
+            v = cname(idx[k])     # sym_cxx prints these symbols through cname too
+            self.emit(f"for (int64_t {v} = 0; {v} < {sym_cxx(r.size())}; ++{v})")
             self.depth += 1
         self.emit(f"{self.element(dst, d_index)} = {self.element(src, s_index)};")
         self.depth -= len(src_dims)
