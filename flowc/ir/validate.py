@@ -132,8 +132,8 @@ class _Validator:
 
     # ------------------------------------------------------------ driver
     def run(self) -> None:
-        self.check_data()
         self.check_signature()
+        self.check_data()
         self.check_block(self.p.body, {})
 
     # ------------------------------------------------------------ containers
@@ -549,7 +549,9 @@ class _Validator:
             try:
                 check(self.p, st)
             except IRError as exc:
-                self.fail_node(st, node, str(exc))
+                msg = str(exc)
+                prefix = f"{node!r}: "
+                self.fail_node(st, node, msg[len(prefix):] if msg.startswith(prefix) else msg)
 
     # ------------------------------------------------------------ memlets
     def check_memlet(self, st: State, e: Edge, scope: dict[Node, Optional[MapEntry]],
