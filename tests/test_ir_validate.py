@@ -583,3 +583,38 @@ def test_condition_may_read_scalars_and_symbols() -> None:
     p.add_scalar("k", ir.int32)
     p.add_while("k < N").body.add_state("body")
     p.validate()
+
+
+# ------------------------------------------------------------------ array connectors (data-dependent indexing)
+
+def _gather(code: str = "o = t[k]", table: str = "table[0:T]") -> tuple[ir.Program, ir.State, Tasklet]:
+    p = ir.Program("gather")
+    p.add_array("table", ["T"], ir.float32)
+    p.add_array("idx", ["N"], ir.int64)
+    p.add_array("out", ["N"], ir.float32)
+    st = p.add_state("s")
+    t, _, _ = st.add_mapped_tasklet("g", {"i": "0:N"}, {"t": table, "k": "idx[i]"}, code, {"o": "out[i]"})
+    return p, st, t
+
+
+def test_array_connector_moves_a_block() -> None:
+    p, _, _ = _gather()
+    p.validate()
+    assert p.data_movement(T=10, N=3)["by_container"]["table"] == {"read": 40, "written": 0}
+
+
+def test_array_connector_index_count_matches_rank() -> None:
+    p, _, t = _gather("o = t[k, 0]")
+    expect(p, repr(t), "indexes array connector 't' with 2 indices", "rank 1")
+
+
+def test_only_inputs_can_be_subscripted() -> None:
+    p, _, t = _gather("o = t[k] + out[k]")
+    expect(p, repr(t), "reads container 'out' directly")
+    p, _, t = _gather("z = 1.0f; o = t[k] + z[0]")
+    expect(p, repr(t), "indexes 'z', which is not an input connector")
+
+
+def test_plain_connector_still_moves_one_element() -> None:
+    p, _, t = _gather("o = t * float32(k)")
+    expect(p, repr(t), "moves T elements")

@@ -7,8 +7,24 @@ the runtime all import it, and it imports none of them.
 from flowc.ir import dtypes
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, ArrayType, Scalar, Storage
-from flowc.ir.dtypes import (DType, bool_, complex64, complex128, dtype_of, float16, float32, float64, int8,
-                             int16, int32, int64, uint8, uint16, uint32, uint64)
+from flowc.ir.dtypes import (
+    DType,
+    bool_,
+    complex64,
+    complex128,
+    dtype_of,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 from flowc.ir.errors import CompileError, FlowcError, FrontendError, IRError, ValidationError
 from flowc.ir.expr import Code
 from flowc.ir.library import MatMul, Reduce

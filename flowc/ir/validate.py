@@ -28,7 +28,9 @@ a scope is reachable from its entry; a map's ``IN_x``/``OUT_x`` connectors pair
 up and carry one container; tasklets have exactly one edge per input
 connector, at least one per output connector and none on undeclared
 connectors, and their code reads only inputs, its own earlier assignments
-and symbols in scope, assigns every output and never an input; library nodes
+and symbols in scope, assigns every output and never an input, and
+subscripts only input connectors (array connectors), with one index per
+dimension of the connector's container; library nodes
 have exactly their connectors, whole-container memlets, and pass their own
 ``check_shapes``.
 
@@ -40,8 +42,10 @@ loop ranges that provably falls outside the container's extent, e.g.
 ``A[i + 1]`` for ``i in 0:N`` over ``A[N]``); an edge touching an access node
 moves that node's container; ``wcr`` appears only on writes (edges into an
 access node or a map exit); tasklet-adjacent memlets move exactly one
-element; an access → access copy moves equal volumes out of the source and
-into the destination (see ``movement.copy_subsets``).
+element, except at an *array connector* (an input the code subscripts,
+``o = t[k]``), whose memlet moves the block the code may index; an access
+→ access copy moves equal volumes out of the source and into the
+destination (see ``movement.copy_subsets``).
 
 Symbols in scope: ``program.symbols`` plus the free symbols of the data
 descriptors' shapes/strides/offsets are the program-wide ("global") symbols;
@@ -97,6 +101,25 @@ def _number(e: Any) -> Optional[sympy.Expr]:
     return e if e.is_number and e.is_real else None
 
 
+def _subscripts(node: tl.Node) -> list[tl.Subscript]:
+    """Every ``name[...]`` in a tasklet expression."""
+    out: list[tl.Subscript] = []
+    if isinstance(node, tl.Subscript):
+        out.append(node)
+        children: tuple = node.indices
+    elif isinstance(node, tl.UnaryOp):
+        children = (node.operand,)
+    elif isinstance(node, tl.BinOp):
+        children = (node.left, node.right)
+    elif isinstance(node, tl.Call):
+        children = node.args
+    else:
+        children = ()
+    for c in children:
+        out += _subscripts(c)
+    return out
+
+
 class _Validator:
     def __init__(self, program: "Program"):
         self.p = program
@@ -111,6 +134,8 @@ class _Validator:
         self.state_names: set[str] = set()
         self.state_ids: set[int] = set()
         self.map_owner: dict[int, State] = {}
+        #: per tasklet, the input connectors its code subscripts (array connectors)
+        self.array_connectors: dict[Tasklet, set[str]] = {}
 
     # ------------------------------------------------------------ messages
     def fail_program(self, msg: str) -> None:
@@ -510,6 +535,19 @@ class _Validator:
                     self.fail_node(st, t, f"code reads {n!r}, a map parameter or loop variable not in scope here")
                 self.fail_node(st, t, f"code reads {n!r}, which is neither an input connector, an earlier "
                                       "assignment, nor a symbol in scope")
+        arrays: set[str] = set()
+        for stmt in t.code.stmts:
+            arrays |= set(tl.subscripted(stmt.value))
+            for sub in _subscripts(stmt.value):
+                if sub.value not in inputs:
+                    self.fail_node(st, t, f"code indexes {sub.value!r}, which is not an input connector; only "
+                                          "array connectors (inputs) can be subscripted")
+                e = next((e for e in st.in_edges(t) if e.dst_conn == sub.value and not e.memlet.is_empty), None)
+                desc = self.data.get(e.memlet.data) if e is not None else None
+                if desc is not None and len(sub.indices) != desc.ndim:
+                    self.fail_node(st, t, f"code indexes array connector {sub.value!r} with {len(sub.indices)} "
+                                          f"indices but {e.memlet.data!r} has rank {desc.ndim}")
+        self.array_connectors[t] = arrays
         assigned = t.code.assigned()
         for o in t.outputs:
             if o not in assigned:
@@ -602,7 +640,8 @@ class _Validator:
         for sub in (m.subset, m.other_subset):
             if sub is not None and any(r.step == 0 for r in sub.ranges):
                 self.fail_edge(st, e, "a range has step 0")
-        if isinstance(e.src, Tasklet) or isinstance(e.dst, Tasklet):
+        array_conn = isinstance(e.dst, Tasklet) and e.dst_conn in self.array_connectors.get(e.dst, set())
+        if (isinstance(e.src, Tasklet) or isinstance(e.dst, Tasklet)) and not array_conn:
             vol = m.subset.volume()
             if not _provably_equal(vol, 1):
                 t = e.src if isinstance(e.src, Tasklet) else e.dst
