@@ -167,3 +167,42 @@ ALL = {
     "elementwise": elementwise, "reduction": reduction, "matmul": matmul, "batched_matmul": batched_matmul,
     "loop": loop, "branch": branch, "while_loop": while_loop,
 }
+
+
+def _reduce_into(state, src, dst, op, axes):
+    r = state.add_library(ir.Reduce(f"{op}_{dst}", op, axes))
+    state.add_edge(state.add_access(src), None, r, "_in", src)
+    state.add_edge(r, "_out", state.add_access(dst), None, dst)
+
+
+def softmax():
+    """Row softmax as a user's NumPy lowers: max, subtract+exp, sum, divide (4 ops, 3 transients)."""
+    p = ir.Program("softmax")
+    p.add_array("x", ["N", "M"], ir.float32)
+    p.add_transient("m", ["N", 1], ir.float32)
+    p.add_transient("e", ["N", "M"], ir.float32)
+    p.add_transient("s", ["N", 1], ir.float32)
+    p.add_array("out", ["N", "M"], ir.float32)
+    p.add_return("out")
+    st = p.add_state("softmax")
+    _reduce_into(st, "x", "m", "max", [1])
+    m_node = next(n for n in st.data_nodes() if n.data == "m")
+    x_node = next(n for n in st.data_nodes() if n.data == "x")
+    _, _, e_exit = st.add_mapped_tasklet("sub_exp", {"i": "0:N", "j": "0:M"}, {"a": "x[i, j]", "b": "m[i, 0]"},
+                                         "o = exp(a - b)", {"o": "e[i, j]"},
+                                         input_nodes={"m": m_node, "x": x_node})
+    e_node = next(e.dst for e in st.out_edges(e_exit))
+    r = st.add_library(ir.Reduce("sum_s", "sum", [1]))
+    st.add_edge(e_node, None, r, "_in", "e")
+    s_node = st.add_access("s")
+    st.add_edge(r, "_out", s_node, None, "s")
+    st.add_mapped_tasklet("div", {"i": "0:N", "j": "0:M"}, {"a": "e[i, j]", "b": "s[i, 0]"}, "o = a / b",
+                          {"o": "out[i, j]"}, input_nodes={"e": e_node, "s": s_node})
+
+    def reference(x):
+        ex = np.exp(x - x.max(axis=1, keepdims=True))
+        return ex / ex.sum(axis=1, keepdims=True)
+
+    def inputs(rng, n, m):
+        return (rng.standard_normal((n, m), dtype=np.float32),), {}
+    return p, reference, inputs

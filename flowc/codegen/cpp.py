@@ -75,6 +75,8 @@ class _Generator:
         self.depth = 1
         self.kernels: list[str] = []
         self._placement = self._place_transients()
+        #: scope-local arrays allocated once per thread outside their loop nest
+        self._hoisted: set[str] = set()
 
     # ------------------------------------------------------------ output
     def emit(self, text: str) -> None:
@@ -228,7 +230,8 @@ class _Generator:
 
     def emit_scope(self, state: State, entry: Optional[MapEntry], scopes: dict,
                    parallel_params: list[str], in_parallel: bool) -> None:
-        for name in self._scope_transients(state, entry) if entry is not None else []:
+        local = [n for n in self._scope_transients(state, entry) if n not in self._hoisted] if entry else []
+        for name in local:
             self._declare(name)
         for node in state.topological_nodes():
             if scopes.get(node) is not entry or isinstance(node, MapExit):
@@ -249,7 +252,7 @@ class _Generator:
                 EMITTERS[key](self.ctx, state, node)
             if timed:
                 self._timer_stop(state, node, scopes)
-        for name in self._scope_transients(state, entry) if entry is not None else []:
+        for name in local:
             self._free(name)
 
     def _schedule(self, entry: MapEntry, in_parallel: bool) -> bool:
@@ -267,10 +270,27 @@ class _Generator:
         parallel = self._schedule(entry, in_parallel)
         params = [cname(p) for p in m.params]
         rectangular = not any(r.free_symbols() & set(m.params) for r in m.ranges)
+        # Arrays local to this scope or a nested one: one buffer per thread, not per iteration.
+        hoist = []
+        if scopes.get(entry) is None:
+            inside = {entry} | {n for n in scopes
+                                 if isinstance(n, MapEntry) and entry in state.enclosing_maps(n, scopes)}
+            hoist = [n for n, places in self._placement.items() if isinstance(self.program.data[n], Array)
+                     and any(st is state and s in inside for st, s in places)]
+            self._hoisted |= set(hoist)
+        if hoist:
+            self.emit("{")
+            self.depth += 1
+            if parallel:
+                self.emit("#pragma omp parallel")
+                self.emit("{")
+                self.depth += 1
+            for name in hoist:
+                self._declare(name)
         if parallel:
             n_par = max(1, len(params) - 1) if rectangular else 1
             clause = f" collapse({n_par})" if n_par > 1 else ""
-            self.emit(f"#pragma omp parallel for schedule(static){clause}")
+            self.emit(f"#pragma omp {'for' if hoist else 'parallel for'} schedule(static){clause}")
             parallel_params = parallel_params + m.params[:n_par]
         else:
             reduction = self._simd_reduction(state, entry, scopes)
@@ -285,6 +305,14 @@ class _Generator:
         self.depth -= 1
         self.emit("}")
         self.depth -= len(params)
+        if hoist:
+            for name in hoist:
+                self._free(name)
+            if parallel:
+                self.depth -= 1
+                self.emit("}")
+            self.depth -= 1
+            self.emit("}")
 
     def _loop_header(self, p: str, r: Range) -> str:
         step = r.step

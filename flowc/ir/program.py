@@ -25,6 +25,20 @@ from flowc.ir.symbolic import as_expr, free_symbol_names
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
+def _transform_driver(transformation: Any) -> Any:
+    """The framework module that defined ``transformation``'s base class.
+
+    The IR does not import the transformations package; it finds the driver
+    through the transformation object it is handed."""
+    import importlib
+
+    cls = transformation if isinstance(transformation, type) else type(transformation)
+    for base in cls.__mro__:
+        if base.__name__ == "Transformation":
+            return importlib.import_module(base.__module__)
+    raise IRError(f"{transformation!r} is not a transformation")
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of the compiled entry point."""
@@ -237,6 +251,16 @@ class Program:
         from flowc.ir.render import render_svg
 
         return render_svg(self)
+
+    def apply(self, transformation: Any, match: Any = None, **options: Any) -> list[Any]:
+        """Apply a transformation (class or instance) at ``match``, or everywhere
+        it matches until none is left. Returns the matches applied; each is
+        recorded in ``self.history``."""
+        return _transform_driver(transformation).apply(self, transformation, match, **options)
+
+    def matches(self, transformation: Any, **options: Any) -> list[Any]:
+        """Where a transformation applies now (nothing is changed)."""
+        return _transform_driver(transformation).matches(self, transformation, **options)
 
     def compile(self, target: str = "cpu", **options: Any) -> Any:
         """Generate, compile and load this program (composed by the public API)."""

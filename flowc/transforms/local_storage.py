@@ -1,0 +1,111 @@
+"""Local storage: shrink a transient that lives inside one map scope to the
+part one iteration touches.
+
+::
+
+    map i: { ... ─▶ T[i, 0:M] ─▶ ... }        T: float[N, M]
+                            ⇒
+    map i: { ... ─▶ T[0:M] ─▶ ... }           T: float[M], one per iteration (per thread)
+
+    map i,j: { ... ─▶ T[i, j] ─▶ ... }        T: float[N, M]
+                            ⇒
+    map i,j: { ... ─▶ T ─▶ ... }              T: a scalar in a register
+
+Applies when every access node of the transient sits in one map scope and
+every memlet touching it fixes the same dimensions with the same expression
+of that scope's parameters. After map fusion this is what removes the
+intermediate's round trip through memory.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import sympy
+
+from flowc.ir.data import Array, Scalar
+from flowc.ir.memlet import Memlet
+from flowc.ir.nodes import MapEntry
+from flowc.ir.program import Program
+from flowc.ir.symbolic import Subset
+from flowc.transforms.base import Match, Transformation
+from flowc.transforms.scopes import scope_nodes
+
+
+class LocalStorage(Transformation):
+    def candidates(self, program: Program) -> Iterator[Match]:
+        for state in program.states():
+            scopes = state.scope_dict()
+            seen = set()
+            for n in state.data_nodes():
+                chain = state.enclosing_maps(n, scopes)
+                if not chain or n.data in seen:
+                    continue
+                seen.add(n.data)
+                for scope in chain:            # outermost first: the largest saving
+                    yield self.match(state, scope, n, info=f"{n.data} in {scope.map.label}")
+
+    def can_apply(self, program: Program, match: Match) -> bool:
+        return self.plan(program, match) is not None
+
+    def plan(self, program: Program, match: Match) -> Optional[dict[int, sympy.Expr]]:
+        """Dimension → fixed index expression, if the transient can shrink."""
+        state, (entry, node) = self.resolve(program, match)
+        name = node.data
+        desc = program.data.get(name)
+        if not isinstance(desc, Array) or not desc.transient or desc.is_view:
+            return None
+        if name in program.returns or any(d.view_of == name for d in program.data.values()):
+            return None
+        for st in program.states():
+            if st is not state and any(n.data == name for n in st.data_nodes()):
+                return None
+        scopes = state.scope_dict()
+        if any(entry not in state.enclosing_maps(n, scopes) for n in state.data_nodes() if n.data == name):
+            return None
+        params = {sympy.Symbol(p, integer=True) for p in entry.map.params}
+        nested = {sympy.Symbol(p, integer=True) for n in scope_nodes(state, entry, scopes)
+                  if isinstance(n, MapEntry) for p in n.map.params}
+        fixed: Optional[dict[int, sympy.Expr]] = None
+        for e in state.edges():
+            if e.data != name:
+                continue
+            if e.memlet.other_subset is not None or e.memlet.subset is None:
+                return None
+            here = {}
+            for d, r in enumerate(e.memlet.subset):
+                free = r.start.free_symbols
+                if r.is_index and free & params and not free & nested:
+                    here[d] = r.start
+                elif r.is_index and desc.shape[d] == 1 and r.start == 0:
+                    here[d] = r.start          # a size-1 dimension carries nothing
+            if here and all(desc.shape[d] == 1 for d in here):
+                return None                    # nothing this scope owns; only size-1 dims
+            fixed = here if fixed is None else {d: x for d, x in fixed.items() if here.get(d) == x}
+            if not fixed:
+                return None
+        if not fixed:
+            return None
+        # every edge must fix exactly these dims with these expressions
+        for e in state.edges():
+            if e.data == name and any(e.memlet.subset.ranges[d].start != x or not e.memlet.subset.ranges[d].is_index
+                                      for d, x in fixed.items()):
+                return None
+        return fixed
+
+    def apply(self, program: Program, match: Match) -> None:
+        state, (entry, node) = self.resolve(program, match)
+        fixed = self.plan(program, match)
+        name = node.data
+        desc = program.data[name]
+        keep = [d for d in range(desc.ndim) if d not in fixed]
+        if keep:
+            program.data[name] = Array(desc.dtype, tuple(desc.shape[d] for d in keep), storage=desc.storage,
+                                       transient=True)
+        else:
+            program.data[name] = Scalar(desc.dtype, transient=True)
+        for e in state.edges():
+            if e.data == name:
+                sub = Subset(tuple(e.memlet.subset.ranges[d] for d in keep))
+                state.set_memlet(e, Memlet(name, sub, e.memlet.wcr, None))
+

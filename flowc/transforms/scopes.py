@@ -1,0 +1,109 @@
+"""Graph utilities the transformations share: scope membership, parameter
+renaming, and which containers a scope reads and writes."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import sympy
+
+from flowc.ir import expr as tl
+from flowc.ir.memlet import Memlet
+from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node, Tasklet
+from flowc.ir.state import Edge, State
+from flowc.ir.symbolic import Range, Subset, canonical_symbol
+
+
+def scope_nodes(state: State, entry: MapEntry, scopes: Optional[dict] = None) -> list[Node]:
+    """Every node strictly inside ``entry``'s scope (nested scopes included, the exit excluded)."""
+    scopes = scopes if scopes is not None else state.scope_dict()
+    inside = []
+    for node, s in scopes.items():
+        chain = s
+        while chain is not None and chain is not entry:
+            chain = scopes.get(chain)
+        if chain is entry:
+            inside.append(node)
+    return inside
+
+
+def scope_edges(state: State, entry: MapEntry, scopes: Optional[dict] = None) -> list[Edge]:
+    """Edges whose both ends are in ``entry``'s scope, plus the entry's out- and the exit's in-edges."""
+    nodes = set(scope_nodes(state, entry, scopes)) | {entry, state.exit_of(entry)}
+    return [e for e in state.edges() if e.src in nodes and e.dst in nodes]
+
+
+def rename_subset(subset: Optional[Subset], mapping: dict) -> Optional[Subset]:
+    return None if subset is None else subset.subs(mapping)
+
+
+def rename_memlet(m: Memlet, mapping: dict) -> Memlet:
+    if m.is_empty or not mapping:
+        return m
+    return Memlet(m.data, rename_subset(m.subset, mapping), m.wcr, rename_subset(m.other_subset, mapping))
+
+
+def rename_params(state: State, entry: MapEntry, renames: dict[str, str]) -> None:
+    """Rename ``entry``'s parameters (and every use inside its scope) simultaneously."""
+    renames = {a: b for a, b in renames.items() if a != b}
+    if not renames:
+        return
+    mapping = {canonical_symbol(a): canonical_symbol(b) for a, b in renames.items()}
+    scopes = state.scope_dict()
+    for e in scope_edges(state, entry, scopes):
+        state.set_memlet(e, rename_memlet(e.memlet, mapping))
+    for n in scope_nodes(state, entry, scopes):
+        if isinstance(n, MapEntry):
+            n.map.ranges = [r.subs(mapping) for r in n.map.ranges]
+        elif isinstance(n, Tasklet):
+            local = set(n.inputs) | set(n.outputs) | set(n.code.assigned())
+            sub = {a: tl.Name(b) for a, b in renames.items() if a not in local}
+            n.code = tl.Code(tuple(tl.Assign(s.target, tl.substitute(s.value, sub)) for s in n.code.stmts))
+    entry.map.params = [renames.get(p, p) for p in entry.map.params]
+
+
+def data_read_written(state: State, nodes: Iterable[Node]) -> tuple[set[str], set[str]]:
+    """Containers read and written by the given nodes (through their edges)."""
+    nodes = set(nodes)
+    read, written = set(), set()
+    for e in state.edges():
+        if e.memlet.is_empty:
+            continue
+        if e.dst in nodes and not isinstance(e.dst, (AccessNode, MapExit)) and not isinstance(e.src, MapExit):
+            read.add(e.data)
+        if e.src in nodes and not isinstance(e.src, (AccessNode, MapEntry)) and not isinstance(e.dst, MapEntry):
+            written.add(e.data)
+    return read, written
+
+
+def ranges_equal(a: list[Range], b: list[Range]) -> bool:
+    return len(a) == len(b) and all(
+        sympy.simplify(x.start - y.start) == 0 and sympy.simplify(x.stop - y.stop) == 0 and
+        sympy.simplify(x.step - y.step) == 0 for x, y in zip(a, b))
+
+
+def subset_covers(outer: Subset, inner: Subset) -> bool:
+    """Whether ``inner`` ⊆ ``outer`` for all symbol values (unit steps; conservative)."""
+    if len(outer) != len(inner):
+        return False
+    for o, i in zip(outer, inner):
+        if o.step != 1 or i.step != 1:
+            if not (sympy.simplify(o.start - i.start) == 0 and sympy.simplify(o.stop - i.stop) == 0
+                    and sympy.simplify(o.step - i.step) == 0):
+                return False
+            continue
+        lo = sympy.simplify(i.start - o.start)
+        hi = sympy.simplify(o.stop - i.stop)
+        if not (lo.is_number and lo >= 0 and hi.is_number and hi >= 0):
+            return False
+    return True
+
+
+def unique_connector(node: Node, state: State, base: str, incoming: bool) -> str:
+    """``base`` or ``base_1``, ... so that no edge on ``node`` already uses it."""
+    used = {e.dst_conn for e in state.in_edges(node)} if incoming else {e.src_conn for e in state.out_edges(node)}
+    name, i = base, 0
+    while name in used:
+        i += 1
+        name = f"{base}_{i}"
+    return name
