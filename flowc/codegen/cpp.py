@@ -293,9 +293,9 @@ class _Generator:
             self.emit(f"#pragma omp {'for' if hoist else 'parallel for'} schedule(static){clause}")
             parallel_params = parallel_params + m.params[:n_par]
         else:
-            reduction = self._simd_reduction(state, entry, scopes)
-            if reduction:
-                self.emit(reduction)
+            simd = self._simd_pragma(state, entry, scopes)
+            if simd:
+                self.emit(simd)
         for p, r in zip(params, m.ranges):
             self.emit(self._loop_header(p, r))
             self.depth += 1
@@ -326,23 +326,44 @@ class _Generator:
         inc = f"++{p}" if step == 1 else f"{p} += {sym_cxx(step)}"
         return f"for (int64_t {p} = {sym_cxx(r.start)}; {cond}; {inc})"
 
-    def _simd_reduction(self, state: State, entry: MapEntry, scopes: dict) -> str:
-        """``omp simd reduction`` for an innermost 1-D map that only accumulates into scalars."""
+    def _simd_pragma(self, state: State, entry: MapEntry, scopes: dict) -> str:
+        """``#pragma omp simd`` for an innermost map loop whose iterations provably do not
+        interact: every array write lands at an index that moves with the loop parameter,
+        and the only values carried across iterations are reductions into register scalars
+        (which get reduction clauses; max/min keep NaN propagation via ``fc_max``/``fc_min``).
+        This is what lets GCC vectorize float reductions without ``-ffast-math``."""
         if len(entry.map.params) != 1:
             return ""
-        body = [n for n, s in scopes.items() if s is entry]
-        if not body or not all(isinstance(n, Tasklet) for n in body):
+        param = canonical_symbol(entry.map.params[-1])
+        body = [n for n in scopes if entry in state.enclosing_maps(n, scopes)]
+        if any(isinstance(n, (MapEntry, LibraryNode)) for n in body):
             return ""
+        body_set = set(body) | {entry}
         exit_ = state.exit_of(entry)
-        ops = {}
-        for e in state.out_edges(exit_):
-            desc = self.program.data.get(e.data) if e.data else None
-            if not isinstance(desc, Scalar) or e.memlet.wcr not in ("sum", "prod"):
-                return ""
-            ops[cname(e.data)] = "+" if e.memlet.wcr == "sum" else "*"
-        if not ops:
-            return ""
-        return "#pragma omp simd " + " ".join(f"reduction({op}:{v})" for v, op in ops.items())
+        local_scalars = {n.data for n in body if isinstance(n, AccessNode)}
+        reductions: dict[str, str] = {}
+        for e in state.edges():
+            if e.memlet.is_empty or e.data is None or e.src not in body_set:
+                continue
+            if not isinstance(e.src, Tasklet) and e.dst is not exit_:
+                continue
+            desc = self.program.data[e.data]
+            if isinstance(desc, Scalar):
+                if e.data in local_scalars and e.dst is not exit_:
+                    continue                     # private to one iteration
+                if e.memlet.wcr is None:
+                    return ""                    # a value carried to the next iteration
+                if e.dst is exit_ or isinstance(e.src, Tasklet):
+                    op = {"sum": "+", "prod": "*", "max": "fc_max", "min": "fc_min"}[e.memlet.wcr]
+                    if reductions.setdefault(cname(e.data), op) != op:
+                        return ""
+                continue
+            if e.memlet.wcr is not None:
+                return ""                        # accumulation into memory
+            if e.memlet.subset is not None and not any(param in r.start.free_symbols for r in e.memlet.subset):
+                return ""                        # every iteration writes the same element
+        clauses = " ".join(f"reduction({op}:{v})" for v, op in reductions.items())
+        return f"#pragma omp simd {clauses}".rstrip()
 
     # ------------------------------------------------------------ tasklets
     def emit_tasklet(self, state: State, node: Tasklet, parallel_params: list[str]) -> None:

@@ -77,8 +77,8 @@ def sym_cxx(expr: sympy.Basic) -> str:
 
 
 _FUNCS = {
-    "exp": "std::exp", "expm1": "std::expm1", "log": "std::log", "log1p": "std::log1p", "log2": "std::log2",
-    "log10": "std::log10", "sqrt": "std::sqrt", "tanh": "std::tanh", "sinh": "std::sinh", "cosh": "std::cosh",
+    "exp": "flowc::exp", "expm1": "std::expm1", "log": "std::log", "log1p": "std::log1p", "log2": "std::log2",
+    "log10": "std::log10", "sqrt": "std::sqrt", "tanh": "flowc::tanh", "sinh": "std::sinh", "cosh": "std::cosh",
     "sin": "std::sin", "cos": "std::cos", "tan": "std::tan", "arcsin": "std::asin", "arccos": "std::acos",
     "arctan": "std::atan", "erf": "std::erf", "abs": "flowc::abs", "floor": "std::floor", "ceil": "std::ceil",
     "sign": "flowc::sign", "isnan": "flowc::isnan", "isinf": "flowc::isinf", "rsqrt": "flowc::rsqrt",

@@ -56,10 +56,12 @@ from flowc.runtime.blas import BlasInfo, blas_info
 
 __all__ = ["BASE_FLAGS", "cache_dir", "compile_source", "compiler_identity", "debug_enabled", "host_identity"]
 
-#: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt``/``exp`` vectorize;
-#: ``-ffast-math`` is never used because it changes results (reassociation, no NaN/Inf handling).
+#: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt`` inline and
+#: ``-fno-trapping-math`` lets loops with selects (clamps, ``where``, fast exp/tanh) vectorize;
+#: neither changes a result (flowc never reads errno or floating-point exception flags).
+#: ``-ffast-math`` is never used because it does (reassociation, no NaN/Inf handling).
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared",
-                               "-fno-math-errno")
+                               "-fno-math-errno", "-fno-trapping-math")
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

@@ -1,11 +1,36 @@
-"""Graph transformations: each rewrites a Program and preserves its semantics."""
+"""Graph transformations: each rewrites a Program and preserves its semantics.
 
+Use them through the IR (``ir.apply(MapFusion)``, ``ir.matches(MapFusion)``)
+or all at once with ``auto_optimize``.
+"""
+
+from flowc.ir.program import Program
+from flowc.transforms.base import Match, Transformation, apply, matches
 from flowc.transforms.expansion import expand_library_nodes
+from flowc.transforms.local_storage import LocalStorage
+from flowc.transforms.map_expansion import MapExpansion
+from flowc.transforms.map_fusion import MapFusion
+from flowc.transforms.normalization import NormalizationFusion
+
+#: the fixed pipeline of ``auto_optimize``, in order (each applied until it no longer matches)
+PIPELINE = (
+    "expand library nodes the target has no tuned call for (Reduce → maps; GEMMs stay BLAS)",
+    "MapExpansion: split element-wise maps into row and column levels",
+    "MapFusion: fuse producer→consumer maps, rows first, then columns inside fused rows",
+    "LocalStorage: shrink intermediates to registers and per-thread row buffers",
+)
 
 
-def auto_optimize(program, target: str = "cpu") -> list[str]:
-    """The fixed heuristic pipeline (grows with the transformations in this package)."""
-    return []
+def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
+    """Apply the fixed heuristic pipeline (``PIPELINE``); returns what was applied."""
+    applied: list[Match] = []
+    expand_library_nodes(program, target)
+    for t in (MapExpansion(), MapFusion(), LocalStorage()):
+        applied += t.apply_everywhere(program)
+    return applied
 
 
-__all__ = ["auto_optimize", "expand_library_nodes"]
+__all__ = [
+    "PIPELINE", "LocalStorage", "MapExpansion", "MapFusion", "Match", "NormalizationFusion", "Transformation",
+    "apply", "auto_optimize", "expand_library_nodes", "matches",
+]
