@@ -1,0 +1,266 @@
+"""The lowering context: the program being built, where new states go, names, views.
+
+States. Operations are appended to the *current state* as long as that is
+safe, so producer and consumer of an intermediate meet in one dataflow graph
+(which is what fusion transformations need). An operation starts a new state
+when it would read a container that an earlier operation of the state wrote
+through another name (a view), or write a container the state already read
+or wrote. Reads of a container written earlier in the state are chained from
+the writing access node, which orders them. Control flow (loops, branches,
+inlined callees) always closes the current state.
+
+Containers. ``container(ref)`` gives a library node the whole container it
+needs: the Ref's own container, an IR view of it (strides and offset relative
+to the root container, as code generation addresses views), or a copy when
+no strided view can express it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+import sympy
+
+from flowc.ir.control import Block
+from flowc.ir.data import Array, Scalar
+from flowc.ir.dtypes import DType
+from flowc.ir.nodes import AccessNode
+from flowc.ir.program import Program
+from flowc.ir.state import State
+from flowc.ir.symbolic import Expr, c_strides
+
+from .errors import Source
+from .values import Ref, Value
+
+
+class StateCtx:
+    """Bookkeeping for the state operations are currently appended to."""
+
+    def __init__(self, state: State, program: Program):
+        self.state = state
+        self.program = program
+        self.written: dict[str, AccessNode] = {}
+        self.touched_roots: set[str] = set()
+        self.written_roots: set[str] = set()
+
+    def conflicts(self, reads: list[str], writes: list[str]) -> bool:
+        root = self.program.root_of
+        for r in reads:
+            if r not in self.written and root(r) in self.written_roots:
+                return True
+        return any(root(w) in self.touched_roots for w in writes)
+
+    def read(self, data: str) -> AccessNode:
+        self.touched_roots.add(self.program.root_of(data))
+        node = self.written.get(data)
+        return node if node is not None else self.state.add_access(data)
+
+    def write(self, data: str) -> AccessNode:
+        node = self.state.add_access(data)
+        root = self.program.root_of(data)
+        self.written[data] = node
+        self.touched_roots.add(root)
+        self.written_roots.add(root)
+        return node
+
+
+@dataclass
+class Frame:
+    """One function being lowered: the program itself, or an inlined callee."""
+
+    source: Source
+    func: Any
+    globals: dict[str, Any]
+    closure: dict[str, Any]
+    env: dict[str, Value] = field(default_factory=dict)
+    #: the callee's size symbols -> the caller's expressions (inlining)
+    sym_subs: dict[str, Expr] = field(default_factory=dict)
+    #: variables that live in a container across loop iterations / branch arms
+    carried: dict[str, Ref] = field(default_factory=dict)
+
+
+class Lowering:
+    def __init__(self, program: Program):
+        self.program = program
+        self.blocks: list[Block] = [program.body]
+        self.sc: Optional[StateCtx] = None
+        self.frames: list[Frame] = []
+        #: names that are symbols (size symbols, loop variables, map parameters)
+        self.reserved: set[str] = set()
+        #: transients created by the frontend for values (safe to write in place)
+        self.owned: set[str] = set()
+        self.view_cache: dict[tuple, str] = {}
+        self.closure_ids: dict[int, str] = {}
+        self.dry_depth = 0
+        self._counter = 0
+
+    # ------------------------------------------------------------ frames and blocks
+    @property
+    def frame(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def block(self) -> Block:
+        return self.blocks[-1]
+
+    @contextlib.contextmanager
+    def in_block(self, block: Block) -> Iterator[None]:
+        self.end_state()
+        self.blocks.append(block)
+        try:
+            yield
+        finally:
+            self.end_state()
+            self.blocks.pop()
+
+    def end_state(self) -> None:
+        self.sc = None
+
+    def op(self, reads: list[str], writes: list[str]) -> StateCtx:
+        """The state an operation reading ``reads`` and writing ``writes`` goes into."""
+        if self.sc is None or self.sc.conflicts(reads, writes):
+            self.sc = StateCtx(self.block.add_state("s"), self.program)
+        return self.sc
+
+    # ------------------------------------------------------------ names
+    def fresh(self, prefix: str) -> str:
+        """A name used by no container and no symbol."""
+        prefix = prefix.lstrip("_") or "t"
+        if prefix.startswith("fc_") or prefix.startswith("flowc"):
+            prefix = "v_" + prefix
+        taken = self.program.data.keys() | self.reserved | set(self.program.symbols)
+        if prefix not in taken:
+            return prefix
+        i = 1
+        while f"{prefix}_{i}" in taken:
+            i += 1
+        return f"{prefix}_{i}"
+
+    def fresh_param(self, k: int) -> str:
+        self._counter += 1
+        name = self.fresh(f"i{k}")
+        self.reserved.add(name)
+        return name
+
+    # ------------------------------------------------------------ containers
+    def temp(self, shape: tuple[Expr, ...], dtype: DType, prefix: str = "tmp") -> Ref:
+        """A new transient owned by the frontend (a Scalar when 0-d)."""
+        name = self.fresh(prefix)
+        if len(shape) == 0:
+            self.program.add_scalar(name, dtype, transient=True)
+        else:
+            self.program.add_transient(name, list(shape), dtype)
+        self.owned.add(name)
+        return Ref.whole(name, self.program.data[name])
+
+    def desc(self, name: str) -> Any:
+        return self.program.data[name]
+
+    def view_of(self, ref: Ref) -> Optional[tuple[str, tuple[Expr, ...], tuple[Expr, ...], Expr]]:
+        """(root, shape, strides, offset) of a strided view equal to ``ref``; None if 0-d or a Scalar."""
+        desc = self.desc(ref.data)
+        if isinstance(desc, Scalar) or ref.ndim == 0:
+            return None
+        root = self.program.root_of(ref.data)
+        offset = sympy.sympify(desc.offset) if desc.view_of is not None else sympy.Integer(0)
+        for d, f in enumerate(ref.fixed):
+            if f is not None:
+                offset += desc.strides[d] * f
+        for a in ref.axes:
+            if a.src is not None:
+                offset += desc.strides[a.src] * a.start
+        strides: list[Expr] = []
+        for k, a in enumerate(ref.axes):
+            if a.src is not None:
+                strides.append(sympy.expand(desc.strides[a.src] * a.step))
+            else:
+                inner = next((ref.axes[j] for j in range(k + 1, ref.ndim) if ref.axes[j].src is not None), None)
+                strides.append(sympy.expand(desc.strides[inner.src] * inner.step * inner.size)
+                               if inner is not None else sympy.Integer(1))
+        return root, ref.shape, tuple(strides), sympy.expand(offset)
+
+    def make_view(self, root: str, shape: tuple[Expr, ...], strides: tuple[Expr, ...], offset: Expr,
+                  prefix: str) -> str:
+        key = (root, tuple(shape), tuple(strides), offset)
+        name = self.view_cache.get(key)
+        if name is not None and name in self.program.data:
+            return name
+        name = self.fresh(prefix)
+        self.program.add_view(name, root, list(shape), strides=list(strides), offset=offset)
+        self.view_cache[key] = name
+        return name
+
+    def container(self, ref: Ref, *, contiguous: bool = False, blas: bool = False) -> str:
+        """A whole container equal to ``ref``: itself, a view, or a copy.
+
+        ``contiguous``: C-contiguous required. ``blas``: positive strides with a
+        unit stride in one of the last two dimensions (a GEMM operand)."""
+        desc = self.desc(ref.data)
+        if ref.is_whole(desc) and self._layout_ok(desc.shape, desc.strides, contiguous, blas):
+            return ref.data
+        view = self.view_of(ref)
+        if view is not None and self._layout_ok(view[1], view[2], contiguous, blas):
+            return self.make_view(*view, prefix=f"{ref.data}_view")
+        from .emit import copy_to_temp  # local import: emit builds on this module
+
+        return copy_to_temp(self, ref).data
+
+    @staticmethod
+    def _layout_ok(shape: tuple[Expr, ...], strides: tuple[Expr, ...], contiguous: bool, blas: bool) -> bool:
+        if contiguous:
+            want = c_strides(shape)
+            return all(s == 1 or sympy.simplify(a - b) == 0 for s, a, b in zip(shape, strides, want))
+        if blas:
+            if any(sympy.sympify(s).is_negative for s in strides):
+                return False
+            if len(shape) < 2:
+                return True
+            rs, cs = strides[-2], strides[-1]
+            unit = sympy.simplify(cs - 1) == 0 or sympy.simplify(rs - 1) == 0
+            return bool(unit) and not (sympy.sympify(rs) == 0 or sympy.sympify(cs) == 0)
+        return True
+
+    def is_argument(self, name: str) -> bool:
+        root = self.program.root_of(name)
+        return root in self.program.arg_names or root in self.program.returns
+
+    def data_dtype(self, name: str) -> DType:
+        return self.program.data[name].dtype
+
+    def is_array(self, name: str) -> bool:
+        return isinstance(self.program.data[name], Array)
+
+    # ------------------------------------------------------------ dry runs
+    @contextlib.contextmanager
+    def dry_run(self) -> Iterator[Block]:
+        """Lower something into a scratch block, then forget everything it created.
+
+        Used to learn the dtypes and shapes a loop body or branch arm gives its
+        variables before the containers that carry them are created."""
+        p = self.program
+        saved = (list(p.data), list(p.arg_names), list(p.symbols), dict(getattr(p, "closure_args", {})),
+                 dict(self.view_cache), set(self.owned), set(self.reserved), dict(self.closure_ids),
+                 [(f, dict(f.env), dict(f.carried)) for f in self.frames], self.sc, list(self.blocks))
+        scratch = Block(p)
+        self.dry_depth += 1
+        self.sc = None
+        self.blocks.append(scratch)
+        try:
+            yield scratch
+        finally:
+            self.dry_depth -= 1
+            (data_keys, args, syms, closures, views, owned, reserved, cids, frames, sc, blocks) = saved
+            keep = set(data_keys)
+            for k in [k for k in p.data if k not in keep]:
+                del p.data[k]
+            p.arg_names[:] = args
+            p.symbols[:] = syms
+            if hasattr(p, "closure_args"):
+                p.closure_args = closures
+            self.view_cache, self.owned, self.reserved, self.closure_ids = views, owned, reserved, cids
+            for f, env, carried in frames:
+                f.env, f.carried = env, carried
+            self.sc = sc
+            self.blocks = blocks

@@ -1,0 +1,346 @@
+"""Control flow: ``for ... in range`` → Loop, ``while`` → While, ``if`` → Branch.
+
+Carried variables. The frontend walks a loop body once, but Python rebinds
+variables on every iteration: ``s = s + x[i]`` must read the previous
+iteration's ``s``. So every variable a loop or branch assigns that was bound
+before it (or that is used after it) is *carried*: before the construct it
+gets one container, initialized with its current value, and every
+assignment inside writes that container (``statements.write_carried``).
+
+The container's dtype is what NumPy would give the variable: the body is
+lowered in a *dry run* (into a scratch block that is then forgotten) to see
+which dtype and shape each assignment produces, repeated until the dtype is
+stable (``s = 0; s = s + x[i]`` with float32 ``x`` makes ``s`` float32).
+
+Conditions are tasklet-language expressions over symbols and scalar
+containers; a condition that reads array elements is computed into a bool
+scalar first (and, for ``while``, again at the end of every iteration).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Any, Optional
+
+import sympy
+
+from flowc.ir import expr as tl
+from flowc.ir.data import Scalar
+
+from . import elementwise as ew
+from . import types as T
+from .context import Lowering
+from .emit import materialize, store
+from .errors import LoweringError
+from .expressions import evaluate, located, scalar_only
+from .statements import lower_body, shared
+from .values import Const, FuncValue, Lazy, MapMarker, PyValue, Ref, Sym, Value, describe, is_arraylike, sym_value
+
+# ---------------------------------------------------------------- analysis
+
+def assigned_names(stmts: list[ast.stmt]) -> tuple[list[str], set[str]]:
+    """(names assigned in ``stmts`` in order, names that are targets of inner for loops)."""
+    names: list[str] = []
+    loop_vars: set[str] = set()
+
+    def targets(t: ast.AST) -> None:
+        if isinstance(t, ast.Name):
+            if t.id not in names:
+                names.append(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                targets(e)
+
+    for s in stmts:
+        for n in ast.walk(s):
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    targets(t)
+            elif isinstance(n, (ast.AugAssign, ast.AnnAssign)):
+                targets(n.target)
+            elif isinstance(n, ast.For):
+                for t in ast.walk(n.target):
+                    if isinstance(t, ast.Name):
+                        loop_vars.add(t.id)
+    return [n for n in names if n not in loop_vars], loop_vars
+
+
+def used_outside(lw: Lowering, node: ast.AST) -> set[str]:
+    inside = {id(n) for n in ast.walk(node)}
+    return {n.id for n in ast.walk(lw.frame.source.tree)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in inside}
+
+
+def _dtype_of(v: Value) -> Any:
+    return v.dtype if is_arraylike(v) else None
+
+
+# ---------------------------------------------------------------- carried variables
+
+def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Optional[tuple[str, Value]],
+         local_syms: set[str]) -> None:
+    """Give every variable the construct reassigns (and later code reads) one container."""
+    frame = lw.frame
+    assigned: list[str] = []
+    for arm in arms:
+        for n in assigned_names(arm)[0]:
+            if n not in assigned:
+                assigned.append(n)
+    if loop_var is not None and loop_var[0] in assigned:
+        raise LoweringError(f"the loop variable {loop_var[0]!r} is assigned inside the loop",
+                            "use another variable")
+    pre = [n for n in assigned if n in frame.env and n not in frame.carried]
+    after = used_outside(lw, node)
+    new = [n for n in assigned if n not in frame.env and n in after]
+    if not pre and not new:
+        return
+    initial = {n: frame.env[n] for n in pre}
+
+    def dry(bindings: dict[str, Value]) -> list[dict[str, Value]]:
+        finals = []
+        for arm in arms:
+            with lw.dry_run():
+                frame.env.update(bindings)
+                if loop_var is not None:
+                    frame.env[loop_var[0]] = loop_var[1]
+                lower_body(lw, arm)
+                finals.append({n: frame.env[n] for n in pre + new if n in frame.env})
+        return finals
+
+    specs = _specs(lw, node, pre, new, initial, dry(dict(initial)), local_syms, loop=loop_var is not None)
+    if loop_var is not None:
+        for _ in range(3):
+            changed = False
+            with lw.dry_run():
+                temps = {n: lw.temp(shape, dtype, n) for n, (shape, dtype) in specs.items()}
+                finals = dry(temps)
+            new_specs = _specs(lw, node, pre, new, initial, finals, local_syms, loop=True, prev=specs)
+            for n, (_, dtype) in new_specs.items():
+                if dtype != specs[n][1]:
+                    changed = True
+            specs = new_specs
+            if not changed:
+                break
+    for n, (shape, dtype) in specs.items():
+        v0 = initial.get(n)
+        if isinstance(v0, Ref) and v0.is_whole(lw.desc(v0.data)) and v0.dtype == dtype and \
+                isinstance(lw.desc(v0.data), Scalar) == (len(shape) == 0) and not shared(lw, v0.data, exclude=n) \
+                and all(T.same(a, b) for a, b in zip(v0.shape, shape)):
+            target = v0
+        else:
+            target = lw.temp(shape, dtype, n)
+            if v0 is not None and is_arraylike(v0):
+                store(lw, v0, target, name=f"init_{n}")
+        frame.carried[n] = target
+        frame.env[n] = target
+
+
+def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial: dict[str, Value],
+           finals: list[dict[str, Value]], local_syms: set[str], loop: bool,
+           prev: Optional[dict[str, tuple]] = None) -> dict[str, tuple]:
+    specs: dict[str, tuple] = {}
+    for n in pre + new:
+        values = [f[n] for f in finals if n in f and (n not in initial or f[n] is not initial[n])]
+        if not values:
+            continue
+        if not all(is_arraylike(v) for v in values):
+            bad = next(v for v in values if not is_arraylike(v))
+            raise LoweringError(f"the variable {n!r} is bound to {describe(bad)} inside a loop or branch",
+                                "variables that change inside loops and branches hold arrays or numbers")
+        shapes = [tuple(v.shape) for v in values]
+        v0 = initial.get(n)
+        if v0 is not None and is_arraylike(v0):
+            shapes.insert(0, tuple(v0.shape))
+        shape = shapes[0]
+        for s in shapes[1:]:
+            if len(s) != len(shape) or not all(T.same(a, b) for a, b in zip(s, shape)):
+                raise LoweringError(f"the variable {n!r} changes shape inside a loop or branch "
+                                    f"({T.fmt_shape(shape)} and {T.fmt_shape(s)})",
+                                    "a variable keeps one shape across loop iterations and branch arms")
+        free = set().union(*(sympy.sympify(d).free_symbols for d in shape)) if shape else set()
+        if {s.name for s in free} & local_syms:
+            if n in initial:
+                raise LoweringError(f"the shape of {n!r} depends on the loop variable")
+            continue
+        kinds = [(v.dtype, False) for v in values]
+        if prev is not None and n in prev:
+            kinds.append((prev[n][1], False))
+        elif not loop and v0 is not None and is_arraylike(v0) and len(values) < 2:
+            kinds.append((v0.dtype, bool(getattr(v0, "weak", False))))
+        dtype, _ = T.promote(kinds)
+        specs[n] = (shape, dtype)
+    return specs
+
+
+# ---------------------------------------------------------------- conditions
+
+def condition(lw: Lowering, v: Value) -> tuple[tl.Node, Optional[Ref]]:
+    """A tasklet-language condition for a runtime scalar value, and the bool scalar it was
+    computed into when it reads more than symbols and scalar containers (else None)."""
+    lz = ew.as_lazy(v)
+    if len(lz.shape) != 0:
+        raise LoweringError("the truth value of an array is ambiguous", "a scalar condition, or np.any/np.all")
+    direct = all(not lf.block and isinstance(lw.desc(lf.data), Scalar) for lf in lz.leaves.values())
+    if direct:
+        mapping = {c: tl.Name(lf.data) for c, lf in lz.leaves.items()}
+        return T.cast_to(tl.substitute(lz.node, mapping), lz.dtype, ew.BOOL), None
+    ref = materialize(lw, ew.cast(lz, ew.BOOL), "cond")
+    return tl.Name(ref.data), ref
+
+
+def static_truth(v: Value) -> Optional[bool]:
+    if isinstance(v, Const):
+        return bool(v.value)
+    if isinstance(v, PyValue):
+        return bool(v.obj)
+    if isinstance(v, Sym) and v.expr.is_number:
+        return bool(v.expr)
+    return None
+
+
+# ---------------------------------------------------------------- statements
+
+def _range_bounds(lw: Lowering, node: ast.For) -> Optional[tuple[Any, Any, Any]]:
+    it = node.iter
+    if not isinstance(it, ast.Call):
+        return None
+    func = evaluate(lw, it.func)
+    if not (isinstance(func, FuncValue) and func.obj is builtins.range):
+        return None
+    if it.keywords or not 1 <= len(it.args) <= 3:
+        raise LoweringError("range() takes 1 to 3 positional arguments")
+    vals = []
+    for a in it.args:
+        v = evaluate(lw, a)
+        with located(lw, a):
+            if isinstance(v, (Ref, Lazy)) and len(v.shape) == 0 and v.dtype.is_integer:
+                raise LoweringError(
+                    "a range() bound computed at run time is not supported (loop bounds are symbolic)",
+                    "a size symbol (flowc.symbol), an expression of sizes such as x.shape[0], or a constant")
+            vals.append(sym_value(v, "a range() bound"))
+    if len(vals) == 1:
+        return sympy.Integer(0), vals[0], sympy.Integer(1)
+    if len(vals) == 2:
+        return vals[0], vals[1], sympy.Integer(1)
+    if vals[2] == 0:
+        raise LoweringError("range() step must not be zero")
+    if not vals[2].is_number:
+        raise LoweringError("range() steps must be compile-time integers")
+    return vals[0], vals[1], vals[2]
+
+
+def lower_for(lw: Lowering, node: ast.For) -> None:
+    if node.orelse:
+        raise LoweringError("'for ... else' is not supported")
+    bounds = _range_bounds(lw, node)
+    if bounds is None:
+        it = evaluate(lw, node.iter)
+        if isinstance(it, MapMarker) and it.ranges is not None:
+            from .maps import lower_map
+
+            lower_map(lw, node, it)
+            return
+        with located(lw, node.iter):
+            raise LoweringError(f"iterating over {describe(it)} is not supported",
+                                "for i in range(...), or for i, j in flowc.map[0:N, 0:M]")
+    if not isinstance(node.target, ast.Name):
+        with located(lw, node.target):
+            raise LoweringError("a range loop needs a single loop variable")
+    pyname = node.target.id
+    frame = lw.frame
+    var = pyname if pyname not in lw.program.data and pyname not in lw.program.symbols and \
+        pyname not in lw.reserved else lw.fresh(pyname)
+    lw.reserved.add(var)
+    sym = Sym(sympy.Symbol(var, integer=True))
+    saved_carried = dict(frame.carried)
+    previous = frame.env.get(pyname)
+    plan(lw, node, [node.body], (pyname, sym), {var})
+    env_before = dict(frame.env)
+    lw.end_state()
+    loop = lw.block.add_loop(var, *bounds)
+    with lw.in_block(loop.body):
+        frame.env[pyname] = sym
+        lower_body(lw, node.body)
+    _restore(lw, env_before, saved_carried)
+    if previous is not None:
+        frame.env[pyname] = previous
+    else:
+        frame.env.pop(pyname, None)
+
+
+def _restore(lw: Lowering, env_before: dict[str, Value], saved_carried: dict[str, Ref]) -> None:
+    """After a construct: variables it created are dropped, carried ones keep their container."""
+    frame = lw.frame
+    for n in list(frame.env):
+        if n not in env_before and n not in frame.carried:
+            del frame.env[n]
+    for n, r in frame.carried.items():
+        frame.env[n] = r
+    frame.carried = saved_carried
+
+
+def lower_while(lw: Lowering, node: ast.While) -> None:
+    if node.orelse:
+        raise LoweringError("'while ... else' is not supported")
+    frame = lw.frame
+    with lw.dry_run():
+        first = evaluate(lw, node.test)
+    with located(lw, node.test):
+        scalar_only(first, "while")
+        truth = static_truth(first)
+        if truth is False:
+            return
+        if truth is True:
+            raise LoweringError("'while True' loops never end without 'break', which is not supported",
+                                "a condition that becomes false")
+    saved_carried = dict(frame.carried)
+    plan(lw, node, [node.body], None, set())
+    env_before = dict(frame.env)
+    cond_value = evaluate(lw, node.test)
+    with located(lw, node.test):
+        cond, computed = condition(lw, cond_value)
+    lw.end_state()
+    loop = lw.block.add_while(cond)
+    with lw.in_block(loop.body):
+        lower_body(lw, node.body)
+        if computed is not None:
+            v = evaluate(lw, node.test)
+            with located(lw, node.test):
+                store(lw, ew.cast(ew.as_lazy(v), ew.BOOL), computed, name="cond")
+    _restore(lw, env_before, saved_carried)
+
+
+def lower_if(lw: Lowering, node: ast.If) -> None:
+    frame = lw.frame
+    cond_value = evaluate(lw, node.test)
+    with located(lw, node.test):
+        scalar_only(cond_value, "if")
+        truth = static_truth(cond_value)
+    if truth is not None:
+        lower_body(lw, node.body if truth else node.orelse)
+        return
+    if not is_arraylike(cond_value):
+        with located(lw, node.test):
+            raise LoweringError(f"{describe(cond_value)} cannot be a condition")
+    saved_carried = dict(frame.carried)
+    plan(lw, node, [node.body, node.orelse], None, set())
+    env_before = dict(frame.env)
+    with located(lw, node.test):
+        cond, _ = condition(lw, cond_value)
+    lw.end_state()
+    branch = lw.block.add_branch(cond)
+    with lw.in_block(branch.then_body):
+        lower_body(lw, node.body)
+    _restore_arm(lw, env_before)
+    with lw.in_block(branch.else_body):
+        lower_body(lw, node.orelse)
+    _restore(lw, env_before, saved_carried)
+
+
+def _restore_arm(lw: Lowering, env_before: dict[str, Value]) -> None:
+    frame = lw.frame
+    frame.env.clear()
+    frame.env.update(env_before)
+    for n, r in frame.carried.items():
+        frame.env[n] = r
