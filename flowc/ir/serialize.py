@@ -27,6 +27,7 @@ The format (``"format": "flowc-ir"``, ``"version": 1``) is plain JSON:
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Optional
 
@@ -38,7 +39,7 @@ from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.state import State
-from flowc.ir.symbolic import Range, Subset, expr_str, parse_expr
+from flowc.ir.symbolic import Range, Subset, expr_str, parse_expr, split_top_level
 
 FORMAT = "flowc-ir"
 VERSION = 1
@@ -70,25 +71,24 @@ def _e(expr: Any) -> str:
     return expr_str(expr)
 
 
-def _range_to(r: Range) -> Any:
-    text = str(r)
+@functools.lru_cache(maxsize=4096)
+def _text_is_exact(r: Range) -> bool:
+    """Whether ``str(r)`` parses back to ``r`` (cached: parsing is the slow part of writing)."""
     try:
-        if Range.parse(text) == r:
-            return text
+        return Range.parse(str(r)) == r
     except IRError:
-        pass
-    return [_e(r.start), _e(r.stop), _e(r.step)]
+        return False
+
+
+def _range_to(r: Range) -> Any:
+    return str(r) if _text_is_exact(r) else [_e(r.start), _e(r.stop), _e(r.step)]
 
 
 def _subset_to(s: Optional[Subset]) -> Any:
     if s is None:
         return None
-    text = str(s)
-    try:
-        if Subset.parse(text) == s:
-            return text
-    except IRError:
-        pass
+    if all(_text_is_exact(r) for r in s.ranges):
+        return str(s)
     return [[_e(r.start), _e(r.stop), _e(r.step)] for r in s.ranges]
 
 
@@ -207,9 +207,14 @@ def _data_from(d: dict[str, Any]) -> Any:
     raise IRError(f"container {d.get('name')!r}: unknown kind {d['kind']!r}")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_range(text: str) -> Range:
+    return Range.parse(text)          # Ranges are immutable: sharing parsed ones is safe
+
+
 def _range_from(x: Any) -> Range:
     if isinstance(x, str):
-        return Range.parse(x)
+        return _parse_range(x)
     return Range.make(*(parse_expr(t) for t in x))
 
 
@@ -217,7 +222,8 @@ def _subset_from(x: Any) -> Optional[Subset]:
     if x is None:
         return None
     if isinstance(x, str):
-        return Subset.parse(x)
+        text = x.strip()
+        return Subset(tuple(_parse_range(p) for p in split_top_level(text, ","))) if text else Subset(())
     return Subset(tuple(_range_from(r) for r in x))
 
 

@@ -87,6 +87,26 @@ def evaluate(expr: Expr, values: dict[str, int]) -> int:
     return int(result)
 
 
+def is_zero(expr: Any) -> bool:
+    """Whether ``expr`` is identically zero: ``sympy.simplify(expr) == 0``, fast.
+
+    This runs on every print of a subset, and simplify is slow, so cheap
+    exact tests come first: a polynomial is zero iff its expansion is, and an
+    expression that is non-zero at some integer point is not identically zero.
+    """
+    d = sympy.sympify(expr)
+    if d == 0 or d.is_number:
+        return d == 0
+    if d.is_polynomial():
+        return sympy.expand(d) == 0
+    syms = sorted(d.free_symbols, key=lambda s: s.name)
+    for base in (3, 8):
+        value = d.xreplace({s: sympy.Integer(base + 5 * k) for k, s in enumerate(syms)})
+        if value.is_number and value.is_finite and value != 0:
+            return False
+    return sympy.simplify(d) == 0
+
+
 @dataclass(frozen=True)
 class Range:
     """Half-open ``start:stop:step`` (step may be negative, as in Python)."""
@@ -107,7 +127,9 @@ class Range:
 
     @property
     def is_index(self) -> bool:
-        return self.step == 1 and sympy.simplify(self.stop - self.start - 1) == 0
+        if self.step != 1:
+            return False
+        return is_zero(self.stop - self.start - 1)
 
     def size(self) -> Expr:
         """Number of elements: ceil((stop - start) / step), as Python's range."""
