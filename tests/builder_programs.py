@@ -206,3 +206,82 @@ def softmax():
     def inputs(rng, n, m):
         return (rng.standard_normal((n, m), dtype=np.float32),), {}
     return p, reference, inputs
+
+
+def layernorm():
+    """h = c + b + r (bias, residual); y = (h - mean) / sqrt(var + eps) * g + beta, over the last axis."""
+    p = ir.Program("layernorm")
+    p.add_array("c", ["N", "E"], ir.float32)
+    p.add_array("b", ["E"], ir.float32)
+    p.add_array("r", ["N", "E"], ir.float32)
+    p.add_array("g", ["E"], ir.float32)
+    p.add_array("beta", ["E"], ir.float32)
+    for name, shape in (("h", ["N", "E"]), ("mu_sum", ["N", 1]), ("d", ["N", "E"]), ("d2", ["N", "E"]),
+                        ("var_sum", ["N", 1])):
+        p.add_transient(name, shape, ir.float32)
+    p.add_array("y", ["N", "E"], ir.float32)
+    p.add_return("y")
+    st = p.add_state("layernorm")
+    nodes = {}
+
+    def node(name):
+        if name not in nodes:
+            nodes[name] = st.add_access(name)
+        return nodes[name]
+
+    def ew(label, ins, code, out):
+        st.add_mapped_tasklet(label, {"i": "0:N", "j": "0:E"}, ins, code, {"o": f"{out}[i, j]"},
+                              input_nodes={ir.Memlet.parse(m).data: node(ir.Memlet.parse(m).data)
+                                           for m in ins.values()},
+                              output_nodes={out: node(out)})
+
+    def red(src, dst):
+        r = st.add_library(ir.Reduce(f"sum_{dst}", "sum", [1]))
+        st.add_edge(node(src), None, r, "_in", src)
+        st.add_edge(r, "_out", node(dst), None, dst)
+
+    ew("bias_residual", {"a": "c[i, j]", "bb": "b[j]", "rr": "r[i, j]"}, "o = a + bb + rr", "h")
+    red("h", "mu_sum")
+    ew("center", {"a": "h[i, j]", "s": "mu_sum[i, 0]"}, "o = a - s / float32(E)", "d")
+    ew("square", {"a": "d[i, j]"}, "o = a * a", "d2")
+    red("d2", "var_sum")
+    ew("normalize", {"a": "d[i, j]", "v": "var_sum[i, 0]", "gg": "g[j]", "bt": "beta[j]"},
+       "o = a / sqrt(v / float32(E) + 1e-12f) * gg + bt", "y")
+
+    def reference(c, b, r, g, beta):
+        h = c + b + r
+        mu = h.mean(axis=-1, keepdims=True)
+        var = ((h - mu) ** 2).mean(axis=-1, keepdims=True)
+        return (h - mu) / np.sqrt(var + 1e-12) * g + beta
+
+    def inputs(rng, n, m):
+        f = np.float32
+        return (rng.standard_normal((n, m), dtype=f), rng.standard_normal(m, dtype=f),
+                rng.standard_normal((n, m), dtype=f), rng.standard_normal(m, dtype=f),
+                rng.standard_normal(m, dtype=f)), {}
+    return p, reference, inputs
+
+
+def chain(consumer_index="i, j", producer_code="o = a * 2.0f + 1.0f", extra_reader=False, transient=True):
+    """Two element-wise maps through an intermediate T; the consumer may read T elsewhere."""
+    p = ir.Program("chain")
+    p.add_array("x", ["N", "N"], ir.float32)
+    if transient:
+        p.add_transient("T", ["N", "N"], ir.float32)
+    else:
+        p.add_array("T", ["N", "N"], ir.float32)
+    p.add_array("y", ["N", "N"], ir.float32)
+    p.add_return("y")
+    if extra_reader:
+        p.add_array("z", ["N", "N"], ir.float32)
+        p.add_return("z")
+    st = p.add_state("chain")
+    _, _, x1 = st.add_mapped_tasklet("producer", {"i": "0:N", "j": "0:N"}, {"a": "x[i, j]"}, producer_code,
+                                     {"o": "T[i, j]"})
+    t = next(e.dst for e in st.out_edges(x1))
+    st.add_mapped_tasklet("consumer", {"i": "0:N", "j": "0:N"}, {"a": f"T[{consumer_index}]", "b": "x[i, j]"},
+                          "o = exp(a) - b", {"o": "y[i, j]"}, input_nodes={"T": t})
+    if extra_reader:
+        st.add_mapped_tasklet("other", {"i": "0:N", "j": "0:N"}, {"a": "T[i, j]"}, "o = a * a", {"o": "z[i, j]"},
+                              input_nodes={"T": t})
+    return p

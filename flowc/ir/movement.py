@@ -10,6 +10,8 @@ Rules:
   access copy therefore counts one read of the source and one write of the
   destination (each side with its own subset, see ``copy_subsets``);
 - edges of transient ``Scalar`` containers count 0: they live in registers;
+  so do transient arrays whose every access node sits inside a map scope
+  (after ``LocalStorage``: one small buffer per thread that stays in cache);
 - a view counts toward the container that owns its memory (``program.root_of``);
 - an access node inside map scopes counts once per iteration of the enclosing
   maps: its edges' volumes are summed over the map parameters (a product of
@@ -126,6 +128,7 @@ class _Counter:
         # values for bound names (map parameters, loop variables) would break the sums: ignore them
         self.subs = {canonical_symbol(k): sympy.Integer(int(v)) for k, v in values.items() if k not in local}
         self.numeric = bool(values)
+        self.local = _scope_local_transients(program)
 
     def x(self, e: Any) -> sympy.Expr:
         e = sympy.sympify(e)
@@ -205,7 +208,7 @@ class _Counter:
                 desc = self.p.data[node.data]
                 root = self.p.root_of(node.data)
                 slot = out.setdefault(root, [_ZERO, _ZERO])
-                if isinstance(desc, Scalar) and desc.transient:
+                if desc.transient and (isinstance(desc, Scalar) or node.data in self.local):
                     continue
                 if isinstance(e.src, AccessNode) and isinstance(e.dst, AccessNode):
                     subset = copy_subsets(self.p, e)[kind]
@@ -223,6 +226,18 @@ class _Counter:
             for p, r in reversed(list(zip(en.map.params, en.map.ranges))):
                 e = self.sum_over(canonical_symbol(p), r, e)
         return e
+
+
+def _scope_local_transients(program: "Program") -> set[str]:
+    """Transient arrays (not views) that are only ever accessed inside map scopes."""
+    inside: dict[str, bool] = {}
+    for st in program.states():
+        scope = st.scope_dict()
+        for n in st.data_nodes():
+            inside[n.data] = inside.get(n.data, True) and scope.get(n) is not None
+    return {name for name, local in inside.items()
+            if local and program.data[name].transient and program.data[name].view_of is None
+            and not any(d.view_of == name for d in program.data.values())}
 
 
 def _add(total: Counts, part: Counts) -> None:

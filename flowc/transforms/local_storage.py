@@ -61,7 +61,8 @@ class LocalStorage(Transformation):
             if st is not state and any(n.data == name for n in st.data_nodes()):
                 return None
         scopes = state.scope_dict()
-        if any(entry not in state.enclosing_maps(n, scopes) for n in state.data_nodes() if n.data == name):
+        if any(entry not in state.enclosing_maps(n, scopes) for n in state.data_nodes()
+               if n.data == name and state.graph.degree(n) > 0):
             return None
         params = {sympy.Symbol(p, integer=True) for p in entry.map.params}
         nested = {sympy.Symbol(p, integer=True) for n in scope_nodes(state, entry, scopes)

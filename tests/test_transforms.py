@@ -1,0 +1,210 @@
+"""Transformations preserve semantics (checked against NumPy on fresh random inputs,
+several programs, several sizes) and refuse where rewriting would be wrong."""
+
+import copy
+
+import numpy as np
+import pytest
+from builder_programs import ALL, chain, elementwise, layernorm, softmax
+
+import flowc
+import flowc.ir as ir
+from flowc.transforms import (LocalStorage, MapExpansion, MapFusion, NormalizationFusion, auto_optimize,
+                              expand_library_nodes)
+
+
+def run(program, *args, **syms):
+    return flowc.compile_program(program)(*args, **syms)
+
+
+def apply_validated(program, transformation):
+    applied = program.apply(transformation)
+    program.validate()
+    return applied
+
+
+def check_same(program, transformed, reference, inputs, sizes=((3, 5), (40, 33)), tol=2e-5):
+    plain = flowc.compile_program(program)
+    fast = flowc.compile_program(transformed)
+    rng = np.random.default_rng()
+    for n, m in sizes:
+        args, syms = inputs(rng, n, m)
+        want = reference(*args, **syms)
+        for compiled in (plain, fast):
+            if program.returns:
+                got = compiled(*args, **syms)
+            else:                                   # an in-place program: its first argument is the result
+                fresh = [a.copy() for a in args]
+                compiled(*fresh, **syms)
+                got = fresh[0]
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- map fusion
+
+def chain_inputs(rng, n, m):
+    return (rng.standard_normal((n, n), dtype=np.float32),), {}
+
+
+def test_map_fusion_removes_elementwise_intermediate():
+    p = chain()
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, MapFusion)) == 1
+    assert len(apply_validated(q, LocalStorage)) == 1
+    assert isinstance(q.data["T"], ir.Scalar)
+    assert q.history[0]["transformation"] == "MapFusion"
+    before, after = p.data_movement(N=64), q.data_movement(N=64)
+    assert after["total"] == before["total"] - 2 * 64 * 64 * 4      # T written once and read once, no more
+    check_same(p, q, lambda x: np.exp(x * 2 + 1) - x, chain_inputs)
+
+
+def test_map_fusion_keeps_intermediate_that_others_read():
+    p = chain(extra_reader=True)
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, MapFusion)) == 2           # both consumers fuse, T written out once
+    assert not LocalStorage().matches(q) or isinstance(q.data["T"], ir.Array)
+
+    def reference(x):
+        t = x * 2 + 1
+        return np.exp(t) - x, t * t
+    plain, fast = flowc.compile_program(p), flowc.compile_program(q)
+    rng = np.random.default_rng()
+    for n in (4, 37):
+        x = rng.standard_normal((n, n), dtype=np.float32)
+        for got in (plain(x), fast(x)):
+            for g, w in zip(got, reference(x)):
+                np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("index,why", [("j, i", "reads"), ("i, Min(j + 1, N - 1)", "reads")])
+def test_map_fusion_refuses_non_local_reads(index, why):
+    """A transposed or shifted read needs values another iteration produces."""
+    p = chain(consumer_index=index)
+    m = MapFusion().candidates(p)
+    match = next(m)
+    assert not MapFusion().can_apply(p, match)
+    assert why in MapFusion().why_not(p, match)
+    assert p.apply(MapFusion) == []
+
+
+def test_map_fusion_refuses_caller_visible_intermediate():
+    p = chain(transient=False)
+    assert MapFusion().matches(p) == []
+
+
+def test_map_fusion_refuses_different_ranges():
+    p = ir.Program("ranges")
+    p.add_array("x", ["N"], ir.float64)
+    p.add_transient("T", ["N"], ir.float64)
+    p.add_array("y", ["N"], ir.float64)
+    st = p.add_state()
+    _, _, x1 = st.add_mapped_tasklet("a", {"i": "0:N"}, {"v": "x[i]"}, "o = v + 1.0", {"o": "T[i]"})
+    t = next(e.dst for e in st.out_edges(x1))
+    st.add_mapped_tasklet("b", {"i": "1:N"}, {"v": "T[i]"}, "o = v * 3.0", {"o": "y[i]"}, input_nodes={"T": t})
+    assert MapFusion().matches(p) == []
+
+
+def test_map_fusion_refuses_write_after_read_hazard():
+    """The consumer overwrites an input the producer still reads in other iterations."""
+    p = ir.Program("hazard")
+    p.add_array("x", ["N"], ir.float64)
+    p.add_transient("T", ["N"], ir.float64)
+    st = p.add_state()
+    xin = st.add_access("x")
+    _, _, x1 = st.add_mapped_tasklet("a", {"i": "0:N"}, {"v": "x[0:N]"}, "o = v[N - 1 - i]", {"o": "T[i]"},
+                                     input_nodes={"x": xin})
+    t = next(e.dst for e in st.out_edges(x1))
+    st.add_mapped_tasklet("b", {"i": "0:N"}, {"v": "T[i]"}, "o = v * 2.0", {"o": "x[i]"}, input_nodes={"T": t})
+    assert MapFusion().matches(p) == []
+    rng = np.random.default_rng()
+    x = rng.standard_normal(9)
+    want = x[::-1] * 2
+    run(p, x)
+    np.testing.assert_allclose(x, want)
+
+
+# ---------------------------------------------------------------- expansion / local storage
+
+def test_map_expansion_preserves_semantics():
+    p, reference, inputs = elementwise()
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, MapExpansion)) == 1
+    assert sum(isinstance(n, ir.MapEntry) for _, n in q.all_nodes()) == 2
+    check_same(p, q, reference, inputs)
+
+
+def test_local_storage_refuses_transient_used_in_two_states():
+    p = ir.Program("two_states")
+    p.add_array("x", ["N"], ir.float64)
+    p.add_transient("T", ["N"], ir.float64)
+    p.add_array("y", ["N"], ir.float64)
+    s1 = p.add_state()
+    s1.add_mapped_tasklet("a", {"i": "0:N"}, {"v": "x[i]"}, "o = v + 1.0", {"o": "T[i]"})
+    s2 = p.add_state()
+    s2.add_mapped_tasklet("b", {"i": "0:N"}, {"v": "T[i]"}, "o = v * 3.0", {"o": "y[i]"})
+    assert LocalStorage().matches(p) == []
+
+
+# ---------------------------------------------------------------- normalization fusion
+
+@pytest.mark.parametrize("factory", [softmax, layernorm])
+def test_normalization_fusion_one_pass_per_row(factory):
+    p, reference, inputs = factory()
+    q = copy.deepcopy(p)
+    assert NormalizationFusion().matches(q)
+    apply_validated(q, NormalizationFusion)
+    top_maps = [n for st in q.states() for n, s in st.scope_dict().items() if isinstance(n, ir.MapEntry) and s is None]
+    assert len(top_maps) == 1, "the whole chain is one kernel"
+    big = [n for n, d in q.data.items() if d.transient and isinstance(d, ir.Array) and d.ndim == 2]
+    assert big == [], f"no full-size intermediate survives: {big}"
+    sizes = dict(N=256, M=128, E=128)
+    assert q.data_movement(**sizes)["total"] < p.data_movement(**sizes)["total"]
+    check_same(p, q, reference, inputs, tol=1e-4)
+
+
+def test_normalization_fusion_refuses_reduction_across_rows():
+    """Column sums are not row-local: nothing fuses across them."""
+    p = ir.Program("colnorm")
+    p.add_array("x", ["N", "M"], ir.float32)
+    p.add_transient("s", [1, "M"], ir.float32)
+    p.add_array("y", ["N", "M"], ir.float32)
+    p.add_return("y")
+    st = p.add_state()
+    xn = st.add_access("x")
+    r = st.add_library(ir.Reduce("colsum", "sum", [0]))
+    st.add_edge(xn, None, r, "_in", "x")
+    sn = st.add_access("s")
+    st.add_edge(r, "_out", sn, None, "s")
+    st.add_mapped_tasklet("div", {"i": "0:N", "j": "0:M"}, {"a": "x[i, j]", "b": "s[0, j]"}, "o = a / b",
+                          {"o": "y[i, j]"}, input_nodes={"x": xn, "s": sn})
+    assert NormalizationFusion().matches(p) == []
+    q = copy.deepcopy(p)
+    auto_optimize(q)
+    q.validate()
+    assert "s" in q.data and isinstance(q.data["s"], ir.Array) and q.data["s"].shape[1] != 1
+    check_same(p, q, lambda x: x / x.sum(axis=0, keepdims=True),
+               lambda rng, n, m: ((rng.uniform(0.5, 1.5, (n, m)).astype(np.float32),), {}), tol=1e-5)
+
+
+# ---------------------------------------------------------------- the pipeline on every builder program
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_auto_optimize_preserves_every_builder_program(name):
+    program, reference, inputs = ALL[name]()
+    q = copy.deepcopy(program)
+    auto_optimize(q)
+    q.validate()
+    assert ir.from_json(q.to_json()).to_json() == q.to_json()
+    if inputs is None:          # in-place programs are covered by their own tests
+        flowc.compile_program(q)
+        return
+    check_same(program, q, reference, inputs, tol=1e-4)
+
+
+def test_history_round_trips_through_json():
+    p, _, _ = softmax()
+    expand_library_nodes(p)
+    p.apply(MapExpansion)
+    p.apply(MapFusion)
+    assert [h["transformation"] for h in p.history][:1] == ["MapExpansion"]
+    assert ir.from_json(p.to_json()).history == p.history
