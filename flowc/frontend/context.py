@@ -31,7 +31,7 @@ from flowc.ir.program import Program
 from flowc.ir.state import State
 from flowc.ir.symbolic import Expr, c_strides
 
-from .errors import Source
+from .errors import LoweringError, Source
 from .values import Ref, Value
 
 
@@ -89,11 +89,15 @@ class Lowering:
         self.frames: list[Frame] = []
         #: names that are symbols (size symbols, loop variables, map parameters)
         self.reserved: set[str] = set()
+        #: loop variables and map parameters: symbols no data descriptor may use
+        self.bound: set[str] = set()
         #: transients created by the frontend for values (safe to write in place)
         self.owned: set[str] = set()
         self.view_cache: dict[tuple, str] = {}
         self.closure_ids: dict[int, str] = {}
         self.dry_depth = 0
+        #: inside a flowc.map body: only element code, no states of its own
+        self.in_map = False
         self._counter = 0
 
     # ------------------------------------------------------------ frames and blocks
@@ -120,6 +124,10 @@ class Lowering:
 
     def op(self, reads: list[str], writes: list[str]) -> StateCtx:
         """The state an operation reading ``reads`` and writing ``writes`` goes into."""
+        if self.in_map:
+            raise LoweringError("this operation is not supported inside flowc.map",
+                                "inside flowc.map, write element code (name = expression, "
+                                "array[indices] = expression); do array operations outside the map")
         if self.sc is None or self.sc.conflicts(reads, writes):
             self.sc = StateCtx(self.block.add_state("s"), self.program)
         return self.sc
@@ -142,11 +150,28 @@ class Lowering:
         self._counter += 1
         name = self.fresh(f"i{k}")
         self.reserved.add(name)
+        self.bound.add(name)
         return name
+
+    def uses_bound(self, *exprs: Any) -> bool:
+        """Whether sizes/offsets mention a loop variable or map parameter (not allowed in descriptors)."""
+        for e in exprs:
+            for s in sympy.sympify(e).free_symbols:
+                if s.name in self.bound:
+                    return True
+        return False
 
     # ------------------------------------------------------------ containers
     def temp(self, shape: tuple[Expr, ...], dtype: DType, prefix: str = "tmp") -> Ref:
         """A new transient owned by the frontend (a Scalar when 0-d)."""
+        if self.in_map:
+            raise LoweringError("this operation creates an array, which is not supported inside flowc.map",
+                                "inside flowc.map, write element code; do array operations outside the map")
+        if self.uses_bound(*shape):
+            raise LoweringError(f"an intermediate array of shape ({', '.join(map(str, shape))}) depends on a "
+                                "loop variable, which flowc does not support",
+                                "compute into an array allocated before the loop, or use sizes that do not "
+                                "depend on loop variables")
         name = self.fresh(prefix)
         if len(shape) == 0:
             self.program.add_scalar(name, dtype, transient=True)
@@ -201,7 +226,8 @@ class Lowering:
         if ref.is_whole(desc) and self._layout_ok(desc.shape, desc.strides, contiguous, blas):
             return ref.data
         view = self.view_of(ref)
-        if view is not None and self._layout_ok(view[1], view[2], contiguous, blas):
+        if view is not None and self._layout_ok(view[1], view[2], contiguous, blas) and \
+                not self.uses_bound(*view[1], *view[2], view[3]):
             return self.make_view(*view, prefix=f"{ref.data}_view")
         from .emit import copy_to_temp  # local import: emit builds on this module
 

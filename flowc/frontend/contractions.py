@@ -56,7 +56,7 @@ def matmul(lw: Lowering, a: Value, b: Value) -> Value:
         A = basic(A, [IndexItem("newaxis"), IndexItem("slice")])
     if b1:
         B = basic(B, [IndexItem("slice"), IndexItem("newaxis")])
-    if not T.same(A.shape[-1], B.shape[-2]):
+    if not T.must_match(A.shape[-1], B.shape[-2]):
         raise LoweringError(f"matmul: the contracted dimensions differ ({A.shape[-1]} vs {B.shape[-2]}) for "
                             f"shapes {T.fmt_shape(a.shape)} and {T.fmt_shape(b.shape)}")
     batch = T.broadcast_shapes(A.shape[:-2], B.shape[:-2])
@@ -122,7 +122,7 @@ def tensordot(lw: Lowering, a: Value, b: Value, a_axes: list[int], b_axes: list[
     if len(a_axes) != len(b_axes):
         raise LoweringError("tensordot: the two axis lists must have the same length")
     for x, y in zip(a_axes, b_axes):
-        if not T.same(a.shape[x], b.shape[y]):
+        if not T.must_match(a.shape[x], b.shape[y]):
             raise LoweringError(f"tensordot: shape mismatch for sum ({a.shape[x]} vs {b.shape[y]})")
     a_free = [d for d in range(na) if d not in a_axes]
     b_free = [d for d in range(nb) if d not in b_axes]
@@ -227,7 +227,7 @@ def _pair(lw: Lowering, a: Value, la: str, b: Value, lb: str, keep: set[str]) ->
     size = {c: a.shape[k] for k, c in enumerate(la)}
     size.update({c: b.shape[k] for k, c in enumerate(lb)})
     for c in set(la) & set(lb):
-        if not T.same(a.shape[la.index(c)], b.shape[lb.index(c)]):
+        if not T.must_match(a.shape[la.index(c)], b.shape[lb.index(c)]):
             raise LoweringError(f"einsum: index {c!r} has sizes {a.shape[la.index(c)]} and "
                                 f"{b.shape[lb.index(c)]}")
     result = batch + a_free + b_free

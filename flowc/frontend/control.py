@@ -154,7 +154,7 @@ def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial:
             shapes.insert(0, tuple(v0.shape))
         shape = shapes[0]
         for s in shapes[1:]:
-            if len(s) != len(shape) or not all(T.same(a, b) for a, b in zip(s, shape)):
+            if len(s) != len(shape) or not all(T.must_match(a, b) for a, b in zip(s, shape)):
                 raise LoweringError(f"the variable {n!r} changes shape inside a loop or branch "
                                     f"({T.fmt_shape(shape)} and {T.fmt_shape(s)})",
                                     "a variable keeps one shape across loop iterations and branch arms")
@@ -252,6 +252,7 @@ def lower_for(lw: Lowering, node: ast.For) -> None:
     var = pyname if pyname not in lw.program.data and pyname not in lw.program.symbols and \
         pyname not in lw.reserved else lw.fresh(pyname)
     lw.reserved.add(var)
+    lw.bound.add(var)
     sym = Sym(sympy.Symbol(var, integer=True))
     saved_carried = dict(frame.carried)
     previous = frame.env.get(pyname)

@@ -21,6 +21,7 @@ from flowc.ir.errors import FrontendError
 from . import elementwise as ew
 from .context import Lowering
 from .errors import LoweringError
+from .types import Unify
 from .errors import describe as describe_exc
 from .values import (
     Const,
@@ -54,7 +55,7 @@ def located(lw: Lowering, node: ast.AST) -> Iterator[None]:
     """Turn any failure while lowering ``node`` into a FrontendError pointing at it."""
     try:
         yield
-    except FrontendError:
+    except (FrontendError, Unify):
         raise
     except LoweringError as exc:
         raise lw.frame.source.error(node, exc.message, exc.hint) from None

@@ -307,7 +307,7 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
         if len(items) != 1:
             raise LoweringError("a boolean mask must be the only index in an assignment", "x[mask] = value")
         mask = masks[0].value
-        if len(mask.shape) != target.ndim or not all(T.same(a, b) for a, b in zip(mask.shape, target.shape)):
+        if len(mask.shape) != target.ndim or not all(T.must_match(a, b) for a, b in zip(mask.shape, target.shape)):
             raise LoweringError(f"the mask's shape {T.fmt_shape(mask.shape)} differs from the array's "
                                 f"{T.fmt_shape(target.shape)}")
         if isinstance(value, (Ref, Lazy)) and len(value.shape) != 0:

@@ -15,8 +15,10 @@ import re
 from typing import Any, Callable, Optional
 
 import numpy as np
+import sympy
 
 from flowc.ir.data import ArrayType
+from flowc.ir.errors import FrontendError
 from flowc.ir.program import Program
 from flowc.ir.symbolic import as_expr
 
@@ -25,6 +27,7 @@ from .emit import store
 from .errors import LoweringError, Source
 from .expressions import evaluate, located
 from .scope import as_dtype
+from .types import UNIFIABLE, Unify
 from .statements import lower_body
 from .values import Ref, TupleValue, Value, describe, is_arraylike
 
@@ -100,6 +103,30 @@ def lower(func: Callable[..., Any], *, arg_types: Optional[dict[str, Any]] = Non
     Raises ``flowc.FrontendError`` (with file, line and the offending source)
     for anything outside the supported subset.
     """
+    arg_types = dict(arg_types or {})
+    anns = annotations_of(func)
+    inferred = {s.name for p, t in arg_types.items() if p not in anns and isinstance(t, ArrayType)
+                for d in t.shape for s in as_expr(d).free_symbols}
+    for _ in range(64):
+        token = UNIFIABLE.set(frozenset(inferred))
+        try:
+            return _lower_once(func, arg_types, name)
+        except Unify as u:
+            inferred.discard(u.drop)
+            arg_types = {p: _substitute(t, u.drop, u.replacement) for p, t in arg_types.items()}
+        finally:
+            UNIFIABLE.reset(token)
+    raise FrontendError(f"cannot reconcile the shapes of the arguments of {getattr(func, '__name__', func)!r}")
+
+
+def _substitute(t: Any, drop: str, replacement: Any) -> Any:
+    if not isinstance(t, ArrayType):
+        return t
+    sym = sympy.Symbol(drop, integer=True)
+    return ArrayType(t.dtype, tuple(as_expr(d).xreplace({sym: replacement}) for d in t.shape))
+
+
+def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optional[str]) -> Program:
     source = Source.of(func)
     program = Program(_program_name(func, name))
     program.closure_args = {}
@@ -107,7 +134,6 @@ def lower(func: Callable[..., Any], *, arg_types: Optional[dict[str, Any]] = Non
     frame = Frame(source, func, getattr(func, "__globals__", {}), closure_vars(func))
     lw.frames.append(frame)
     anns = annotations_of(func)
-    arg_types = arg_types or {}
     for node in param_nodes(source):
         pname = node.arg
         typ = anns.get(pname, None)

@@ -66,16 +66,56 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
         if isinstance(value, (Const, Sym)):
             value = ew.as_lazy(value)
         src = value if isinstance(value, Ref) else materialize(lw, value, "red_in")
-        src_name = lw.container(src)
         out_shape = tuple(sympy.Integer(1) if k in axes else s for k, s in enumerate(shape)) if keepdims \
             else tuple(s for k, s in enumerate(shape) if k not in axes)
         out = lw.temp(out_shape, out_dtype, op)
-        library(lw, Reduce(f"{op}", op, axes), {"_in": src_name}, {"_out": out.data})
+        view = lw.view_of(src)
+        if not src.is_whole(lw.desc(src.data)) and view is not None and lw.uses_bound(*view[1:3], view[3]):
+            reduce_map(lw, op, src, axes, keepdims, out)
+        else:
+            library(lw, Reduce(f"{op}", op, axes), {"_in": lw.container(src)}, {"_out": out.data})
         result = out
     if initial is not None:
         result = ew.ufunc(_COMBINE[op], [result, initial])
         result = ew.cast(result, out_dtype) if result.dtype != out_dtype else result
     return result
+
+
+def identity(op: str, dtype: DType) -> Const:
+    if op == "sum":
+        return Const(0, dtype, False)
+    if op == "prod":
+        return Const(1, dtype, False)
+    if dtype.kind == "b":
+        return Const(op == "min", dtype, False)
+    if dtype.is_integer:
+        info = np.iinfo(dtype.numpy)
+        return Const(int(info.min if op == "max" else info.max), dtype, False)
+    return Const(float("-inf") if op == "max" else float("inf"), dtype, False)
+
+
+def reduce_map(lw: Lowering, op: str, src: Ref, axes: tuple[int, ...], keepdims: bool, out: Ref) -> None:
+    """A reduction as a map with write-conflict resolution into ``out`` (for views that depend on
+    loop variables, which no whole-container library node can take)."""
+    from .emit import store
+    from .values import Axis
+
+    store(lw, identity(op, out.dtype), out, name=f"{op}_init", check_alias=False)
+    axes_out = []
+    fixed = list(out.fixed)
+    k = 0
+    for d, size in enumerate(src.shape):
+        if d in axes:
+            axes_out.append(Axis(None, sympy.Integer(0), sympy.Integer(1), size))
+            if keepdims:
+                fixed[out.axes[k].src] = sympy.Integer(0)
+                k += 1
+        else:
+            a = out.axes[k]
+            axes_out.append(Axis(a.src, a.start, a.step, size))
+            k += 1
+    target = Ref(out.data, out.dtype, tuple(axes_out), tuple(fixed))
+    store(lw, src, target, name=op, wcr=op, check_alias=False)
 
 
 def _reduction_args(fname: str, args: list[Value], kwargs: dict[str, Value], self: Optional[Value] = None,

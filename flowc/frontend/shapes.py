@@ -228,13 +228,15 @@ def reshape(lw: Lowering, v: Value, spec: Value) -> Value:
     view = lw.view_of(v)
     assert view is not None
     root, shape, strides, offset = view
-    if all(T.is_one(s) or T.same(a, b) for s, a, b in zip(shape, strides, c_strides(shape))):
+    if lw.uses_bound(offset, *strides, *shape):
+        st = None
+    elif all(T.is_one(s) or T.same(a, b) for s, a, b in zip(shape, strides, c_strides(shape))):
         st = list(c_strides(new))
     else:
         st = _strides_nocopy(shape, strides, new)
-        if st is None:
-            copy = materialize(lw, v, "reshaped")
-            root, offset, st = copy.data, sympy.Integer(0), list(c_strides(new))
+    if st is None:
+        copy = materialize(lw, v, "reshaped")
+        root, offset, st = copy.data, sympy.Integer(0), list(c_strides(new))
     name = lw.make_view(root, new, tuple(st), offset, prefix=f"{v.data}_r")
     return Ref.whole(name, lw.desc(name))
 
@@ -367,7 +369,7 @@ def concatenate(lw: Lowering, arrays: list[Value], axis: int) -> Ref:
         if len(x.shape) != nd:
             raise LoweringError("all the input arrays must have the same number of dimensions")
         for k in range(nd):
-            if k != axis and not T.same(x.shape[k], arrays[0].shape[k]):
+            if k != axis and not T.must_match(x.shape[k], arrays[0].shape[k]):
                 raise LoweringError(f"the arrays' sizes differ in dimension {k} "
                                     f"({arrays[0].shape[k]} vs {x.shape[k]}); only the concatenation axis may")
     dtype, _ = T.promote([(x.dtype, getattr(x, "weak", False)) for x in arrays])
@@ -405,7 +407,7 @@ def _np_stack(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Valu
     nd = len(arrays[0].shape)
     axis = static_axes(a["axis"], nd + 1, "axis")[0]
     for x in arrays[1:]:
-        if len(x.shape) != nd or not all(T.same(p, q) for p, q in zip(x.shape, arrays[0].shape)):
+        if len(x.shape) != nd or not all(T.must_match(p, q) for p, q in zip(x.shape, arrays[0].shape)):
             raise LoweringError("all input arrays must have the same shape")
     return concatenate(lw, [expand_dims(lw, x, Const(axis, ew.INT64, True)) for x in arrays], axis)
 

@@ -188,9 +188,9 @@ def write_carried(lw: Lowering, name: str, value: Value) -> None:
         raise LoweringError(f"the variable {name!r} holds an array in this loop or branch and cannot be "
                             f"rebound to {describe(value)}")
     shape = tuple(value.shape)
-    from .types import fmt_shape, same
+    from .types import fmt_shape, must_match
 
-    if len(shape) != target.ndim or not all(same(a, b) for a, b in zip(shape, target.shape)):
+    if len(shape) != target.ndim or not all(must_match(a, b) for a, b in zip(shape, target.shape)):
         raise LoweringError(f"the variable {name!r} changes shape inside a loop or branch: "
                             f"{fmt_shape(target.shape)} before, {fmt_shape(shape)} here",
                             "a variable keeps one shape across loop iterations and branch arms")

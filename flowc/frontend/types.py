@@ -13,6 +13,7 @@ computes in NumPy's dtype.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import warnings
 from typing import Any, Sequence
@@ -73,6 +74,22 @@ def can_cast(src: DType, dst: DType, casting: str = "same_kind") -> bool:
 
 # ---------------------------------------------------------------- shapes
 
+#: size symbols the frontend may identify with each other: those it invented for
+#: unannotated parameters (the public API types them from the first call)
+UNIFIABLE: contextvars.ContextVar[frozenset] = contextvars.ContextVar("flowc_unifiable", default=frozenset())
+
+
+class Unify(Exception):
+    """Two inferred sizes must be equal for the program to make sense (``x + y`` with
+    unannotated ``x`` and ``y``): lowering restarts with the symbol ``drop`` replaced by
+    ``replacement`` in the parameter types, so the runtime checks the equality at every
+    call, as NumPy would."""
+
+    def __init__(self, drop: str, replacement: Expr):
+        super().__init__(f"unify {drop} with {replacement}")
+        self.drop, self.replacement = drop, replacement
+
+
 def same(a: Expr, b: Expr) -> bool:
     """Whether two symbolic sizes are provably equal."""
     if a == b:
@@ -92,6 +109,22 @@ def fmt_shape(shape: Sequence[Expr]) -> str:
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+def must_match(a: Expr, b: Expr) -> bool:
+    """``same(a, b)``, except that an inferred symbol is unified with the other size."""
+    if same(a, b):
+        return True
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    names = UNIFIABLE.get()
+    if a.is_Symbol and b.is_Symbol and a.name in names and b.name in names:
+        keep, drop = sorted((a.name, b.name))
+        raise Unify(drop, sympy.Symbol(keep, integer=True))
+    if a.is_Symbol and a.name in names and a not in b.free_symbols:
+        raise Unify(a.name, b)
+    if b.is_Symbol and b.name in names and b not in a.free_symbols:
+        raise Unify(b.name, a)
+    return False
+
+
 def broadcast_shapes(*shapes: Sequence[Expr]) -> tuple[Expr, ...]:
     """NumPy broadcasting on symbolic shapes; a mismatch is a LoweringError."""
     ndim = max((len(s) for s in shapes), default=0)
@@ -107,7 +140,7 @@ def broadcast_shapes(*shapes: Sequence[Expr]) -> tuple[Expr, ...]:
                 continue
             if is_one(dim):
                 dim = d
-            elif not same(dim, d):
+            elif not must_match(dim, d):
                 raise LoweringError(
                     f"shapes {', '.join(fmt_shape(x) for x in shapes)} cannot be broadcast together "
                     f"(dimension {k}: {dim} vs {d})",
