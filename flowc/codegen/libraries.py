@@ -24,6 +24,7 @@ from flowc.codegen.cxx_expr import sym_cxx
 from flowc.ir.errors import IRError
 from flowc.ir.library import gemm_unsupported, matrix_layout
 from flowc.ir.nodes import LibraryNode
+from flowc.ir.symbolic import is_zero
 
 if TYPE_CHECKING:
     from flowc.ir.data import Array
@@ -167,7 +168,7 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
 
 
 def _zero(e: sympy.Expr) -> bool:
-    return sympy.simplify(e) == 0
+    return is_zero(e)
 
 
 def _foldable(desc: "Array", n_batch: int) -> bool:

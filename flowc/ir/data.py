@@ -19,7 +19,7 @@ import sympy
 
 from flowc.ir.dtypes import DType, dtype_of
 from flowc.ir.errors import IRError
-from flowc.ir.symbolic import Expr, as_expr, c_strides, free_symbol_names
+from flowc.ir.symbolic import Expr, as_expr, c_strides, equal, free_symbol_names
 
 
 class Storage(str, enum.Enum):
@@ -62,7 +62,7 @@ class Array:
         return 1 + sum((s - 1) * st for s, st in zip(self.shape, self.strides))
 
     def is_c_contiguous(self) -> bool:
-        return all(sympy.simplify(a - b) == 0 for a, b in zip(self.strides, c_strides(self.shape)))
+        return all(equal(a, b) for a, b in zip(self.strides, c_strides(self.shape)))
 
     def free_symbols(self) -> set[str]:
         out: set[str] = free_symbol_names(self.offset)

@@ -24,11 +24,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
-import sympy
 
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
+from flowc.ir.symbolic import equal, is_zero
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
@@ -60,7 +60,7 @@ def _edge_for(state: "State", node: LibraryNode, conn: str, incoming: bool):
 
 
 def _is_zero(e: Any) -> bool:
-    return sympy.simplify(e) == 0
+    return is_zero(e)
 
 
 def matrix_layout(desc: Any) -> Optional[tuple[bool, Any]]:
@@ -121,8 +121,7 @@ class MatMul(LibraryNode):
                           f"(got {a.ndim}, {b.ndim} -> {c.ndim}); use a view to add one")
         m, k = a.shape[-2:]
         k2, n = b.shape[-2:]
-        if sympy.simplify(k - k2) != 0 or sympy.simplify(c.shape[-2] - m) != 0 or \
-                sympy.simplify(c.shape[-1] - n) != 0:
+        if not (equal(k, k2) and equal(c.shape[-2], m) and equal(c.shape[-1], n)):
             raise IRError(f"{self!r}: shapes {a.shape} @ {b.shape} -> {c.shape} do not match")
         batch = c.shape[:-2]
         for name, desc in (("A", a), ("B", b)):
@@ -130,7 +129,7 @@ class MatMul(LibraryNode):
             if len(own) > len(batch):
                 raise IRError(f"{self!r}: operand {name} has more batch dimensions than the result")
             for s, cs in zip(reversed(own), reversed(batch)):
-                if s != 1 and sympy.simplify(s - cs) != 0:
+                if s != 1 and not equal(s, cs):
                     raise IRError(f"{self!r}: batch dimension {s} of {name} does not broadcast to {cs}")
 
     def expand(self, program: "Program", state: "State") -> None:
@@ -191,7 +190,7 @@ class Reduce(LibraryNode):
         kept = [s for d, s in enumerate(src.shape) if d not in self.axes]
         keepdims = dst.ndim == src.ndim and src.ndim != len(kept)
         expected = [1 if d in self.axes else s for d, s in enumerate(src.shape)] if keepdims else kept
-        if len(expected) != dst.ndim or any(sympy.simplify(sympy.sympify(x) - y) != 0
+        if len(expected) != dst.ndim or any(not equal(x, y)
                                             for x, y in zip(expected, dst.shape)):
             raise IRError(f"{self!r}: reducing {src.shape} over {list(self.axes)} gives "
                           f"{tuple(expected)}, but the output is {dst.shape}")

@@ -86,14 +86,14 @@ def union(a: Subset, b: Subset) -> Subset:
 
 
 def _min(x: Expr, y: Expr) -> Expr:
-    d = sympy.simplify(x - y)
+    d = sympy.expand(x - y)
     if d.is_number:
         return x if d <= 0 else y
     return sympy.Min(x, y)
 
 
 def _max(x: Expr, y: Expr) -> Expr:
-    d = sympy.simplify(x - y)
+    d = sympy.expand(x - y)
     if d.is_number:
         return x if d >= 0 else y
     return sympy.Max(x, y)

@@ -69,6 +69,21 @@ class State:
         self.program = program
         self.graph = nx.MultiDiGraph()
         self._next_id = 0
+        self._version = 0
+        self._cache: dict[str, tuple[tuple, Any]] = {}
+
+    def touch(self) -> None:
+        """Invalidate cached analyses (topological order, scopes) after a structural change."""
+        self._version += 1
+
+    def _cached(self, what: str, compute: Any) -> Any:
+        key = (self._version, self.graph.number_of_nodes(), self.graph.number_of_edges())
+        hit = self._cache.get(what)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        self._cache[what] = (key, value)
+        return value
 
     # ------------------------------------------------------------ nodes
     def add_node(self, node: Node) -> Node:
@@ -76,6 +91,7 @@ class State:
             node.id = self._next_id
         self._next_id = max(self._next_id, node.id + 1)
         self.graph.add_node(node)
+        self.touch()
         return node
 
     def add_access(self, data: str) -> AccessNode:
@@ -109,6 +125,7 @@ class State:
 
     def remove_node(self, node: Node) -> None:
         self.graph.remove_node(node)
+        self.touch()
 
     def nodes(self) -> list[Node]:
         return list(self.graph.nodes)
@@ -127,6 +144,7 @@ class State:
                  memlet: MemletLike) -> Edge:
         m = self._resolve(_as_memlet(memlet))
         key = self.graph.add_edge(src, dst, src_conn=src_conn, dst_conn=dst_conn, memlet=m)
+        self.touch()
         return Edge(src, src_conn, dst, dst_conn, m, key)
 
     def add_nedge(self, src: Node, dst: Node, memlet: Optional[MemletLike] = None) -> Edge:
@@ -135,6 +153,7 @@ class State:
 
     def remove_edge(self, e: Edge) -> None:
         self.graph.remove_edge(e.src, e.dst, e.key)
+        self.touch()
 
     def set_memlet(self, e: Edge, memlet: Memlet) -> Edge:
         self.graph.edges[e.src, e.dst, e.key]["memlet"] = memlet
@@ -174,7 +193,9 @@ class State:
         return list(self.graph.successors(node))
 
     def topological_nodes(self) -> list[Node]:
-        return list(nx.lexicographical_topological_sort(self.graph, key=lambda n: n.id))
+        """Nodes in a deterministic topological order (cached until the graph changes; do not mutate)."""
+        return self._cached("topo", lambda: list(nx.lexicographical_topological_sort(self.graph,
+                                                                                     key=lambda n: n.id)))
 
     # ------------------------------------------------------------ scopes
     def exit_of(self, entry: MapEntry) -> MapExit:
@@ -191,7 +212,11 @@ class State:
 
     def scope_dict(self) -> dict[Node, Optional[MapEntry]]:
         """Each node's innermost enclosing map entry (None at the top level).
-        A map's entry and exit belong to the scope the map sits in."""
+        A map's entry and exit belong to the scope the map sits in.
+        Cached until the graph changes: do not mutate the result."""
+        return self._cached("scopes", self._compute_scope_dict)
+
+    def _compute_scope_dict(self) -> dict[Node, Optional[MapEntry]]:
         scope: dict[Node, Optional[MapEntry]] = {}
         entries = {n.map: n for n in self.graph.nodes if isinstance(n, MapEntry)}
         for node in self.topological_nodes():

@@ -69,6 +69,12 @@ def parse_expr(text: str) -> Expr:
         raise IRError(f"cannot parse symbolic expression {text!r}: {exc}") from exc
 
 
+def equal(a: Any, b: Any) -> bool:
+    """Whether two symbolic expressions are equal for all symbol values (exact for
+    polynomials, which sizes and affine indices are; cheaper than ``simplify``)."""
+    return a == b or is_zero(sympy.sympify(a) - sympy.sympify(b))
+
+
 def expr_str(expr: Expr) -> str:
     return str(expr)
 

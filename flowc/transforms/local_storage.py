@@ -94,6 +94,21 @@ class LocalStorage(Transformation):
                 return None
         return fixed
 
+    def apply_everywhere(self, program: Program) -> list[Match]:
+        """Shrinking one container never changes whether another can shrink, so
+        each scan shrinks every container once (outermost scope first); a
+        further scan shrinks again inside nested scopes (row buffer → register)."""
+        applied: list[Match] = []
+        while True:
+            chosen: dict[str, Match] = {}
+            for m in self.candidates(program):
+                name = m.info.split(" in ")[0]
+                if name not in chosen and self.can_apply(program, m):
+                    chosen[name] = m
+            if not chosen:
+                return applied
+            applied += [self.apply_at(program, m) for m in chosen.values()]
+
     def apply(self, program: Program, match: Match) -> None:
         state, (entry, node) = self.resolve(program, match)
         fixed = self.plan(program, match)

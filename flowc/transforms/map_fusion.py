@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import networkx as nx
-
 from flowc.ir.data import Array
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit
@@ -42,6 +40,22 @@ from flowc.transforms.scopes import (
     scope_nodes,
     subset_covers,
 )
+
+
+def _reaches(state: State, src, dst, skip: set) -> bool:
+    """Whether ``dst`` is reachable from ``src`` without using the (u, v) pairs in ``skip``."""
+    succ = state.graph.succ
+    seen, stack = {src}, [src]
+    while stack:
+        u = stack.pop()
+        for v in succ[u]:
+            if (u, v) in skip or v in seen:
+                continue
+            if v is dst:
+                return True
+            seen.add(v)
+            stack.append(v)
+    return False
 
 
 class MapFusion(Transformation):
@@ -91,10 +105,7 @@ class MapFusion(Transformation):
                     return (f"the consumer reads {t.data}[{e.memlet.subset}] but iteration "
                             f"writes only {t.data}[{written}]")
         # no other dependency path between the two maps (also not through an intermediate)
-        g = nx.MultiDiGraph(state.graph)
-        for t in between:
-            g.remove_edges_from([(t, e2, k) for k in list(g[t][e2])])
-        if nx.has_path(g, x1, e2):
+        if _reaches(state, x1, e2, skip={(t, e2) for t in between}):
             return "another path connects producer and consumer"
         scopes = state.scope_dict()
         prod_nodes = scope_nodes(state, e1, scopes) + [e1, x1]
@@ -169,6 +180,7 @@ class MapFusion(Transformation):
         state.remove_node(x1)
         state.remove_node(e2)
         x2.map = e1.map
+        state.touch()
 
     @staticmethod
     def _add_once(state: State, src, src_conn, dst, dst_conn, memlet: Memlet) -> None:

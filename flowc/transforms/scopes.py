@@ -11,7 +11,7 @@ from flowc.ir import expr as tl
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node, Tasklet
 from flowc.ir.state import Edge, State
-from flowc.ir.symbolic import Range, Subset, canonical_symbol
+from flowc.ir.symbolic import Range, Subset, canonical_symbol, equal
 
 
 def scope_nodes(state: State, entry: MapEntry, scopes: Optional[dict] = None) -> list[Node]:
@@ -78,8 +78,7 @@ def data_read_written(state: State, nodes: Iterable[Node]) -> tuple[set[str], se
 
 def ranges_equal(a: list[Range], b: list[Range]) -> bool:
     return len(a) == len(b) and all(
-        sympy.simplify(x.start - y.start) == 0 and sympy.simplify(x.stop - y.stop) == 0 and
-        sympy.simplify(x.step - y.step) == 0 for x, y in zip(a, b))
+        equal(x.start, y.start) and equal(x.stop, y.stop) and equal(x.step, y.step) for x, y in zip(a, b))
 
 
 def subset_covers(outer: Subset, inner: Subset) -> bool:
@@ -88,12 +87,11 @@ def subset_covers(outer: Subset, inner: Subset) -> bool:
         return False
     for o, i in zip(outer, inner):
         if o.step != 1 or i.step != 1:
-            if not (sympy.simplify(o.start - i.start) == 0 and sympy.simplify(o.stop - i.stop) == 0
-                    and sympy.simplify(o.step - i.step) == 0):
+            if not (equal(o.start, i.start) and equal(o.stop, i.stop) and equal(o.step, i.step)):
                 return False
             continue
-        lo = sympy.simplify(i.start - o.start)
-        hi = sympy.simplify(o.stop - i.stop)
+        lo = sympy.expand(i.start - o.start)
+        hi = sympy.expand(o.stop - i.stop)
         if not (lo.is_number and lo >= 0 and hi.is_number and hi >= 0):
             return False
     return True
