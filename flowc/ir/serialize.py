@@ -284,4 +284,7 @@ def _state_from(p: Any, d: dict[str, Any]) -> State:
                                                        _subset_from(m["other_subset"]))
         st.graph.add_edge(by_id[ed["src"]], by_id[ed["dst"]], key=ed["key"], src_conn=ed["src_conn"],
                           dst_conn=ed["dst_conn"], memlet=memlet)
+    touch = getattr(st, "touch", None)        # built through the graph directly: drop cached analyses
+    if touch is not None:
+        touch()
     return st
