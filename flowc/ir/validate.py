@@ -68,7 +68,7 @@ from flowc.ir.memlet import WCR_OPS
 from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.propagation import propagate_subset
 from flowc.ir.state import Edge, State
-from flowc.ir.symbolic import Range, Subset, free_symbol_names
+from flowc.ir.symbolic import Range, Subset, free_symbol_names, is_zero
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
@@ -86,13 +86,8 @@ def _is_ident(name: Any) -> bool:
 
 
 def _provably_equal(a: Any, b: Any) -> bool:
-    """Whether two symbolic expressions are provably equal (cheap test first)."""
-    if a == b:
-        return True
-    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
-    if diff == 0:
-        return True
-    return bool(sympy.simplify(diff) == 0)
+    """Whether two symbolic expressions are equal for all symbol values."""
+    return a == b or is_zero(sympy.sympify(a) - sympy.sympify(b))
 
 
 def _number(e: Any) -> Optional[sympy.Expr]:
