@@ -9,9 +9,8 @@ no copy. Batches:
   - a batch that a 2-D right operand is broadcast over, with the left operand
     and the result contiguous across it, folds into one tall GEMM
     (``[B, L, E] @ [E, F]`` is one ``(B·L) × E × F`` call);
-  - otherwise a loop over the batch, parallel over batch entries with
-    single-threaded BLAS when the entries are small, sequential with
-    multithreaded BLAS when they are large.
+  - otherwise one task per batch entry (and per row block when there are
+    fewer entries than threads), each a single-threaded GEMM on the OpenMP pool.
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ if TYPE_CHECKING:
 
 CBLAS_ROW_MAJOR = 101
 CBLAS_TRANSPOSE = {False: 111, True: 112}
-#: below this many flops per GEMM, a batch runs one single-threaded GEMM per thread
-SMALL_GEMM_FLOPS = 8.0e6
+#: below this many flops in total, a GEMM (or batch) runs on the calling thread alone
+PARALLEL_GEMM_FLOPS = 2.0e5
 
 
 class EmitContext:
@@ -63,8 +62,12 @@ class EmitContext:
         if not self.uses_blas:
             return ""
         p = self.blas_prefix
-        out = [f'extern "C" int {p}openblas_get_num_threads(void);',
-               f'extern "C" void {p}openblas_set_num_threads(int);']
+        out = [f'extern "C" void {p}openblas_set_num_threads(int);',
+               "// flowc parallelizes GEMMs itself: BLAS threads would spin against the OpenMP pool.",
+               "static void fc_blas_single_threaded() {",
+               "  static bool done = false;",
+               f"  if (!done) {{ {p}openblas_set_num_threads(1); done = true; }}",
+               "}"]
         for letter in sorted(self._blas_types):
             t = "float" if letter == "s" else "double"
             out.append(f'extern "C" void {p}cblas_{letter}gemm(int, int, int, int, int, int, {t}, const {t}*, '
@@ -95,6 +98,12 @@ def _batch_strides(desc: "Array", batch: list[sympy.Expr]) -> list[sympy.Expr]:
 
 @register("MatMul", "blas")
 def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
+    """One OpenMP task loop over (batch entry × row block), one single-threaded GEMM per task.
+
+    flowc owns the threads: BLAS runs single-threaded (set once per process),
+    so its worker threads never spin against the OpenMP pool between kernels.
+    A folded batch (``[B, L, E] @ [E, F]``) is one tall matrix; row blocks give
+    every thread work when there are fewer batch entries than threads."""
     program = ctx.program
     names = node.operands(state)
     node.check_shapes(program, state)
@@ -106,65 +115,52 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     trans_a, lda = matrix_layout(a)
     trans_b, ldb = matrix_layout(b)
     ta, tb = CBLAS_TRANSPOSE[trans_a], CBLAS_TRANSPOSE[trans_b]
-    ldc = c.strides[-2]
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = list(c.shape[:-2])
+    sa, sb, sc = (_batch_strides(x, batch) for x in (a, b, c))
+    rows = m
+    if batch and all(_zero(s) for s in sb) and not trans_a and _foldable(a, len(batch)) and \
+            _foldable(c, len(batch)) and len(a.shape) == len(c.shape):
+        rows, batch, sa, sb, sc = sympy.Mul(*batch) * m, [], [], [], []     # fold the batch into rows
     pa, pb, pc = (ctx.gen.pointer(x) for x in names)
     ct = c.dtype.ctype
-    alpha, beta = repr(node.alpha), repr(node.beta)
-    ctx.emit(f"{{ // {node.label}: {names[0]} @ {names[1]} -> {names[2]}")
+    # leading dimensions: the stride, or any legal value when the matrix has one row
+    ld_a = f"(int)std::max<int64_t>({sym_cxx(lda)}, std::max<int64_t>(1, {'fc_M' if trans_a else 'fc_K'}))"
+    ld_b = f"(int)std::max<int64_t>({sym_cxx(ldb)}, std::max<int64_t>(1, {'fc_K' if trans_b else 'fc_N'}))"
+    ld_c = f"(int)std::max<int64_t>({sym_cxx(c.strides[-2])}, std::max<int64_t>(1, fc_N))"
+    emit = ctx.emit
+    emit(f"{{ // {node.label}: {names[0]} @ {names[1]} -> {names[2]}")
     ctx.gen.depth += 1
-    ctx.emit(f"const int64_t fc_M = {sym_cxx(m)}, fc_N = {sym_cxx(n)}, fc_K = {sym_cxx(k)};")
-
-    def ld(expr: sympy.Expr, rows: str, cols: str) -> str:
-        return f"({rows} > 1 ? (int){sym_cxx(expr)} : (int)std::max<int64_t>(1, {cols}))"
-
-    a_rows, a_cols = ("fc_K", "fc_M") if trans_a else ("fc_K", "fc_M")
-    b_rows, b_cols = ("fc_N", "fc_K") if trans_b else ("fc_K", "fc_N")
-
-    def call(off_a: str, off_b: str, off_c: str, rows: str = "fc_M") -> str:
-        return (f"{gemm}({CBLAS_ROW_MAJOR}, {ta}, {tb}, (int){rows}, (int)fc_N, (int)fc_K, ({ct}){alpha}, "
-                f"{pa} + {off_a}, {ld(lda, a_rows, a_cols)}, {pb} + {off_b}, {ld(ldb, b_rows, b_cols)}, "
-                f"({ct}){beta}, {pc} + {off_c}, {ld(ldc, rows, 'fc_N')});")
-
-    sa, sb, sc = (_batch_strides(x, batch) for x in (a, b, c))
-    if not batch:
-        ctx.emit(f"if (fc_M > 0 && fc_N > 0) {call('0', '0', '0')}")
-    elif all(_zero(s) for s in sb) and not trans_a and _foldable(a, len(batch)) and \
-            _foldable(c, len(batch)) and len(a.shape) == len(c.shape):
-        count = sympy.Mul(*batch)
-        ctx.emit(f"const int64_t fc_MB = {sym_cxx(count)} * fc_M;  // batch folded into rows")
-        ctx.emit(f"if (fc_MB > 0 && fc_N > 0) {call('0', '0', '0', rows='fc_MB')}")
-    else:
-        count = sympy.Mul(*batch)
-        ctx.emit(f"const int64_t fc_NB = {sym_cxx(count)};")
-        ctx.emit("auto fc_gemm_at = [&](int64_t fc_bi) {")
-        ctx.gen.depth += 1
-        ctx.emit("int64_t fc_r = fc_bi, fc_oa = 0, fc_ob = 0, fc_oc = 0;")
-        for d in range(len(batch) - 1, -1, -1):
-            ctx.emit(f"{{ const int64_t fc_i = fc_r % {sym_cxx(batch[d])}; fc_r /= {sym_cxx(batch[d])}; "
-                     f"fc_oa += fc_i * {sym_cxx(sa[d])}; fc_ob += fc_i * {sym_cxx(sb[d])}; "
-                     f"fc_oc += fc_i * {sym_cxx(sc[d])}; }}")
-        ctx.emit(call("fc_oa", "fc_ob", "fc_oc"))
-        ctx.gen.depth -= 1
-        ctx.emit("};")
-        ctx.emit("if (fc_M > 0 && fc_N > 0) {")
-        ctx.gen.depth += 1
-        p = ctx.blas_prefix
-        ctx.emit(f"if (fc_NB >= omp_get_max_threads() && 2.0 * fc_M * fc_N * fc_K < {SMALL_GEMM_FLOPS:.1e}) {{")
-        ctx.emit(f"  const int fc_blas_threads = {p}openblas_get_num_threads();")
-        ctx.emit(f"  {p}openblas_set_num_threads(1);")
-        ctx.emit("  #pragma omp parallel for schedule(static)")
-        ctx.emit("  for (int64_t fc_bi = 0; fc_bi < fc_NB; ++fc_bi) fc_gemm_at(fc_bi);")
-        ctx.emit(f"  {p}openblas_set_num_threads(fc_blas_threads);")
-        ctx.emit("} else {")
-        ctx.emit("  for (int64_t fc_bi = 0; fc_bi < fc_NB; ++fc_bi) fc_gemm_at(fc_bi);")
-        ctx.emit("}")
-        ctx.gen.depth -= 1
-        ctx.emit("}")
+    emit(f"const int64_t fc_M = {sym_cxx(rows)}, fc_N = {sym_cxx(n)}, fc_K = {sym_cxx(k)};")
+    emit(f"const int64_t fc_NB = {sym_cxx(sympy.Mul(*batch)) if batch else 1};")
+    emit("if (fc_M > 0 && fc_N > 0 && fc_NB > 0) {")
+    ctx.gen.depth += 1
+    emit("fc_blas_single_threaded();")
+    emit("const int64_t fc_T = omp_get_max_threads();")
+    emit("const int64_t fc_RB = fc_NB >= fc_T ? 1 : std::min<int64_t>((fc_T + fc_NB - 1) / fc_NB, "
+         "std::max<int64_t>(1, fc_M / 16));")
+    emit("const int64_t fc_tasks = fc_NB * fc_RB;")
+    emit(f"#pragma omp parallel for schedule(static) if (fc_tasks > 1 && 2.0 * fc_M * fc_N * fc_K * fc_NB > "
+         f"{PARALLEL_GEMM_FLOPS:.1e})")
+    emit("for (int64_t fc_t = 0; fc_t < fc_tasks; ++fc_t) {")
+    ctx.gen.depth += 1
+    emit("const int64_t fc_rb = fc_t % fc_RB, fc_r0 = fc_M * fc_rb / fc_RB, fc_r1 = fc_M * (fc_rb + 1) / fc_RB;")
+    emit(f"int64_t fc_r = fc_t / fc_RB, fc_oa = fc_r0 * {sym_cxx(a.strides[-2])}, fc_ob = 0, "
+         f"fc_oc = fc_r0 * {sym_cxx(c.strides[-2])};")
+    for d in range(len(batch) - 1, -1, -1):
+        emit(f"{{ const int64_t fc_i = fc_r % {sym_cxx(batch[d])}; fc_r /= {sym_cxx(batch[d])}; "
+             f"fc_oa += fc_i * {sym_cxx(sa[d])}; fc_ob += fc_i * {sym_cxx(sb[d])}; "
+             f"fc_oc += fc_i * {sym_cxx(sc[d])}; }}")
+    emit(f"{gemm}({CBLAS_ROW_MAJOR}, {ta}, {tb}, (int)(fc_r1 - fc_r0), (int)fc_N, (int)fc_K, "
+         f"({ct}){node.alpha!r}, {pa} + fc_oa, {ld_a}, {pb} + fc_ob, {ld_b}, ({ct}){node.beta!r}, "
+         f"{pc} + fc_oc, {ld_c});")
     ctx.gen.depth -= 1
-    ctx.emit("}")
+    emit("}")
+    ctx.gen.depth -= 1
+    emit("}")
+    ctx.gen.depth -= 1
+    emit("}")
 
 
 def _zero(e: sympy.Expr) -> bool:

@@ -1,0 +1,247 @@
+"""BERT encoder layer and its normalization micro-kernels on the CPU: flowc (plain and
+auto_optimize) against NumPy, PyTorch eager and torch.compile (when torch is installed),
+interleaved in one run, medians.
+
+    python samples/bench/bert_cpu.py [--size base] [--repeats 15] [--no-torch-compile]
+
+Prints a table (time, ratio to flowc auto_optimize, time / floor), writes
+samples/bench/results/bert_cpu.json and bert_cpu.png, and reports
+``ir.data_movement()`` before and after ``auto_optimize``.
+
+Floors: the layer's GEMM flops at the sgemm rate measured in this run (a
+1024-row GEMM of the layer's own shape); a micro-kernel's compulsory bytes
+(read input once, write output once) at the copy bandwidth measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from bert_encoder import SIZES, encoder_layer, make_inputs, numpy_layer  # noqa: E402
+from common import interleaved, write_json  # noqa: E402
+
+import flowc  # noqa: E402
+
+N_, M_ = flowc.symbol("N"), flowc.symbol("M")
+
+
+def softmax_kernel(x: flowc.float32[N_, M_]):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def layernorm_kernel(x: flowc.float32[N_, M_], g: flowc.float32[M_], b: flowc.float32[M_]):
+    mu = np.mean(x, axis=-1, keepdims=True)
+    d = x - mu
+    var = np.mean(d * d, axis=-1, keepdims=True)
+    return d / np.sqrt(var + 1e-12) * g + b
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_layernorm(x, g, b):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-12) * g + b
+
+
+def gemm_flops(B, L, H, P):
+    e, u, bl = H * P, 4 * H * P, B * L
+    return 2 * (4 * bl * e * e + 2 * bl * e * u) + 2 * 2 * B * H * L * L * P
+
+
+def measure_sgemm_rate(B, L, H, P):
+    rng = np.random.default_rng()
+    a = rng.standard_normal((B * L, H * P), dtype=np.float32)
+    w = rng.standard_normal((H * P, 4 * H * P), dtype=np.float32)
+    t = interleaved({"gemm": lambda: a @ w}, repeats=7, warmup=2)["gemm"]["median_s"]
+    return 2 * a.shape[0] * a.shape[1] * w.shape[1] / t
+
+
+def measure_bandwidth():
+    src = np.random.default_rng().standard_normal(32 * 1024 * 1024 // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    t = interleaved({"copy": lambda: np.copyto(dst, src)}, repeats=15, warmup=3)["copy"]["median_s"]
+    return 2 * src.nbytes / t
+
+
+def torch_versions(args, fns):
+    """PyTorch eager and torch.compile versions of the given NumPy-like callables (or {})."""
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: PyTorch columns skipped (pip install torch==2.13.0)")
+        return {}
+    torch.set_grad_enabled(False)
+    out = {"torch eager": fns}
+    if args.torch_compile:
+        out["torch.compile"] = {name: torch.compile(fn) for name, fn in fns.items()}
+    return out
+
+
+def torch_layer(x, wq, bq, wk, bk, wv, bv, wo, bo, g1, be1, w1, b1, w2, b2, g2, be2, scale, H, P):
+    import torch
+    F = torch.nn.functional
+    b_, l_, e_ = x.shape
+
+    def heads(t):
+        return t.view(b_, l_, H, P).transpose(1, 2)
+    q, k, v = heads(x @ wq + bq), heads(x @ wk + bk), heads(x @ wv + bv)
+    a = torch.softmax((q @ k.transpose(-1, -2)) * scale, dim=-1)
+    c = (a @ v).transpose(1, 2).reshape(b_, l_, e_)
+    h = F.layer_norm(c @ wo + bo + x, (e_,), g1, be1, eps=1e-12)
+    f = F.gelu(h @ w1 + b1, approximate="tanh") @ w2 + b2
+    return F.layer_norm(f + h, (e_,), g2, be2, eps=1e-12)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", choices=sorted(SIZES), default="base")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=True)
+    args = ap.parse_args()
+    dims = SIZES[args.size]
+    H, P = dims["H"], dims["P"]
+    rng = np.random.default_rng()
+    results: dict = {"size": args.size, "dims": dims}
+
+    # ---- compile latency and data movement
+    t = time.perf_counter()
+    auto = flowc.program(encoder_layer, auto_optimize=True)
+    inputs = make_inputs(rng, **dims)
+    os.environ["FLOWC_CACHE"] = "0"             # cold: lower + optimize + generate + g++
+    auto(*inputs, H=H, P=P)
+    cold = time.perf_counter() - t
+    del os.environ["FLOWC_CACHE"]
+    plain = flowc.program(encoder_layer, auto_optimize=False)
+    plain(*inputs, H=H, P=P)
+    ir = plain.to_ir()
+    optimized = copy.deepcopy(ir)
+    flowc.transforms.auto_optimize(optimized)
+    sym = dict(dims, U=4 * H * P)
+    mv_before, mv_after = ir.data_movement(**sym), optimized.data_movement(**sym)
+    results["compile_s"] = {"flowc_cold_auto_optimize": cold}
+    results["data_movement_bytes"] = {"before": mv_before["total"], "after": mv_after["total"]}
+    print(f"cold compile (auto_optimize, cache off): {cold:.2f} s")
+    print(f"data movement: {mv_before['total'] / 1e6:.1f} MB before auto_optimize, "
+          f"{mv_after['total'] / 1e6:.1f} MB after")
+
+    # ---- floors
+    rate = measure_sgemm_rate(**dims)
+    bw = measure_bandwidth()
+    floor_layer = gemm_flops(**dims) / rate
+    results["floors"] = {"sgemm_flops_per_s": rate, "copy_bytes_per_s": bw, "layer_s": floor_layer}
+    print(f"measured: sgemm {rate / 1e9:.1f} GFLOP/s, copy {bw / 1e9:.1f} GB/s; layer floor {floor_layer * 1e3:.1f} ms")
+
+    # ---- the layer
+    ref = numpy_layer(*inputs, H=H, P=P)
+    for name, prog in (("flowc", plain), ("flowc auto_optimize", auto)):
+        err = float(np.abs(prog(*inputs, H=H, P=P) - ref).max())
+        assert err < 1e-3, f"{name}: error {err}"
+    layer = {"NumPy": lambda: numpy_layer(*inputs, H=H, P=P),
+             "flowc": lambda: plain(*inputs, H=H, P=P),
+             "flowc auto_optimize": lambda: auto(*inputs, H=H, P=P)}
+    torch_inputs = None
+    tv = torch_versions(args, {"layer": torch_layer})
+    if tv:
+        import torch
+        torch_inputs = [torch.from_numpy(a) if isinstance(a, np.ndarray) else float(a) for a in inputs]
+        for label, fns in tv.items():
+            t = time.perf_counter()
+            out = fns["layer"](*torch_inputs, H, P)
+            if label == "torch.compile":
+                results["compile_s"]["torch_compile_first_call"] = time.perf_counter() - t
+                print(f"torch.compile first call: {results['compile_s']['torch_compile_first_call']:.2f} s")
+            err = float(np.abs(out.numpy() - ref).max())
+            assert err < 1e-3, f"{label}: error {err}"
+            layer[label] = (lambda f=fns["layer"]: f(*torch_inputs, H, P))
+    results["layer"] = report("BERT layer", interleaved(layer, repeats=args.repeats), floor_layer)
+
+    # ---- micro-kernels
+    x_sm = rng.standard_normal((dims["B"], H, dims["L"], dims["L"]), dtype=np.float32).reshape(-1, dims["L"])
+    x_ln = rng.standard_normal((1024, H * P), dtype=np.float32)
+    g = rng.standard_normal(H * P, dtype=np.float32)
+    b = rng.standard_normal(H * P, dtype=np.float32)
+    sm_plain, sm_auto = flowc.program(softmax_kernel), flowc.program(softmax_kernel, auto_optimize=True)
+    ln_plain, ln_auto = flowc.program(layernorm_kernel), flowc.program(layernorm_kernel, auto_optimize=True)
+    for f in (sm_plain, sm_auto):
+        np.testing.assert_allclose(f(x_sm), np_softmax(x_sm), rtol=1e-4, atol=1e-6)
+    for f in (ln_plain, ln_auto):
+        np.testing.assert_allclose(f(x_ln, g, b), np_layernorm(x_ln, g, b), rtol=1e-3, atol=1e-4)
+    sm = {"NumPy": lambda: np_softmax(x_sm), "flowc": lambda: sm_plain(x_sm),
+          "flowc auto_optimize": lambda: sm_auto(x_sm)}
+    ln = {"NumPy": lambda: np_layernorm(x_ln, g, b), "flowc": lambda: ln_plain(x_ln, g, b),
+          "flowc auto_optimize": lambda: ln_auto(x_ln, g, b)}
+    if tv:
+        import torch
+        F = torch.nn.functional
+        t_sm, t_ln, t_g, t_b = (torch.from_numpy(a) for a in (x_sm, x_ln, g, b))
+        def torch_softmax(t):
+            return torch.softmax(t, -1)
+
+        def torch_layernorm(t):
+            return F.layer_norm(t, (H * P,), t_g, t_b, eps=1e-12)
+
+        for label in tv:
+            eager = label == "torch eager"
+            sm_fn = torch_softmax if eager else torch.compile(torch_softmax)
+            ln_fn = torch_layernorm if eager else torch.compile(torch_layernorm)
+            sm_fn(t_sm)
+            ln_fn(t_ln)
+            sm[label] = (lambda f=sm_fn: f(t_sm))
+            ln[label] = (lambda f=ln_fn: f(t_ln))
+    results["softmax"] = report(f"softmax {list(x_sm.shape)}", interleaved(sm, repeats=args.repeats * 3),
+                                2 * x_sm.nbytes / bw)
+    results["layernorm"] = report(f"layernorm {list(x_ln.shape)}", interleaved(ln, repeats=args.repeats * 3),
+                                  2 * x_ln.nbytes / bw)
+    path = write_json("bert_cpu", results)
+    chart(results)
+    print(f"wrote {path}")
+
+
+def report(title: str, timings: dict, floor_s: float) -> dict:
+    ref = timings["flowc auto_optimize"]["median_s"]
+    print(f"\n{title}   (floor {floor_s * 1e3:.2f} ms)")
+    print(f"  {'':22s} {'median ms':>10s} {'x flowc-auto':>13s} {'time/floor':>11s}")
+    out = {}
+    for name, t in timings.items():
+        med = t["median_s"]
+        out[name] = {**t, "ratio_to_flowc_auto": med / ref, "time_over_floor": med / floor_s}
+        print(f"  {name:22s} {med * 1e3:10.2f} {med / ref:13.2f} {med / floor_s:11.2f}")
+    out["floor_s"] = floor_s
+    return out
+
+
+def chart(results: dict) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart")
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, key in zip(axes, ("layer", "softmax", "layernorm")):
+        rows = {k: v["median_s"] * 1e3 for k, v in results[key].items() if isinstance(v, dict)}
+        ax.barh(list(rows), list(rows.values()), color=["#999" if "flowc" not in k else "#2a7" for k in rows])
+        ax.axvline(results[key]["floor_s"] * 1e3, color="k", linestyle="--", linewidth=1, label="floor")
+        ax.set_title(key)
+        ax.set_xlabel("ms (median)")
+        ax.legend()
+    fig.tight_layout()
+    from common import RESULTS
+    fig.savefig(RESULTS / "bert_cpu.png", dpi=100)
+
+
+if __name__ == "__main__":
+    main()
