@@ -29,6 +29,10 @@ _conn_ids = itertools.count()
 BOOL = dtype_of("bool")
 INT64 = dtype_of("int64")
 FLOAT64 = dtype_of("float64")
+FLOAT32 = dtype_of("float32")
+#: operations C++ computes on float16 directly
+_F16_NATIVE = {"add", "subtract", "multiply", "divide", "true_divide", "negative", "positive", "square",
+               "greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
 
 
 def new_conn() -> str:
@@ -261,6 +265,11 @@ def ufunc(name: str, args: Sequence[Any]) -> Any:
         compute, _ = T.promote([(lz.dtype, lz.weak) for lz in lazies])
     else:
         compute = result
+    if compute.name == "float16" and name not in _F16_NATIVE:
+        # NumPy computes float16 math in float32 and rounds the result (C++ has no float16 libm)
+        nodes = [T.cast_to(lz.node, lz.dtype, FLOAT32) for lz in lazies]
+        node = T.cast_to(build(nodes, FLOAT32), FLOAT32, compute) if not compare else build(nodes, FLOAT32)
+        return make(shape, result, node, lazies, weak)
     nodes = [T.cast_to(lz.node, lz.dtype, compute) for lz in lazies]
     node = build(nodes, compute)
     return make(shape, result, node, lazies, weak)

@@ -284,8 +284,11 @@ def _any_all(kind: str) -> Any:
                  {"axis": None, "keepdims": Const(False, ew.BOOL, True)})
         if self is not None:
             a.values["a"] = self
-        b = ew.cast(a["a"], ew.BOOL)
-        return reduce(lw, "max" if kind == "any" else "min", b, a["axis"], _keepdims(a), dtype=ew.BOOL)
+        # reduced as uint8 0/1 (code generation has no bool max/min reductions), then viewed as bool
+        u8 = dtype_of("uint8")
+        b = ew.cast(ew.cast(a["a"], ew.BOOL), u8)
+        r = reduce(lw, "max" if kind == "any" else "min", b, a["axis"], _keepdims(a), dtype=u8)
+        return ew.cast(r, ew.BOOL)
 
     return fn
 

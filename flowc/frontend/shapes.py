@@ -167,10 +167,9 @@ def new_shape(old: Sequence[Any], spec: Value) -> tuple[Any, ...]:
         inferred = sympy.simplify(_relax(total) / _relax(rest))
         num, den = sympy.fraction(sympy.together(inferred))
         dims[unknown[0]] = inferred if den == 1 else sympy.floor(inferred)
-    if not _eq(sympy.Mul(*dims) if dims else 1, total):
-        prod = sympy.Mul(*dims) if dims else 1
-        if sympy.sympify(prod).is_number and sympy.sympify(total).is_number:
-            raise LoweringError(f"cannot reshape an array of size {total} into shape {T.fmt_shape(dims)}")
+    if not _eq(sympy.Mul(*dims) if dims else 1, total) and not T.must_match(total, sympy.Mul(*dims)):
+        raise LoweringError(f"cannot reshape an array of size {total} into shape {T.fmt_shape(dims)}",
+                            "a shape with the same number of elements (sizes are compared symbolically)")
     return tuple(dims)
 
 

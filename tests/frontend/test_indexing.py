@@ -1,0 +1,114 @@
+"""Indexing: integers, slices (steps, negative bounds), new axes, ellipsis, slice and mask assignment,
+integer-array gathers."""
+
+import numpy as np
+
+import flowc
+from flowc import ir
+
+from fe_helpers import rand, run_both
+
+N, M, K = flowc.symbol("N"), flowc.symbol("M"), flowc.symbol("K")
+SIZES = [(6, 5), (11, 9)]
+
+
+@flowc.program
+def reads(x: flowc.float64[N, M]):
+    return (x[1], x[-1, 2], x[1:, ::2], x[::-1, -1], x[:, None, 0], x[None], x[..., 1], x[2:-1, -3:],
+            x[::-2, 1::3], x[-1:0:-1, :], x[:, 1:2], x[np.newaxis, 1:, None, :2], x[1][2:4])
+
+
+def test_basic_indexing_reads(rng):
+    for shape in SIZES:
+        run_both(reads, rand(rng, shape))
+
+
+@flowc.program
+def writes(x: flowc.float64[N, M], v: flowc.float64[M]):
+    x[0] = v
+    x[1, 1:] = 7.0
+    x[-1, ::2] = v[::2] * 2
+    x[2:4, -1] = -1.0
+    x[::-3, 0] += 10
+    x[:, :] = x * 0.5
+    x[...] += 1
+
+
+def test_slice_assignment(rng):
+    for shape in SIZES:
+        run_both(writes, rand(rng, shape), rand(rng, shape[1]))
+
+
+@flowc.program
+def views_alias(x: flowc.float64[N, M]):
+    row = x[1]
+    row[:] = 3.0
+    col = x.T[2]
+    col *= 2
+    return x[1:3].sum()
+
+
+def test_views_write_through(rng):
+    for shape in SIZES:
+        run_both(views_alias, rand(rng, shape))
+
+
+@flowc.program
+def masks(a: flowc.float64[N, M], b: flowc.float64[N, M]):
+    a[a > 0.5] = 0
+    b[b < 0] += 1.5
+    a[b > 0.9] = -2.0
+
+
+def test_boolean_mask_assignment(rng):
+    for shape in SIZES:
+        run_both(masks, rand(rng, shape), rand(rng, shape))
+
+
+@flowc.program
+def gathers(x: flowc.float64[N, M], idx: flowc.int64[K], jdx: flowc.int32[K]):
+    return x[idx], x[idx, 1], x[:, idx], x[idx, jdx], x[1:][idx // 2], x[idx][:, ::-1], x[-1, jdx] * 2
+
+
+def test_integer_array_gathers(rng):
+    for n, m in SIZES:
+        k = n + 3
+        run_both(gathers, rand(rng, (n, m)), rng.integers(0, min(n, m), k), rng.integers(-m, m, k).astype(np.int32))
+
+
+@flowc.program
+def gather_in_loop(table: flowc.float64[N], idx: flowc.int64[K], out: flowc.float64[K]):
+    for i in range(K):
+        out[i] = table[idx[i]] * 2
+
+
+def test_data_dependent_scalar_index(rng):
+    for n in (5, 13):
+        table, idx = rand(rng, n), rng.integers(0, n, 8)
+
+        def ref(table, idx, out):
+            out[:] = table[idx] * 2
+
+        run_both(gather_in_loop, table, idx, rand(rng, 8), ref=ref)
+
+
+def test_gather_uses_a_subscripted_array_connector():
+    p = gathers.to_ir()
+    p.validate()
+    codes = [str(n.code) for _, n in p.all_nodes() if isinstance(n, ir.Tasklet)]
+    assert any("[" in c for c in codes)
+
+
+@flowc.program
+def symbolic_slices(x: flowc.float64[N], y: flowc.float64[N]):
+    y[1:N - 1] = (x[0:N - 2] + x[2:N]) / 2
+    return x[N // 2:], x[:N - 1:2]
+
+
+def test_symbolic_slice_bounds(rng):
+    for n in (5, 12):
+        def ref(x, y):
+            y[1:n - 1] = (x[0:n - 2] + x[2:n]) / 2
+            return x[n // 2:], x[:n - 1:2]
+
+        run_both(symbolic_slices, rand(rng, n), rand(rng, n), ref=ref)
