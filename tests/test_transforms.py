@@ -208,3 +208,54 @@ def test_history_round_trips_through_json():
     p.apply(MapFusion)
     assert [h["transformation"] for h in p.history][:1] == ["MapExpansion"]
     assert ir.from_json(p.to_json()).history == p.history
+
+
+# ---------------------------------------------------------------- layout selection
+
+def test_layout_selection_turns_head_merge_copy_into_a_view():
+    from builder_programs import head_merge
+
+    from flowc.transforms import LayoutSelection
+    p, reference, inputs = head_merge()
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, LayoutSelection)) == 1
+    assert q.data["D"].view_of == "C"
+    assert not any(isinstance(n, ir.MapEntry) and n.map.label == "merge" for _, n in q.all_nodes())
+    sizes = dict(B=2, H=3, L=64, P=16)
+    saved = 2 * 2 * 3 * 64 * 16 * 4
+    assert q.data_movement(**sizes)["total"] == p.data_movement(**sizes)["total"] - saved
+    check_same(p, q, reference, inputs, tol=1e-4)
+
+
+@pytest.mark.parametrize("variant", [dict(code="o = a * 2.0f"), dict(out_returned=True), dict(extra_reader=True),
+                                     dict(perm="i0, i2, i3, i1")])
+def test_layout_selection_refuses(variant):
+    """Not a pure permutation; the copy's result visible to the caller; another reader of the
+    intermediate; a layout the GEMM cannot write (the permuted result's rows would not be contiguous)."""
+    from builder_programs import head_merge
+
+    from flowc.transforms import LayoutSelection
+    if variant.get("perm"):
+        p = ir.Program("bad_perm")
+        p.add_array("A", ["B", "H", "L", "L"], ir.float32)
+        p.add_array("V", ["B", "H", "L", "L"], ir.float32)
+        p.add_transient("C", ["B", "H", "L", "L"], ir.float32)
+        p.add_transient("D", ["B", "L", "L", "H"], ir.float32)
+        p.add_array("out", ["B", "L", "L", "H"], ir.float32)
+        p.add_return("out")
+        st = p.add_state()
+        mm = st.add_library(ir.MatMul("av"))
+        st.add_edge(st.add_access("A"), None, mm, "_a", "A")
+        st.add_edge(st.add_access("V"), None, mm, "_b", "V")
+        c = st.add_access("C")
+        st.add_edge(mm, "_c", c, None, "C")
+        _, _, x = st.add_mapped_tasklet("merge", {"i0": "0:B", "i1": "0:L", "i2": "0:L", "i3": "0:H"},
+                                        {"a": "C[i0, i3, i1, i2]"}, "o = a", {"o": "D[i0, i1, i2, i3]"},
+                                        input_nodes={"C": c})
+        d = next(e.dst for e in st.out_edges(x))
+        st.add_mapped_tasklet("plus1", {"i0": "0:B", "i1": "0:L", "i2": "0:L", "i3": "0:H"},
+                              {"a": "D[i0, i1, i2, i3]"}, "o = a + 1.0f", {"o": "out[i0, i1, i2, i3]"},
+                              input_nodes={"D": d})
+    else:
+        p, _, _ = head_merge(**variant)
+    assert LayoutSelection().matches(p) == []

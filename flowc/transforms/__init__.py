@@ -7,6 +7,7 @@ or all at once with ``auto_optimize``.
 from flowc.ir.program import Program
 from flowc.transforms.base import Match, Transformation, apply, matches
 from flowc.transforms.expansion import expand_library_nodes
+from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.map_fusion import MapFusion
@@ -14,6 +15,7 @@ from flowc.transforms.normalization import NormalizationFusion
 
 #: the fixed pipeline of ``auto_optimize``, in order (each applied until it no longer matches)
 PIPELINE = (
+    "LayoutSelection: store intermediates in the order their transposing copies want; the copies become views",
     "expand library nodes the target has no tuned call for (Reduce → maps; GEMMs stay BLAS)",
     "MapExpansion: split element-wise maps into row and column levels",
     "MapFusion: fuse producer→consumer maps, rows first, then columns inside fused rows",
@@ -23,7 +25,7 @@ PIPELINE = (
 
 def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
     """Apply the fixed heuristic pipeline (``PIPELINE``); returns what was applied."""
-    applied: list[Match] = []
+    applied: list[Match] = LayoutSelection().apply_everywhere(program)
     expand_library_nodes(program, target)
     for t in (MapExpansion(), MapFusion(), LocalStorage()):
         applied += t.apply_everywhere(program)
@@ -31,6 +33,6 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
 
 
 __all__ = [
-    "PIPELINE", "LocalStorage", "MapExpansion", "MapFusion", "Match", "NormalizationFusion", "Transformation",
-    "apply", "auto_optimize", "expand_library_nodes", "matches",
+    "PIPELINE", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "Match", "NormalizationFusion",
+    "Transformation", "apply", "auto_optimize", "expand_library_nodes", "matches",
 ]
