@@ -136,3 +136,27 @@ def test_instrumented_build_reports_kernels(capfd):
     np.testing.assert_allclose(compiled(*args), reference(*args), rtol=1e-5)
     err = capfd.readouterr().err
     assert "main/ew" in err and "GB/s" in err
+
+
+@pytest.mark.parametrize("op,fn", [("sum", np.sum), ("max", np.max), ("min", np.min)])
+def test_parallel_map_reducing_into_a_shared_scalar(op, fn):
+    """A parallel map accumulating into a scalar declared outside it: a reduction, not a race."""
+    p = ir.Program(f"scalar_{op}")
+    p.add_array("x", ["N"], ir.float64)
+    p.add_scalar("acc", ir.float64, transient=True)
+    p.add_array("out", [1], ir.float64)
+    p.add_return("out")
+    init = p.add_state("init")
+    t = init.add_tasklet("init", [], ["o"], "o = " + {"sum": "0.0", "max": "-inf", "min": "inf"}[op])
+    init.add_edge(t, "o", init.add_access("acc"), None, "acc")
+    st = p.add_state("reduce")
+    st.add_mapped_tasklet("r", {"i": "0:N"}, {"a": "x[i]"}, "o = a", {"o": ir.Memlet.parse("acc", wcr=op)})
+    fin = p.add_state("finish")
+    t = fin.add_tasklet("store", ["v"], ["o"], "o = v")
+    fin.add_edge(fin.add_access("acc"), None, t, "v", "acc")
+    fin.add_edge(t, "o", fin.add_access("out"), None, "out[0]")
+    compiled = p.compile()
+    rng = np.random.default_rng()
+    for n in (7, 2_000_003):
+        x = rng.standard_normal(n)
+        np.testing.assert_allclose(compiled(x)[0], fn(x), rtol=1e-9)

@@ -290,6 +290,7 @@ class _Generator:
         if parallel:
             n_par = max(1, len(params) - 1) if rectangular else 1
             clause = f" collapse({n_par})" if n_par > 1 else ""
+            clause += self._parallel_reductions(state, entry, scopes)
             self.emit(f"#pragma omp {'for' if hoist else 'parallel for'} schedule(static){clause}")
             parallel_params = parallel_params + m.params[:n_par]
         else:
@@ -325,6 +326,25 @@ class _Generator:
             cond = f"({s} > 0) ? ({p} < {sym_cxx(r.stop)}) : ({p} > {sym_cxx(r.stop)})"
         inc = f"++{p}" if step == 1 else f"{p} += {sym_cxx(step)}"
         return f"for (int64_t {p} = {sym_cxx(r.start)}; {cond}; {inc})"
+
+    def _parallel_reductions(self, state: State, entry: MapEntry, scopes: dict) -> str:
+        """Reduction clauses for scalars declared outside a parallel map that its
+        iterations accumulate into (each thread gets a private copy, combined at the end)."""
+        inside = {n for n in scopes if n is entry or entry in state.enclosing_maps(n, scopes)}
+        inside.add(state.exit_of(entry))
+        ops: dict[str, str] = {}
+        for e in state.edges():
+            if e.memlet.wcr is None or e.src not in inside or e.data is None:
+                continue
+            if not isinstance(self.program.data[e.data], Scalar):
+                continue
+            places = self._placement.get(e.data, [(None, None)])
+            if any(st is state and s in inside for st, s in places):
+                continue                                   # declared inside: private already
+            op = {"sum": "+", "prod": "*", "max": "fc_max", "min": "fc_min"}[e.memlet.wcr]
+            if ops.setdefault(cname(e.data), op) != op:
+                raise IRError(f"{entry!r}: {e.data} is reduced with two different operators")
+        return "".join(f" reduction({op}:{v})" for v, op in ops.items())
 
     def _simd_pragma(self, state: State, entry: MapEntry, scopes: dict) -> str:
         """``#pragma omp simd`` for an innermost map loop whose iterations provably do not
