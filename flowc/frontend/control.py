@@ -151,7 +151,8 @@ def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial:
         shapes = [tuple(v.shape) for v in values]
         v0 = initial.get(n)
         if v0 is not None and is_arraylike(v0):
-            shapes.insert(0, tuple(v0.shape))
+            # the variable keeps its shape; an assignment of another shape fails at its own line
+            shapes = [tuple(v0.shape)]
         shape = shapes[0]
         for s in shapes[1:]:
             if len(s) != len(shape) or not all(T.must_match(a, b) for a, b in zip(s, shape)):
@@ -175,13 +176,16 @@ def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial:
 
 # ---------------------------------------------------------------- conditions
 
-def condition(lw: Lowering, v: Value) -> tuple[tl.Node, Optional[Ref]]:
+def condition(lw: Lowering, v: Value, existing: Optional[set[str]] = None) -> tuple[tl.Node, Optional[Ref]]:
     """A tasklet-language condition for a runtime scalar value, and the bool scalar it was
-    computed into when it reads more than symbols and scalar containers (else None)."""
+    computed into when it reads more than symbols and scalar variables (else None). With
+    ``existing``, scalars created while evaluating the condition (not in it) force the
+    computed form too (a while loop must recompute them every iteration)."""
     lz = ew.as_lazy(v)
     if len(lz.shape) != 0:
         raise LoweringError("the truth value of an array is ambiguous", "a scalar condition, or np.any/np.all")
-    direct = all(not lf.block and isinstance(lw.desc(lf.data), Scalar) for lf in lz.leaves.values())
+    direct = all(not lf.block and isinstance(lw.desc(lf.data), Scalar) and
+                 (existing is None or lf.data in existing) for lf in lz.leaves.values())
     if direct:
         mapping = {c: tl.Name(lf.data) for c, lf in lz.leaves.items()}
         return T.cast_to(tl.substitute(lz.node, mapping), lz.dtype, ew.BOOL), None
@@ -298,9 +302,10 @@ def lower_while(lw: Lowering, node: ast.While) -> None:
     saved_carried = dict(frame.carried)
     plan(lw, node, [node.body], None, set())
     env_before = dict(frame.env)
+    existing = set(lw.program.data)
     cond_value = evaluate(lw, node.test)
     with located(lw, node.test):
-        cond, computed = condition(lw, cond_value)
+        cond, computed = condition(lw, cond_value, existing)
     lw.end_state()
     loop = lw.block.add_while(cond)
     with lw.in_block(loop.body):

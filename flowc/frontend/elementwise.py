@@ -45,7 +45,7 @@ def leaf(ref: Ref) -> Lazy:
     """A Ref as a lazy expression reading one element per output index."""
     idx = ref.index(tuple(placeholder(k) for k in range(ref.ndim)))
     conn = new_conn()
-    return Lazy(ref.shape, ref.dtype, tl.Name(conn), {conn: Leaf(ref.data, idx)})
+    return Lazy(ref.shape, ref.dtype, tl.Name(conn), {conn: Leaf(ref.data, idx)}, ref.weak)
 
 
 def as_lazy(v: Any) -> Lazy:

@@ -139,7 +139,7 @@ def _ufunc_function(name: str) -> Any:
 
     def handler(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         a = Args(f"np.{name}", args, kwargs, params, {"out": None, "where": None, "dtype": None},
-                 ignore=("casting", "order", "subok"))
+                 ignore=("casting", "order", "subok"), max_positional=arity + 1)
         return finish(lw, ew.ufunc(name, [a[p] for p in params]), a)
 
     return handler

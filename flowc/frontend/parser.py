@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+from dataclasses import replace
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -144,7 +145,10 @@ def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optio
                                "annotate it (x: flowc.float32[N]) or call the program with arguments")
         with located(lw, node):
             declare_argument(lw, pname, typ)
-        frame.env[pname] = Ref.whole(pname, program.data[pname])
+        ref = Ref.whole(pname, program.data[pname])
+        if typ in (float, int, bool):
+            ref = replace(ref, weak=True)       # a Python number: weak in NumPy 2's promotion
+        frame.env[pname] = ref
     body, ret = split_return(source, source.tree.body)
     lower_body(lw, body)
     if ret is not None and ret.value is not None:

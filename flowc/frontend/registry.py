@@ -87,13 +87,15 @@ class Args:
     """Arguments bound to a NumPy-like signature."""
 
     def __init__(self, fname: str, args: list[Value], kwargs: dict[str, Value], params: list[str],
-                 defaults: dict[str, Any] | None = None, *, ignore: tuple[str, ...] = ()):
+                 defaults: dict[str, Any] | None = None, *, ignore: tuple[str, ...] = (),
+                 max_positional: int | None = None):
         defaults = defaults or {}
         names = params + [k for k in defaults if k not in params]
         self.values: dict[str, Any] = {}
         self.given: set[str] = set()
-        if len(args) > len(names):
-            raise LoweringError(f"{fname}() takes at most {len(names)} positional argument(s), "
+        limit = len(names) if max_positional is None else max_positional
+        if len(args) > limit:
+            raise LoweringError(f"{fname}() takes at most {limit} positional argument(s), "
                                 f"{len(args)} given", f"{fname}({', '.join(names)})")
         for n, v in zip(names, args):
             self.values[n] = v

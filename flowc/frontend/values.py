@@ -80,6 +80,8 @@ class Ref:
     dtype: DType
     axes: tuple[Axis, ...]
     fixed: tuple[Optional[Expr], ...]    # per container dim: integer index, or None (an axis)
+    #: a scalar argument passed as a Python number (weak in NumPy 2's promotion)
+    weak: bool = False
 
     @staticmethod
     def whole(name: str, desc: Any) -> "Ref":
@@ -95,8 +97,6 @@ class Ref:
     def ndim(self) -> int:
         return len(self.axes)
 
-    weak = False
-
     def index(self, out_index: tuple[Expr, ...]) -> tuple[Expr, ...]:
         """Container index of the element at ``out_index`` (one expression per axis)."""
         idx: list[Expr] = list(self.fixed)
@@ -106,7 +106,8 @@ class Ref:
         return tuple(sympy.sympify(e) for e in idx)
 
     def is_whole(self, desc: Any) -> bool:
-        return self == Ref.whole(self.data, desc)
+        w = Ref.whole(self.data, desc)
+        return self.axes == w.axes and self.fixed == w.fixed
 
 
 @dataclass(frozen=True)

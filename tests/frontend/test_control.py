@@ -1,0 +1,153 @@
+"""Control flow: for over range (symbolic bounds, negative steps), while, if/elif/else, carried variables."""
+
+import numpy as np
+
+import flowc
+from flowc import ir
+
+from fe_helpers import rand, run_both, with_symbols
+
+N, M = flowc.symbol("N"), flowc.symbol("M")
+
+
+@flowc.program
+def loops(x: flowc.float64[N], out: flowc.float64[N]):
+    out[0] = x[0]
+    for i in range(1, N):
+        out[i] = out[i - 1] + x[i]
+    for i in range(N - 1, -1, -2):
+        out[i] += 1
+    for i in range(0, N, 3):
+        out[i] *= 2
+    s = 0.0
+    for i in range(N):
+        s = s + x[i] * i
+    return s
+
+
+def test_for_loops(rng):
+    for n in (5, 12):
+        run_both(loops, rand(rng, n), rand(rng, n), ref=with_symbols(loops.func, N=n))
+
+
+@flowc.program
+def accumulate_float32(x: flowc.float32[N, M]):
+    acc = 0
+    total = np.zeros(M, dtype=np.float32)
+    for i in range(N):
+        acc += x[i, 0]
+        total = total + x[i]
+    return acc, total
+
+
+def test_carried_variable_takes_numpy_dtype(rng):
+    for n, m in ((3, 4), (9, 7)):
+        run_both(accumulate_float32, rand(rng, (n, m), np.float32), ref=with_symbols(accumulate_float32.func, N=n, M=m))
+
+
+@flowc.program
+def nested(x: flowc.float64[N, M]):
+    acc = np.zeros(M)
+    count = 0
+    for i in range(N):
+        for j in range(M):
+            if x[i, j] > 0.5:
+                acc[j] += x[i, j]
+                count += 1
+    t = 0.0
+    for i in range(N):
+        t += np.sum(x[i])
+    return acc, count, t
+
+
+def test_nested_loops_with_branches(rng):
+    for n, m in ((3, 4), (8, 6)):
+        run_both(nested, rand(rng, (n, m)), ref=with_symbols(nested.func, N=n, M=m))
+
+
+@flowc.program
+def branches(x: flowc.float64[N], k: flowc.int64):
+    y = x * 2
+    if np.sum(x) > 0.0:
+        y = y + 1
+    else:
+        y[:] = 0
+    if k > 5:
+        z = 1.0
+    elif k > 2:
+        z = 2.0
+    else:
+        z = 3.0
+    if k == 4 and x[0] > 0:
+        y[0] = 42.0
+    w = 5 if k > 3 else 6
+    return y, z, w
+
+
+def test_if_elif_else(rng):
+    for n in (4, 10):
+        for k in (1, 3, 4, 7):
+            run_both(branches, rand(rng, n), np.int64(k))
+
+
+@flowc.program
+def while_loops(x: flowc.float64[N]):
+    s = np.sum(np.abs(x)) + 1.0
+    n = 0
+    while s > 1.0:
+        s = s / 2
+        n += 1
+    y = x.copy()
+    while np.max(y) < 10.0:
+        y *= 2
+    return s, n, y
+
+
+def test_while(rng):
+    for n in (3, 11):
+        run_both(while_loops, rand(rng, n, low=0.1))
+
+
+@flowc.program
+def loop_over_symbol_expressions(x: flowc.float64[N], y: flowc.float64[M]):
+    z = np.zeros(N + M)
+    for i in range(N):
+        z[i] = x[i]
+    for j in range(M):
+        z[N + j] = y[j]
+    for i in range(x.shape[0] // 2):
+        z[2 * i] -= 1
+    return z
+
+
+def test_loop_bounds_from_shapes(rng):
+    for n, m in ((3, 4), (7, 2)):
+        run_both(loop_over_symbol_expressions, rand(rng, n), rand(rng, m),
+                 ref=with_symbols(loop_over_symbol_expressions.func, N=n, M=m))
+
+
+@flowc.program
+def swap(a: flowc.float64[N], b: flowc.float64[N], steps: flowc.int64):
+    u = a * 1
+    v = b * 1
+    for _ in range(3):
+        u, v = v, u + v
+    return u, v
+
+
+def test_tuple_swap_in_loop(rng):
+    for n in (2, 6):
+        run_both(swap, rand(rng, n), rand(rng, n), np.int64(3))
+
+
+def test_loop_and_branch_structure():
+    p = branches.to_ir()
+    p.validate()
+    kinds = [type(item).__name__ for item in p.body.walk()]
+    assert "Branch" in kinds
+    p = loops.to_ir()
+    p.validate()
+    steps = [item.step for item in p.body.walk() if isinstance(item, ir.Loop)]
+    assert -2 in steps and 3 in steps
+    p = while_loops.to_ir()
+    assert any(isinstance(item, ir.While) for item in p.body.walk())
