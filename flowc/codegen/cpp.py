@@ -44,6 +44,9 @@ _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
     keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
+#: loops over fewer elements run on the calling thread: waking the pool costs more than they do
+PARALLEL_MIN_ELEMENTS = 16384
+
 _WCR_SCALAR = {"sum": "{t} = {t} + {v};", "prod": "{t} = {t} * {v};",
                "max": "{t} = flowc::max({t}, {v});", "min": "{t} = flowc::min({t}, {v});"}
 _WCR_ATOMIC = {"sum": "#pragma omp atomic\n{t} += {v};", "prod": "flowc::atomic_mul(&{t}, ({ct}){v});",
@@ -278,11 +281,12 @@ class _Generator:
             hoist = [n for n, places in self._placement.items() if isinstance(self.program.data[n], Array)
                      and any(st is state and s in inside for st, s in places)]
             self._hoisted |= set(hoist)
+        threshold = f" if ({sym_cxx(self._work(state, entry))} >= {PARALLEL_MIN_ELEMENTS})" if parallel else ""
         if hoist:
             self.emit("{")
             self.depth += 1
             if parallel:
-                self.emit("#pragma omp parallel")
+                self.emit(f"#pragma omp parallel{threshold}")
                 self.emit("{")
                 self.depth += 1
             for name in hoist:
@@ -291,7 +295,9 @@ class _Generator:
             n_par = max(1, len(params) - 1) if rectangular else 1
             clause = f" collapse({n_par})" if n_par > 1 else ""
             clause += self._parallel_reductions(state, entry, scopes)
-            self.emit(f"#pragma omp {'for' if hoist else 'parallel for'} schedule(static){clause}")
+
+            self.emit(f"#pragma omp for schedule(static){clause}" if hoist else
+                      f"#pragma omp parallel for schedule(static){clause}{threshold}")
             parallel_params = parallel_params + m.params[:n_par]
         else:
             simd = self._simd_pragma(state, entry, scopes)
@@ -326,6 +332,17 @@ class _Generator:
             cond = f"({s} > 0) ? ({p} < {sym_cxx(r.stop)}) : ({p} > {sym_cxx(r.stop)})"
         inc = f"++{p}" if step == 1 else f"{p} += {sym_cxx(step)}"
         return f"for (int64_t {p} = {sym_cxx(r.start)}; {cond}; {inc})"
+
+    def _work(self, state: State, entry: MapEntry) -> sympy.Expr:
+        """Elements a map scope touches: the largest memlet crossing its boundary
+        (it covers the nested loops too, which its own range does not)."""
+        volumes = [e.memlet.subset.volume() for e in state.in_edges(entry) + state.out_edges(state.exit_of(entry))
+                   if not e.memlet.is_empty and e.memlet.subset is not None]
+        volumes.append(sympy.Mul(*(r.size() for r in entry.map.ranges)))
+        candidates = [v for v in volumes if v.free_symbols or v != 1]
+        if not candidates:
+            return sympy.Integer(1)
+        return candidates[0] if len(candidates) == 1 else sympy.Max(*candidates)
 
     def _parallel_reductions(self, state: State, entry: MapEntry, scopes: dict) -> str:
         """Reduction clauses for scalars declared outside a parallel map that its
@@ -504,7 +521,8 @@ class _Generator:
         s_index = index_of(src_sub, src_dims)
         d_index = index_of(dst_sub, dst_dims)
         if idx and not in_parallel:
-            self.emit("#pragma omp parallel for schedule(static)")
+            volume = sympy.Mul(*(r.size() for r in src_dims))
+            self.emit(f"#pragma omp parallel for schedule(static) if ({sym_cxx(volume)} >= {PARALLEL_MIN_ELEMENTS})")
         for k, r in enumerate(src_dims):
             v = cname(idx[k])     # sym_cxx prints these symbols through cname too
             self.emit(f"for (int64_t {v} = 0; {v} < {sym_cxx(r.size())}; ++{v})")

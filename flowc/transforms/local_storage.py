@@ -115,6 +115,8 @@ class LocalStorage(Transformation):
         name = node.data
         desc = program.data[name]
         keep = [d for d in range(desc.ndim) if d not in fixed]
+        if all(desc.shape[d] == 1 for d in keep):
+            keep = []                                  # what is left is one element: a register
         if keep:
             program.data[name] = Array(desc.dtype, tuple(desc.shape[d] for d in keep), storage=desc.storage,
                                        transient=True)

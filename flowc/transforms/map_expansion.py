@@ -31,7 +31,7 @@ class MapExpansion(Transformation):
         for state in program.states():
             scopes = state.scope_dict()
             for n in state.nodes():
-                if isinstance(n, MapEntry) and len(n.map.params) > self.inner:
+                if isinstance(n, MapEntry) and len(n.map.params) > self.inner and not n.map.hints.get("expanded"):
                     if self.top_level_only and scopes.get(n) is not None:
                         continue
                     yield self.match(state, n, info=n.map.label)
@@ -43,6 +43,7 @@ class MapExpansion(Transformation):
         k = len(m.params) - self.inner
         inner_map = Map(f"{m.label}_inner", m.params[k:], m.ranges[k:], Schedule.SEQUENTIAL)
         m.params, m.ranges = m.params[:k], m.ranges[:k]
+        m.hints["expanded"] = True           # split once: the outer level keeps its parallelism
         i_entry, i_exit = MapEntry(inner_map), MapExit(inner_map)
         state.add_node(i_entry)
         state.add_node(i_exit)
