@@ -104,7 +104,7 @@ def test_attention_block(rng):
     for bb, n, k, _ in SIZES:
         q, kk, v = (rand(rng, (bb, n, k), np.float32) for _ in range(3))
 
-        def ref(q, kk, v):
+        def ref(q, kk, v, k=k):
             s = q @ np.swapaxes(kk, -1, -2) / np.sqrt(np.float32(k))
             e = np.exp(s - s.max(-1, keepdims=True))
             return (e / e.sum(-1, keepdims=True)) @ v
@@ -122,7 +122,7 @@ def heads(x: flowc.float32[B, N, 12], w: flowc.float32[12, 12]):
 
 def test_multi_head_split_and_merge(rng):
     for bb, n, _, _ in SIZES:
-        def ref(x, w):
+        def ref(x, w, bb=bb, n=n):
             q = (x @ w).reshape(bb, n, 3, 4).transpose(0, 2, 1, 3)
             return ((q @ q.transpose(0, 1, 3, 2)) @ q).transpose(0, 2, 1, 3).reshape(bb, n, 12)
 

@@ -229,7 +229,7 @@ def test_map_body_restrictions():
 def test_variable_changes_shape_in_loop():
     def f(x: flowc.float64[N]):
         y = x * 1
-        for i in range(3):
+        for _ in range(3):
             y = y[1:]
         return y
 

@@ -107,7 +107,7 @@ def symbolic_slices(x: flowc.float64[N], y: flowc.float64[N]):
 
 def test_symbolic_slice_bounds(rng):
     for n in (5, 12):
-        def ref(x, y):
+        def ref(x, y, n=n):
             y[1:n - 1] = (x[0:n - 2] + x[2:n]) / 2
             return x[n // 2:], x[:n - 1:2]
 

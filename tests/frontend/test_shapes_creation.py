@@ -70,7 +70,7 @@ def creation(x: flowc.float64[N], n: flowc.int64):
 
 def test_creation(rng):
     for n in (5, 9):
-        def ref(x, nn):
+        def ref(x, nn, n=n):
             a = np.zeros((n, 3))
             a[:, 1] = x
             m = x.copy()
