@@ -287,21 +287,26 @@ def chain(consumer_index="i, j", producer_code="o = a * 2.0f + 1.0f", extra_read
     return p
 
 
-def head_merge(code="o = a", out_returned=False, extra_reader=False, perm="i0, i2, i1, i3"):
-    """C = A @ V per (b, h); D[b, l, h, p] = C[b, h, l, p] (the attention's head merge); out = D + 1."""
+def head_merge(code="o = a", out_returned=False, extra_reader=False, order=(0, 2, 1, 3)):
+    """C = A @ V per (b, h); D = C with its dimensions in ``order`` (default: the attention's
+    head merge D[b, l, h, p] = C[b, h, l, p]); out = D + 1."""
+    dims = ["B", "H", "L", "P"]
+    d_shape = [dims[o] for o in order]
+    params = {f"i{k}": f"0:{d}" for k, d in enumerate(d_shape)}
+    read = ", ".join(f"i{order.index(c)}" for c in range(4))
     p = ir.Program("head_merge")
     p.add_array("A", ["B", "H", "L", "L"], ir.float32)
     p.add_array("V", ["B", "H", "L", "P"], ir.float32)
-    p.add_transient("C", ["B", "H", "L", "P"], ir.float32)
+    p.add_transient("C", dims, ir.float32)
     if out_returned:
-        p.add_array("D", ["B", "L", "H", "P"], ir.float32)
+        p.add_array("D", d_shape, ir.float32)
         p.add_return("D")
     else:
-        p.add_transient("D", ["B", "L", "H", "P"], ir.float32)
-        p.add_array("out", ["B", "L", "H", "P"], ir.float32)
+        p.add_transient("D", d_shape, ir.float32)
+        p.add_array("out", d_shape, ir.float32)
         p.add_return("out")
     if extra_reader:
-        p.add_array("C2", ["B", "H", "L", "P"], ir.float32)
+        p.add_array("C2", dims, ir.float32)
         p.add_return("C2")
     st = p.add_state("attention")
     mm = st.add_library(ir.MatMul("av"))
@@ -309,19 +314,18 @@ def head_merge(code="o = a", out_returned=False, extra_reader=False, perm="i0, i
     st.add_edge(st.add_access("V"), None, mm, "_b", "V")
     c = st.add_access("C")
     st.add_edge(mm, "_c", c, None, "C")
-    _, _, x = st.add_mapped_tasklet("merge", {"i0": "0:B", "i1": "0:L", "i2": "0:H", "i3": "0:P"},
-                                    {"a": f"C[{perm}]"}, code, {"o": "D[i0, i1, i2, i3]"}, input_nodes={"C": c})
+    _, _, x = st.add_mapped_tasklet("merge", params, {"a": f"C[{read}]"}, code, {"o": "D[i0, i1, i2, i3]"},
+                                    input_nodes={"C": c})
     if extra_reader:
         st.add_mapped_tasklet("copy", {"i0": "0:B", "i1": "0:H", "i2": "0:L", "i3": "0:P"},
                               {"a": "C[i0, i1, i2, i3]"}, "o = a", {"o": "C2[i0, i1, i2, i3]"}, input_nodes={"C": c})
     if not out_returned:
         d = next(e.dst for e in st.out_edges(x))
-        st.add_mapped_tasklet("plus1", {"i0": "0:B", "i1": "0:L", "i2": "0:H", "i3": "0:P"},
-                              {"a": "D[i0, i1, i2, i3]"}, "o = a + 1.0f", {"o": "out[i0, i1, i2, i3]"},
-                              input_nodes={"D": d})
+        st.add_mapped_tasklet("plus1", params, {"a": "D[i0, i1, i2, i3]"}, "o = a + 1.0f",
+                              {"o": "out[i0, i1, i2, i3]"}, input_nodes={"D": d})
 
     def reference(a, v):
-        merged = (a @ v).transpose(0, 2, 1, 3)
+        merged = (a @ v).transpose(*order)
         return merged if out_returned else merged + 1
 
     def inputs(rng, n, m):

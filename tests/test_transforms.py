@@ -228,34 +228,38 @@ def test_layout_selection_turns_head_merge_copy_into_a_view():
 
 
 @pytest.mark.parametrize("variant", [dict(code="o = a * 2.0f"), dict(out_returned=True), dict(extra_reader=True),
-                                     dict(perm="i0, i2, i3, i1")])
+                                     dict(order=(0, 2, 3, 1))])
 def test_layout_selection_refuses(variant):
     """Not a pure permutation; the copy's result visible to the caller; another reader of the
     intermediate; a layout the GEMM cannot write (the permuted result's rows would not be contiguous)."""
     from builder_programs import head_merge
 
     from flowc.transforms import LayoutSelection
-    if variant.get("perm"):
-        p = ir.Program("bad_perm")
-        p.add_array("A", ["B", "H", "L", "L"], ir.float32)
-        p.add_array("V", ["B", "H", "L", "L"], ir.float32)
-        p.add_transient("C", ["B", "H", "L", "L"], ir.float32)
-        p.add_transient("D", ["B", "L", "L", "H"], ir.float32)
-        p.add_array("out", ["B", "L", "L", "H"], ir.float32)
-        p.add_return("out")
-        st = p.add_state()
-        mm = st.add_library(ir.MatMul("av"))
-        st.add_edge(st.add_access("A"), None, mm, "_a", "A")
-        st.add_edge(st.add_access("V"), None, mm, "_b", "V")
-        c = st.add_access("C")
-        st.add_edge(mm, "_c", c, None, "C")
-        _, _, x = st.add_mapped_tasklet("merge", {"i0": "0:B", "i1": "0:L", "i2": "0:L", "i3": "0:H"},
-                                        {"a": "C[i0, i3, i1, i2]"}, "o = a", {"o": "D[i0, i1, i2, i3]"},
-                                        input_nodes={"C": c})
-        d = next(e.dst for e in st.out_edges(x))
-        st.add_mapped_tasklet("plus1", {"i0": "0:B", "i1": "0:L", "i2": "0:L", "i3": "0:H"},
-                              {"a": "D[i0, i1, i2, i3]"}, "o = a + 1.0f", {"o": "out[i0, i1, i2, i3]"},
-                              input_nodes={"D": d})
-    else:
-        p, _, _ = head_merge(**variant)
+    p, _, _ = head_merge(**variant)
     assert LayoutSelection().matches(p) == []
+
+
+# ---------------------------------------------------------------- tiling
+
+@pytest.mark.parametrize("tile,dims", [(4, None), (7, [0]), (16, [-1])])
+def test_map_tiling_preserves_semantics(tile, dims):
+    from flowc.transforms import MapTiling
+    p, reference, inputs = elementwise()
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, MapTiling(tile=tile, dims=dims))) == 1
+    assert q.history[-1]["options"] == {"tile": tile, "dims": dims}
+    check_same(p, q, reference, inputs, sizes=((3, 5), (17, 64), (64, 33)))
+
+
+def test_map_tiling_refuses_accumulation_into_memory():
+    """Tiling would reorder a floating-point accumulation into an array."""
+    from flowc.transforms import MapTiling
+    p = ir.Program("colsum")
+    p.add_array("x", ["N", "M"], ir.float64)
+    p.add_array("s", ["M"], ir.float64)
+    st = p.add_state()
+    st.add_mapped_tasklet("acc", {"i": "0:N", "j": "0:M"}, {"a": "x[i, j]"}, "o = a",
+                          {"o": ir.Memlet.parse("s[j]", wcr="sum")})
+    assert MapTiling(tile=8).matches(p) == []
+    with pytest.raises(ValueError):
+        MapTiling(tile=0)

@@ -12,6 +12,7 @@ from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.map_fusion import MapFusion
 from flowc.transforms.normalization import NormalizationFusion
+from flowc.transforms.tiling import MapTiling
 
 #: the fixed pipeline of ``auto_optimize``, in order (each applied until it no longer matches)
 PIPELINE = (
@@ -33,6 +34,6 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
 
 
 __all__ = [
-    "PIPELINE", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "Match", "NormalizationFusion",
-    "Transformation", "apply", "auto_optimize", "expand_library_nodes", "matches",
+    "PIPELINE", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "MapTiling", "Match",
+    "NormalizationFusion", "Transformation", "apply", "auto_optimize", "expand_library_nodes", "matches",
 ]

@@ -1,0 +1,113 @@
+"""Map tiling: iterate a map's space in tiles, so each tile's data stays in cache.
+
+::
+
+    map i, j in [0:N, 0:M]: body
+                ⇒
+    map ti, tj in [0:N:T, 0:M:T]:                                 (parallel over tiles)
+        map i, j in [ti:Min(ti + T, N), tj:Min(tj + T, M)]: body  (sequential inside a tile)
+
+The body is unchanged; only the iteration order moves, which is legal because
+a map's iterations are independent. Refuses maps whose ranges have steps or
+depend on other parameters, and maps with write-conflict resolution into
+memory (the order of accumulation would change the rounding).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional, Sequence
+
+import sympy
+
+from flowc.ir.nodes import Map, MapEntry, MapExit, Schedule
+from flowc.ir.program import Program
+from flowc.ir.symbolic import Range, canonical_symbol
+from flowc.transforms.base import Match, Transformation
+from flowc.transforms.map_expansion import MapExpansion
+from flowc.transforms.scopes import scope_nodes
+
+
+class MapTiling(Transformation):
+    """Tile the given dimensions (default: all) of top-level maps by ``tile`` elements."""
+
+    def __init__(self, tile: int = 64, dims: Optional[Sequence[int]] = None):
+        if tile < 1:
+            raise ValueError(f"tile size must be positive, got {tile}")
+        self.tile = int(tile)
+        self.dims = None if dims is None else [int(d) for d in dims]
+
+    def candidates(self, program: Program) -> Iterator[Match]:
+        for state in program.states():
+            scopes = state.scope_dict()
+            for n in state.nodes():
+                if isinstance(n, MapEntry) and scopes.get(n) is None and "tiled" not in n.map.hints:
+                    yield self.match(state, n, info=n.map.label)
+
+    def _dims(self, entry: MapEntry) -> list[int]:
+        n = len(entry.map.params)
+        return list(range(n)) if self.dims is None else [d % n for d in self.dims if -n <= d < n]
+
+    def can_apply(self, program: Program, match: Match) -> bool:
+        state, (entry,) = self.resolve(program, match)
+        dims = self._dims(entry)
+        if not dims:
+            return False
+        params = {canonical_symbol(p) for p in entry.map.params}
+        for d in dims:
+            r = entry.map.ranges[d]
+            if r.step != 1 or (r.start.free_symbols | r.stop.free_symbols) & params:
+                return False
+        inside = scope_nodes(state, entry) + [entry, state.exit_of(entry)]
+        return not any(e.memlet.wcr is not None and e.data is not None and
+                       not _is_register(program, e.data) for e in state.edges()
+                       if e.src in inside and e.dst in inside)
+
+    def apply(self, program: Program, match: Match) -> None:
+        state, (entry,) = self.resolve(program, match)
+        m = entry.map
+        dims = self._dims(entry)
+        # 1. split the map into an outer map over the tiled dims and an inner map over the rest
+        others = [d for d in range(len(m.params)) if d not in dims]
+        order = dims + others
+        m.params = [m.params[d] for d in order]
+        m.ranges = [m.ranges[d] for d in order]
+        MapExpansion(inner=len(m.params) - len(dims), top_level_only=False).apply(program, match) \
+            if others else None
+        # 2. the tiled dims: outer over tile starts, a new inner map over each tile's points
+        tile_params = [f"{m.params[k]}_tile" for k in range(len(dims))]
+        point_ranges = []
+        for k in range(len(dims)):
+            r = m.ranges[k]
+            t = canonical_symbol(tile_params[k])
+            point_ranges.append(Range(t, sympy.Min(t + self.tile, r.stop), sympy.Integer(1)))
+        point_params = m.params[:len(dims)]
+        tile_ranges = [Range(m.ranges[k].start, m.ranges[k].stop, sympy.Integer(self.tile))
+                       for k in range(len(dims))]
+        m.params = tile_params + m.params[len(dims):]
+        m.ranges = tile_ranges + m.ranges[len(dims):]
+        m.hints["tiled"] = self.tile
+        _insert_inner(program, state, entry, point_params, point_ranges)
+
+
+def _is_register(program: Program, name: str) -> bool:
+    from flowc.ir.data import Scalar
+
+    desc = program.data.get(name)
+    return isinstance(desc, Scalar) and desc.transient
+
+
+def _insert_inner(program: Program, state, entry: MapEntry, params: list[str], ranges: list[Range]) -> None:
+    """Put a sequential map over (params, ranges) directly inside ``entry``'s scope."""
+    inner = Map(f"{entry.map.label}_points", params, ranges, Schedule.SEQUENTIAL)
+    # reuse MapExpansion's rewiring: temporarily give the outer map the point params at the end
+    outer_params, outer_ranges = list(entry.map.params), list(entry.map.ranges)
+    entry.map.params = outer_params + params
+    entry.map.ranges = outer_ranges + ranges
+    k = len(params)
+    MapExpansion(inner=k, top_level_only=False).apply(program, Match("MapExpansion", state.name, (entry.id,)))
+    # MapExpansion created the inner map with the last k params; make it the points map
+    created = [n for n in state.nodes() if isinstance(n, (MapEntry, MapExit)) and n.map.params == params
+               and n.map is not entry.map]
+    for n in created:
+        n.map.label = inner.label
+    entry.map.params, entry.map.ranges = outer_params, outer_ranges
