@@ -21,7 +21,7 @@ from flowc.transforms.base import Match, Transformation
 
 
 class MapExpansion(Transformation):
-    """Split off the last ``inner`` parameters of every map with more parameters than that."""
+    """Split off the last ``inner`` parameters of every innermost map with more parameters than that."""
 
     def __init__(self, inner: int = 1, top_level_only: bool = True):
         self.inner = inner
@@ -34,6 +34,8 @@ class MapExpansion(Transformation):
                 if isinstance(n, MapEntry) and len(n.map.params) > self.inner and not n.map.hints.get("expanded"):
                     if self.top_level_only and scopes.get(n) is not None:
                         continue
+                    if any(isinstance(c, MapEntry) and s is n for c, s in scopes.items()):
+                        continue            # already two-level (e.g. an expanded reduction): rows are its params
                     yield self.match(state, n, info=n.map.label)
 
     def apply(self, program: Program, match: Match) -> None:
