@@ -227,8 +227,12 @@ def _py_value(v: Const) -> Any:
     return v.value if v.weak else v.dtype.numpy.type(v.value)
 
 
-def ufunc(name: str, args: Sequence[Any]) -> Any:
-    """Apply the element-wise operation ``name`` (a key of ``UFUNCS``) with NumPy semantics."""
+def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
+    """Apply the element-wise operation ``name`` (a key of ``UFUNCS``) with NumPy semantics.
+
+    ``numpy_call``: spelled as a NumPy function (``np.add(2, 3)``), whose result on Python
+    numbers is a NumPy scalar, which is strong in later promotion; an operator on Python
+    numbers (``2 + 3``) gives a weak Python number."""
     fn, arity, build, compare = UFUNCS[name]
     if len(args) != arity:
         raise LoweringError(f"{name} takes {arity} operand(s), got {len(args)}")
@@ -244,7 +248,7 @@ def ufunc(name: str, args: Sequence[Any]) -> Any:
                 out = fn(*(_py_value(a) for a in args))
             except (TypeError, ZeroDivisionError, ValueError) as exc:
                 raise LoweringError(f"{name} of constants fails in NumPy: {exc}") from None
-        weak = all(a.weak for a in args)
+        weak = all(a.weak for a in args) and not numpy_call
         if weak and isinstance(out, (bool, int, float)):
             return Const(out, dtype_of(np.asarray(out).dtype), True)
         arr = np.asarray(out)
@@ -259,6 +263,7 @@ def ufunc(name: str, args: Sequence[Any]) -> Any:
         return Sym(args[0].expr ** int(args[1].value))
     shape, lazies = combine(args)
     result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies])
+    weak = weak and not numpy_call
     if name.startswith("logical"):
         compute = BOOL
     elif compare:
@@ -275,15 +280,15 @@ def ufunc(name: str, args: Sequence[Any]) -> Any:
     return make(shape, result, node, lazies, weak)
 
 
-def where(cond: Any, a: Any, b: Any) -> Any:
-    """``np.where(cond, a, b)``."""
+def where(cond: Any, a: Any, b: Any, numpy_call: bool = False) -> Any:
+    """``np.where(cond, a, b)`` (or ``a if cond else b`` on scalars, with ``numpy_call`` False)."""
     if isinstance(cond, Const):
         return a if bool(cond.value) else b
     shape, (lc, la, lb) = combine([cond, a, b])
     dt, weak = T.promote([(la.dtype, la.weak), (lb.dtype, lb.weak)])
     node = tl.Call("where", (T.cast_to(lc.node, lc.dtype, BOOL), T.cast_to(la.node, la.dtype, dt),
                              T.cast_to(lb.node, lb.dtype, dt)))
-    return make(shape, dt, node, [lc, la, lb], weak and not lc.leaves)
+    return make(shape, dt, node, [lc, la, lb], weak and not lc.leaves and not numpy_call)
 
 
 def clip(x: Any, lo: Optional[Any], hi: Optional[Any]) -> Any:
@@ -305,7 +310,7 @@ def clip(x: Any, lo: Optional[Any], hi: Optional[Any]) -> Any:
     if hi is not None:
         lz = next(it)
         node = tl.Call("min", (node, T.cast_to(lz.node, lz.dtype, dt)))
-    return make(shape, dt, node, lazies, all(lz.weak for lz in lazies))
+    return make(shape, dt, node, lazies, False)
 
 
 def index_lazy(shape: Sequence[Any], dim: int, dtype: DType = INT64) -> Lazy:

@@ -140,7 +140,7 @@ def _ufunc_function(name: str) -> Any:
     def handler(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         a = Args(f"np.{name}", args, kwargs, params, {"out": None, "where": None, "dtype": None},
                  ignore=("casting", "order", "subok"), max_positional=arity + 1)
-        return finish(lw, ew.ufunc(name, [a[p] for p in params]), a)
+        return finish(lw, ew.ufunc(name, [a[p] for p in params], numpy_call=True), a)
 
     return handler
 
@@ -183,7 +183,7 @@ def _where(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         raise LoweringError("np.where with one argument (np.nonzero) gives a data-dependent shape",
                             "np.where(condition, x, y)")
     a = Args("np.where", args, kwargs, ["condition", "x", "y"])
-    return ew.where(a["condition"], a["x"], a["y"])
+    return ew.where(a["condition"], a["x"], a["y"], numpy_call=True)
 
 
 @function("np.clip")

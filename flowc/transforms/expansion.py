@@ -15,7 +15,8 @@ from flowc.ir.nodes import LibraryNode
 from flowc.ir.program import Program
 
 #: implementations code generation can call directly, per target
-NATIVE = {"cpu": {("MatMul", "blas")}, "cuda": {("MatMul", "blas")}}
+NATIVE = {"cpu": {("MatMul", "blas"), ("Cholesky", "lapack"), ("Solve", "lapack"), ("Inv", "lapack")},
+          "cuda": {("MatMul", "blas")}}
 
 
 def expand_library_nodes(program: Program, target: str = "cpu") -> list[str]:

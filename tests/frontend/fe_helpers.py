@@ -20,18 +20,19 @@ def _tol(arrays: list[np.ndarray]) -> tuple[float, float]:
     return 1e-9, 1e-11
 
 
-def assert_same(out: Any, exp: Any, check_dtype: bool = True) -> None:
-    """Values, shapes and (optionally) dtypes equal up to a dtype-dependent tolerance."""
+def assert_same(out: Any, exp: Any, check_dtype: bool = True, float32_inputs: bool = False) -> None:
+    """Values, shapes and (optionally) dtypes equal up to a dtype-dependent tolerance
+    (float32 tolerance also for float64 results computed from float32 inputs)."""
     if isinstance(exp, tuple):
         assert isinstance(out, tuple) and len(out) == len(exp), f"expected {len(exp)} results, got {out!r}"
         for o, e in zip(out, exp):
-            assert_same(o, e, check_dtype)
+            assert_same(o, e, check_dtype, float32_inputs)
         return
     o, e = np.asarray(out), np.asarray(exp)
     assert o.shape == e.shape, f"shape {o.shape} != expected {e.shape}"
     if check_dtype:
         assert o.dtype == e.dtype, f"dtype {o.dtype} != expected {e.dtype}"
-    rtol, atol = _tol([o, e])
+    rtol, atol = _tol([o, e] + ([np.float32(0)] if float32_inputs else []))
     if e.dtype.kind in "biu":
         np.testing.assert_array_equal(o, e)
     else:
