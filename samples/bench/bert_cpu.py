@@ -8,6 +8,10 @@ Prints a table (time, ratio to flowc auto_optimize, time / floor), writes
 samples/bench/results/bert_cpu.json and bert_cpu.png, and reports
 ``ir.data_movement()`` before and after ``auto_optimize``.
 
+Each contender runs in its own process (flowc's and PyTorch's OpenMP pools and NumPy's
+OpenBLAS threads would otherwise spin against each other on a small machine), and the
+driver times them round-robin: interleaved, medians.
+
 Floors: the layer's GEMM flops at the sgemm rate measured in this run (a
 1024-row GEMM of the layer's own shape); a micro-kernel's compulsory bytes
 (read input once, write output once) at the copy bandwidth measured in this run.
@@ -25,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bert_encoder import SIZES, encoder_layer, make_inputs, numpy_layer  # noqa: E402
-from common import interleaved, write_json  # noqa: E402
+from common import interleaved, interleaved_isolated, write_json  # noqa: E402
+import functools  # noqa: E402
 
 import flowc  # noqa: E402
 
@@ -75,18 +80,60 @@ def measure_bandwidth():
     return 2 * src.nbytes / t
 
 
-def torch_versions(args, fns):
-    """PyTorch eager and torch.compile versions of the given NumPy-like callables (or {})."""
+def have_torch() -> bool:
     try:
-        import torch
+        import torch  # noqa: F401
+        return True
     except ImportError:
-        print("torch is not installed: PyTorch columns skipped (pip install torch==2.13.0)")
-        return {}
+        return False
+
+
+def build_layer(kind: str, size: str, seed: int):
+    """A zero-argument callable running one BERT layer with ``kind`` (in a worker process)."""
+    dims = SIZES[size]
+    H, P = dims["H"], dims["P"]
+    inputs = make_inputs(np.random.default_rng(seed), **dims)
+    if kind == "NumPy":
+        return lambda: numpy_layer(*inputs, H=H, P=P)
+    if kind.startswith("flowc"):
+        prog = flowc.program(encoder_layer, auto_optimize=kind == "flowc auto_optimize")
+        prog(*inputs, H=H, P=P)
+        return lambda: prog(*inputs, H=H, P=P)
+    import torch
     torch.set_grad_enabled(False)
-    out = {"torch eager": fns}
-    if args.torch_compile:
-        out["torch.compile"] = {name: torch.compile(fn) for name, fn in fns.items()}
-    return out
+    t_in = [torch.from_numpy(a) if isinstance(a, np.ndarray) else float(a) for a in inputs]
+    fn = torch_layer if kind == "torch eager" else torch.compile(torch_layer)
+    fn(*t_in, H, P)
+    return lambda: fn(*t_in, H, P)
+
+
+def build_kernel(kind: str, which: str, shape: tuple, seed: int):
+    """A zero-argument callable running the softmax or layernorm micro-kernel with ``kind``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    g = rng.standard_normal(shape[-1], dtype=np.float32)
+    b = rng.standard_normal(shape[-1], dtype=np.float32)
+    args = (x,) if which == "softmax" else (x, g, b)
+    if kind == "NumPy":
+        fn = np_softmax if which == "softmax" else np_layernorm
+        return lambda: fn(*args)
+    if kind.startswith("flowc"):
+        prog = flowc.program(softmax_kernel if which == "softmax" else layernorm_kernel,
+                             auto_optimize=kind == "flowc auto_optimize")
+        want = (np_softmax if which == "softmax" else np_layernorm)(*args)
+        np.testing.assert_allclose(prog(*args), want, rtol=1e-3, atol=1e-4)
+        return lambda: prog(*args)
+    import torch
+    F = torch.nn.functional
+    t_args = [torch.from_numpy(a) for a in args]
+
+    def torch_kernel(*t):
+        if which == "softmax":
+            return torch.softmax(t[0], -1)
+        return F.layer_norm(t[0], (shape[-1],), t[1], t[2], eps=1e-12)
+    fn = torch_kernel if kind == "torch eager" else torch.compile(torch_kernel)
+    fn(*t_args)
+    return lambda: fn(*t_args)
 
 
 def torch_layer(x, wq, bq, wk, bk, wv, bv, wo, bo, g1, be1, w1, b1, w2, b2, g2, be2, scale, H, P):
@@ -143,67 +190,39 @@ def main() -> None:
     results["floors"] = {"sgemm_flops_per_s": rate, "copy_bytes_per_s": bw, "layer_s": floor_layer}
     print(f"measured: sgemm {rate / 1e9:.1f} GFLOP/s, copy {bw / 1e9:.1f} GB/s; layer floor {floor_layer * 1e3:.1f} ms")
 
-    # ---- the layer
+    # ---- correctness of every contender, once, in this process
     ref = numpy_layer(*inputs, H=H, P=P)
     for name, prog in (("flowc", plain), ("flowc auto_optimize", auto)):
         err = float(np.abs(prog(*inputs, H=H, P=P) - ref).max())
         assert err < 1e-3, f"{name}: error {err}"
-    layer = {"NumPy": lambda: numpy_layer(*inputs, H=H, P=P),
-             "flowc": lambda: plain(*inputs, H=H, P=P),
-             "flowc auto_optimize": lambda: auto(*inputs, H=H, P=P)}
-    torch_inputs = None
-    tv = torch_versions(args, {"layer": torch_layer})
-    if tv:
+    kinds = ["NumPy", "flowc", "flowc auto_optimize"]
+    if have_torch():
         import torch
-        torch_inputs = [torch.from_numpy(a) if isinstance(a, np.ndarray) else float(a) for a in inputs]
-        for label, fns in tv.items():
-            t = time.perf_counter()
-            out = fns["layer"](*torch_inputs, H, P)
-            if label == "torch.compile":
-                results["compile_s"]["torch_compile_first_call"] = time.perf_counter() - t
-                print(f"torch.compile first call: {results['compile_s']['torch_compile_first_call']:.2f} s")
-            err = float(np.abs(out.numpy() - ref).max())
-            assert err < 1e-3, f"{label}: error {err}"
-            layer[label] = (lambda f=fns["layer"]: f(*torch_inputs, H, P))
-    results["layer"] = report("BERT layer", interleaved(layer, repeats=args.repeats), floor_layer)
+        torch.set_grad_enabled(False)
+        t_in = [torch.from_numpy(a) if isinstance(a, np.ndarray) else float(a) for a in inputs]
+        err = float(np.abs(torch_layer(*t_in, H, P).numpy() - ref).max())
+        assert err < 1e-3, f"torch: error {err}"
+        kinds += ["torch eager"] + (["torch.compile"] if args.torch_compile else [])
+    else:
+        print("torch is not installed: PyTorch columns skipped (pip install torch==2.13.0)")
+    if "torch.compile" in kinds:
+        t = time.perf_counter()
+        build_layer("torch.compile", args.size, 0)
+        results["compile_s"]["torch_compile_first_call"] = time.perf_counter() - t
+        print(f"torch.compile first call (this process): {results['compile_s']['torch_compile_first_call']:.2f} s")
 
-    # ---- micro-kernels
-    x_sm = rng.standard_normal((dims["B"], H, dims["L"], dims["L"]), dtype=np.float32).reshape(-1, dims["L"])
-    x_ln = rng.standard_normal((1024, H * P), dtype=np.float32)
-    g = rng.standard_normal(H * P, dtype=np.float32)
-    b = rng.standard_normal(H * P, dtype=np.float32)
-    sm_plain, sm_auto = flowc.program(softmax_kernel), flowc.program(softmax_kernel, auto_optimize=True)
-    ln_plain, ln_auto = flowc.program(layernorm_kernel), flowc.program(layernorm_kernel, auto_optimize=True)
-    for f in (sm_plain, sm_auto):
-        np.testing.assert_allclose(f(x_sm), np_softmax(x_sm), rtol=1e-4, atol=1e-6)
-    for f in (ln_plain, ln_auto):
-        np.testing.assert_allclose(f(x_ln, g, b), np_layernorm(x_ln, g, b), rtol=1e-3, atol=1e-4)
-    sm = {"NumPy": lambda: np_softmax(x_sm), "flowc": lambda: sm_plain(x_sm),
-          "flowc auto_optimize": lambda: sm_auto(x_sm)}
-    ln = {"NumPy": lambda: np_layernorm(x_ln, g, b), "flowc": lambda: ln_plain(x_ln, g, b),
-          "flowc auto_optimize": lambda: ln_auto(x_ln, g, b)}
-    if tv:
-        import torch
-        F = torch.nn.functional
-        t_sm, t_ln, t_g, t_b = (torch.from_numpy(a) for a in (x_sm, x_ln, g, b))
-        def torch_softmax(t):
-            return torch.softmax(t, -1)
-
-        def torch_layernorm(t):
-            return F.layer_norm(t, (H * P,), t_g, t_b, eps=1e-12)
-
-        for label in tv:
-            eager = label == "torch eager"
-            sm_fn = torch_softmax if eager else torch.compile(torch_softmax)
-            ln_fn = torch_layernorm if eager else torch.compile(torch_layernorm)
-            sm_fn(t_sm)
-            ln_fn(t_ln)
-            sm[label] = (lambda f=sm_fn: f(t_sm))
-            ln[label] = (lambda f=ln_fn: f(t_ln))
-    results["softmax"] = report(f"softmax {list(x_sm.shape)}", interleaved(sm, repeats=args.repeats * 3),
-                                2 * x_sm.nbytes / bw)
-    results["layernorm"] = report(f"layernorm {list(x_ln.shape)}", interleaved(ln, repeats=args.repeats * 3),
-                                  2 * x_ln.nbytes / bw)
+    # ---- timings: each contender in its own process, interleaved
+    layer = interleaved_isolated({k: functools.partial(build_layer, k, args.size, 1) for k in kinds},
+                                 repeats=args.repeats)
+    results["layer"] = report("BERT layer", layer, floor_layer)
+    x_sm_shape = (dims["B"] * H * dims["L"], dims["L"])
+    x_ln_shape = (1024, H * P)
+    sm = interleaved_isolated({k: functools.partial(build_kernel, k, "softmax", x_sm_shape, 2) for k in kinds},
+                              repeats=args.repeats * 3, gap_s=0.05)
+    ln = interleaved_isolated({k: functools.partial(build_kernel, k, "layernorm", x_ln_shape, 3) for k in kinds},
+                              repeats=args.repeats * 3, gap_s=0.05)
+    results["softmax"] = report(f"softmax {list(x_sm_shape)}", sm, 2 * 4 * np.prod(x_sm_shape) / bw)
+    results["layernorm"] = report(f"layernorm {list(x_ln_shape)}", ln, 2 * 4 * np.prod(x_ln_shape) / bw)
     path = write_json("bert_cpu", results)
     chart(results)
     print(f"wrote {path}")

@@ -38,3 +38,49 @@ def write_json(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=1))
     return path
+
+
+def _worker(factory: Callable[[], Callable[[], Any]], conn: Any) -> None:
+    fn = factory()
+    while True:
+        cmd = conn.recv()
+        if cmd == "stop":
+            return
+        t = time.perf_counter()
+        fn()
+        conn.send(time.perf_counter() - t)
+
+
+def interleaved_isolated(factories: dict[str, Callable[[], Callable[[], Any]]], repeats: int = 15,
+                         warmup: int = 3, gap_s: float = 0.2) -> dict[str, dict]:
+    """Like ``interleaved``, but each candidate runs in its own process.
+
+    Contenders bring their own thread pools (flowc's and PyTorch's OpenMP runtimes, NumPy's
+    OpenBLAS threads); in one process on a small machine they spin against each other and
+    distort every number. Each worker builds its callable from a picklable ``factory``; the
+    driver asks them round-robin for one timed call each, leaving ``gap_s`` idle between calls
+    so the previous contender's pool has gone to sleep."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    workers = {}
+    for name, factory in factories.items():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(factory, child), daemon=True)
+        proc.start()
+        workers[name] = (proc, parent)
+    samples: dict[str, list[float]] = {name: [] for name in factories}
+    try:
+        for rep in range(warmup + repeats):
+            for name, (_, conn) in workers.items():
+                time.sleep(gap_s)
+                conn.send("run")
+                elapsed = conn.recv()
+                if rep >= warmup:
+                    samples[name].append(elapsed)
+    finally:
+        for proc, conn in workers.values():
+            conn.send("stop")
+            proc.join(timeout=30)
+    return {name: {"median_s": statistics.median(s), "min_s": min(s), "repeats": len(s)}
+            for name, s in samples.items()}
