@@ -79,6 +79,8 @@ class Frame:
     sym_subs: dict[str, Expr] = field(default_factory=dict)
     #: variables that live in a container across loop iterations / branch arms
     carried: dict[str, Ref] = field(default_factory=dict)
+    #: names of the size symbols in the function's globals and closure (computed on first use)
+    symbol_names: Optional[set[str]] = None
 
 
 class Lowering:
@@ -138,13 +140,24 @@ class Lowering:
         prefix = prefix.lstrip("_") or "t"
         if prefix.startswith("fc_") or prefix.startswith("flowc"):
             prefix = "v_" + prefix
-        taken = self.program.data.keys() | self.reserved | set(self.program.symbols)
+        taken = self.program.data.keys() | self.reserved | set(self.program.symbols) | self.scope_symbols()
         if prefix not in taken:
             return prefix
         i = 1
         while f"{prefix}_{i}" in taken:
             i += 1
         return f"{prefix}_{i}"
+
+    def scope_symbols(self) -> set[str]:
+        """Names of size symbols visible to the functions being lowered (a container must not
+        take the name of a symbol that the program may use later)."""
+        out: set[str] = set()
+        for f in self.frames:
+            if f.symbol_names is None:
+                f.symbol_names = {v.name for v in (*f.globals.values(), *f.closure.values())
+                                  if isinstance(v, sympy.Symbol)}
+            out |= f.symbol_names
+        return out
 
     def fresh_param(self, k: int) -> str:
         self._counter += 1
