@@ -14,7 +14,7 @@ into maps (``"pure"``).
 from __future__ import annotations
 
 import string
-from typing import Any, Optional
+from typing import Any
 
 import sympy
 
@@ -281,4 +281,4 @@ def _np_einsum(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Val
     return einsum(lw, args[0].obj, list(args[1:]))
 
 
-__all__ = ["matmul", "dot", "tensordot", "einsum", "Optional"]
+__all__ = ["matmul", "dot", "tensordot", "einsum"]

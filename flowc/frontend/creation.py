@@ -16,7 +16,6 @@ import sympy
 from flowc.ir.dtypes import DType, dtype_of
 
 from . import elementwise as ew
-from . import types as T
 from .context import Lowering
 from .emit import materialize, store
 from .errors import LoweringError
@@ -207,4 +206,4 @@ def _m_fill(lw: Lowering, self: Value, args: list[Value], kwargs: dict[str, Valu
     return PyValue(None)
 
 
-__all__ = ["shape_arg", "filled", "copy", "T"]
+__all__ = ["shape_arg", "filled", "copy"]

@@ -34,7 +34,7 @@ from .context import Lowering
 from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
 from .indexing import basic, evaluate_index
-from .values import Const, Lazy, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
+from .values import MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 _HINT = ("inside flowc.map, write element code: name = expression, or array[indices] = expression "
          "(and +=, -=, *=); do array operations outside the map")
@@ -308,4 +308,4 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
     mb.assign_element(elem, value, wcr, ast.unparse(target) in reread)
 
 
-__all__ = ["map_ranges", "lower_map", "Const", "Lazy", "sympy"]
+__all__ = ["map_ranges", "lower_map"]

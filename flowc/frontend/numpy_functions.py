@@ -23,7 +23,6 @@ import sympy
 from flowc.ir.dtypes import DType, dtype_of
 
 from . import elementwise as ew
-from . import types as T
 from .context import Lowering
 from .emit import store
 from .errors import LoweringError
@@ -34,7 +33,6 @@ from .values import (
     FuncValue,
     Lazy,
     MethodValue,
-    PyValue,
     Ref,
     Sym,
     TupleValue,
@@ -260,16 +258,7 @@ function("int")(_py_cast("int", "int64"))
 function("bool")(_py_cast("bool", "bool"))
 
 
-def weak_or(v: Value) -> bool:
-    return bool(getattr(v, "weak", False))
-
-
-def check_kind(v: Value, what: str) -> None:
-    if isinstance(v, PyValue):
-        raise LoweringError(f"{what} cannot be {describe(v)}")
-
-
 # the other groups of the table register themselves on import
 from . import contractions, creation, linalg, reductions, shapes  # noqa: E402,F401
 
-__all__ = ["call_function", "call_method", "cast_call", "array_attribute", "finish", "T", "Args"]
+__all__ = ["call_function", "call_method", "cast_call", "array_attribute", "finish"]

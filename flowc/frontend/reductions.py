@@ -28,7 +28,7 @@ from .context import Lowering
 from .emit import as_ref, library, materialize
 from .errors import LoweringError
 from .registry import Args, function, method
-from .values import Const, DTypeValue, Lazy, PyValue, Ref, Sym, TupleValue, Value, describe, is_arraylike
+from .values import Const, DTypeValue, PyValue, Ref, Sym, TupleValue, Value, describe, is_arraylike
 
 _TYPING = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
 _UFUNC_OP = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min", "fmax": "max", "fmin": "min",
@@ -338,4 +338,4 @@ def _ufunc_outer(lw: Lowering, ufunc: Any, args: list[Value], kwargs: dict[str, 
     return finish(lw, ew.ufunc(name, [lx, y]), a)
 
 
-__all__ = ["reduce", "mean", "var", "argreduce", "Lazy", "Ref"]
+__all__ = ["reduce", "mean", "var", "argreduce"]

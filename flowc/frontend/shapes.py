@@ -411,4 +411,4 @@ def _np_stack(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Valu
     return concatenate(lw, [expand_dims(lw, x, Const(axis, ew.INT64, True)) for x in arrays], axis)
 
 
-__all__ = ["transpose", "reshape", "expand_dims", "squeeze", "concatenate", "swapaxes", "Sym"]
+__all__ = ["transpose", "reshape", "expand_dims", "squeeze", "concatenate", "swapaxes"]
