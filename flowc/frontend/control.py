@@ -79,8 +79,11 @@ def _dtype_of(v: Value) -> Any:
 # ---------------------------------------------------------------- carried variables
 
 def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Optional[tuple[str, Value]],
-         local_syms: set[str]) -> None:
-    """Give every variable the construct reassigns (and later code reads) one container."""
+         local_syms: set[str], is_loop: bool = False) -> None:
+    """Give every variable the construct reassigns (and later code reads) one container.
+
+    ``arms``: the loop body, or a branch's two arms. ``loop_var``: the for loop's variable and
+    its symbol. ``is_loop``: iterate the dry run until the variables' dtypes are stable."""
     frame = lw.frame
     assigned: list[str] = []
     for arm in arms:
@@ -108,8 +111,8 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
                 finals.append({n: frame.env[n] for n in pre + new if n in frame.env})
         return finals
 
-    specs = _specs(lw, node, pre, new, initial, dry(dict(initial)), local_syms, loop=loop_var is not None)
-    if loop_var is not None:
+    specs = _specs(lw, node, pre, new, initial, dry(dict(initial)), local_syms, loop=is_loop)
+    if is_loop:
         for _ in range(3):
             changed = False
             with lw.dry_run():
@@ -260,7 +263,7 @@ def lower_for(lw: Lowering, node: ast.For) -> None:
     sym = Sym(sympy.Symbol(var, integer=True))
     saved_carried = dict(frame.carried)
     previous = frame.env.get(pyname)
-    plan(lw, node, [node.body], (pyname, sym), {var})
+    plan(lw, node, [node.body], (pyname, sym), {var}, is_loop=True)
     env_before = dict(frame.env)
     lw.end_state()
     loop = lw.block.add_loop(var, *bounds)
@@ -300,7 +303,7 @@ def lower_while(lw: Lowering, node: ast.While) -> None:
             raise LoweringError("'while True' loops never end without 'break', which is not supported",
                                 "a condition that becomes false")
     saved_carried = dict(frame.carried)
-    plan(lw, node, [node.body], None, set())
+    plan(lw, node, [node.body], None, set(), is_loop=True)
     env_before = dict(frame.env)
     existing = set(lw.program.data)
     cond_value = evaluate(lw, node.test)

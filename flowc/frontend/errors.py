@@ -20,6 +20,9 @@ from typing import Any, Callable
 from flowc.ir.errors import FrontendError
 
 
+_CACHE: dict[Any, "Source"] = {}
+
+
 class LoweringError(Exception):
     """A construct outside the supported subset; located later by the visitor."""
 
@@ -41,7 +44,18 @@ class Source:
 
     @staticmethod
     def of(func: Callable[..., Any]) -> "Source":
-        """Read and parse ``func``'s source (works for functions in files and notebooks)."""
+        """Read and parse ``func``'s source (works for functions in files and notebooks);
+        cached per code object, since inlined callees are read at every call site."""
+        code = getattr(func, "__code__", None)
+        if code is not None and code in _CACHE:
+            return _CACHE[code]
+        src = Source._read(func)
+        if code is not None:
+            _CACHE[code] = src
+        return src
+
+    @staticmethod
+    def _read(func: Callable[..., Any]) -> "Source":
         filename = getattr(getattr(func, "__code__", None), "co_filename", "<unknown>")
         try:
             lines, first = inspect.getsourcelines(func)
