@@ -12,9 +12,9 @@ Each contender runs in its own process (flowc's and PyTorch's OpenMP pools and N
 OpenBLAS threads would otherwise spin against each other on a small machine), and the
 driver times them round-robin: interleaved, medians.
 
-Floors: the layer's GEMM flops at the sgemm rate measured in this run (a
-1024-row GEMM of the layer's own shape); a micro-kernel's compulsory bytes
-(read input once, write output once) at the copy bandwidth measured in this run.
+Floors: the layer's GEMM flops at the best sgemm rate measured in this run (NumPy's BLAS on
+the layer's largest GEMM shape, in its own process); a micro-kernel's compulsory bytes (read
+input once, write output once) at the best copy bandwidth measured in this run.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bert_encoder import SIZES, encoder_layer, make_inputs, numpy_layer  # noqa: E402
-from common import interleaved, interleaved_isolated, write_json  # noqa: E402
+from common import interleaved_isolated, write_json  # noqa: E402
 import functools  # noqa: E402
 
 import flowc  # noqa: E402
@@ -65,19 +65,26 @@ def gemm_flops(B, L, H, P):
     return 2 * (4 * bl * e * e + 2 * bl * e * u) + 2 * 2 * B * H * L * L * P
 
 
-def measure_sgemm_rate(B, L, H, P):
-    rng = np.random.default_rng()
+def build_gemm(B: int, L: int, H: int, P: int):
+    """The layer's largest GEMM shape, (B·L) × E × 4E, with NumPy's BLAS."""
+    rng = np.random.default_rng(0)
     a = rng.standard_normal((B * L, H * P), dtype=np.float32)
     w = rng.standard_normal((H * P, 4 * H * P), dtype=np.float32)
-    t = interleaved({"gemm": lambda: a @ w}, repeats=7, warmup=2)["gemm"]["median_s"]
-    return 2 * a.shape[0] * a.shape[1] * w.shape[1] / t
+    return lambda: a @ w
 
 
-def measure_bandwidth():
-    src = np.random.default_rng().standard_normal(32 * 1024 * 1024 // 4, dtype=np.float32)
+def build_copy():
+    src = np.random.default_rng(0).standard_normal(32 * 1024 * 1024 // 4, dtype=np.float32)
     dst = np.empty_like(src)
-    t = interleaved({"copy": lambda: np.copyto(dst, src)}, repeats=15, warmup=3)["copy"]["median_s"]
-    return 2 * src.nbytes / t
+    return lambda: np.copyto(dst, src)
+
+
+def measure_floors(B, L, H, P) -> tuple[float, float]:
+    """Peak sgemm rate and copy bandwidth, each in an isolated process, best of many runs."""
+    t = interleaved_isolated({"gemm": functools.partial(build_gemm, B, L, H, P), "copy": build_copy},
+                             repeats=15, gap_s=0.05)
+    flops = 2 * B * L * (H * P) * (4 * H * P)
+    return flops / t["gemm"]["min_s"], 2 * 32 * 1024 * 1024 / t["copy"]["min_s"]
 
 
 def have_torch() -> bool:
@@ -184,8 +191,7 @@ def main() -> None:
           f"{mv_after['total'] / 1e6:.1f} MB after")
 
     # ---- floors
-    rate = measure_sgemm_rate(**dims)
-    bw = measure_bandwidth()
+    rate, bw = measure_floors(**dims)
     floor_layer = gemm_flops(**dims) / rate
     results["floors"] = {"sgemm_flops_per_s": rate, "copy_bytes_per_s": bw, "layer_s": floor_layer}
     print(f"measured: sgemm {rate / 1e9:.1f} GFLOP/s, copy {bw / 1e9:.1f} GB/s; layer floor {floor_layer * 1e3:.1f} ms")
