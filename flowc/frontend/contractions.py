@@ -49,6 +49,8 @@ def matmul(lw: Lowering, a: Value, b: Value) -> Value:
     dt, _ = T.promote([(a.dtype, False), (b.dtype, False)])
     if dt.kind == "b":
         raise LoweringError("matmul of boolean arrays is not supported", "cast the operands to a number type")
+    if lw.uses_bound(*a.shape, *b.shape):
+        return _matmul_by_map(lw, a, b, dt)
     A = _operand(lw, a, dt, "matmul")
     B = _operand(lw, b, dt, "matmul")
     a1, b1 = A.ndim == 1, B.ndim == 1
@@ -76,6 +78,33 @@ def matmul(lw: Lowering, a: Value, b: Value) -> Value:
     for d in drop:
         fixed[d] = sympy.Integer(0)
     return Ref(C.data, C.dtype, tuple(x for k, x in enumerate(axes) if k not in drop), tuple(fixed))
+
+
+def _matmul_by_map(lw: Lowering, a: Value, b: Value, dt: Any) -> Value:
+    """``a @ b`` for operands whose sizes depend on a loop variable (``A[i, :i] @ x[:i]``): the
+    products ``A[..., m, k] * B[..., k, n]`` summed over ``k`` by a map with write-conflict
+    resolution, since no container can hold such an operand."""
+    from .reductions import reduce
+    from .shapes import expand_dims, squeeze, swapaxes
+
+    A = ew.cast(a, dt) if a.dtype != dt else a
+    B = ew.cast(b, dt) if b.dtype != dt else b
+    a1, b1 = len(A.shape) == 1, len(B.shape) == 1
+    if a1:
+        A = expand_dims(lw, A, Const(0, ew.INT64, True))
+    if b1:
+        B = expand_dims(lw, B, Const(1, ew.INT64, True))
+    if not T.must_match(A.shape[-1], B.shape[-2]):
+        raise LoweringError(f"matmul: the contracted dimensions differ ({A.shape[-1]} vs {B.shape[-2]})")
+    left = expand_dims(lw, A, Const(-2, ew.INT64, True))                       # [..., M, 1, K]
+    right = expand_dims(lw, swapaxes(lw, B, Const(-1, ew.INT64, True), Const(-2, ew.INT64, True)),
+                        Const(-3, ew.INT64, True))                             # [..., 1, N, K]
+    out = reduce(lw, "sum", ew.ufunc("multiply", [left, right]), Const(-1, ew.INT64, True), False, dtype=dt)
+    drop = ([-2] if a1 else []) + ([-1] if b1 else [])
+    if drop:
+        nd = len(out.shape)
+        out = squeeze(lw, out, TupleValue(tuple(Const(nd + d, ew.INT64, True) for d in drop)))
+    return out
 
 
 @function("np.matmul")

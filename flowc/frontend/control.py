@@ -35,7 +35,7 @@ from .emit import materialize, store
 from .errors import LoweringError
 from .expressions import evaluate, located, scalar_only
 from .statements import lower_body, shared
-from .values import Const, FuncValue, Lazy, MapMarker, PyValue, Ref, Sym, Value, describe, is_arraylike, sym_value
+from .values import Const, FuncValue, MapMarker, PyValue, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 # ---------------------------------------------------------------- analysis
 
@@ -221,10 +221,6 @@ def _range_bounds(lw: Lowering, node: ast.For) -> Optional[tuple[Any, Any, Any]]
     for a in it.args:
         v = evaluate(lw, a)
         with located(lw, a):
-            if isinstance(v, (Ref, Lazy)) and len(v.shape) == 0 and v.dtype.is_integer:
-                raise LoweringError(
-                    "a range() bound computed at run time is not supported (loop bounds are symbolic)",
-                    "a size symbol (flowc.symbol), an expression of sizes such as x.shape[0], or a constant")
             vals.append(sym_value(v, "a range() bound"))
     if len(vals) == 1:
         return sympy.Integer(0), vals[0], sympy.Integer(1)

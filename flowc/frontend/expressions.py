@@ -22,6 +22,7 @@ from . import elementwise as ew
 from .context import Lowering
 from .errors import LoweringError
 from .types import Unify
+from .values import ScalarParameterAsSymbol
 from .errors import describe as describe_exc
 from .values import (
     Const,
@@ -55,7 +56,7 @@ def located(lw: Lowering, node: ast.AST) -> Iterator[None]:
     """Turn any failure while lowering ``node`` into a FrontendError pointing at it."""
     try:
         yield
-    except (FrontendError, Unify):
+    except (FrontendError, Unify, ScalarParameterAsSymbol):
         raise
     except LoweringError as exc:
         raise lw.frame.source.error(node, exc.message, exc.hint) from None

@@ -29,6 +29,8 @@ from . import types as T
 from .context import Lowering
 from .errors import LoweringError
 from .values import (
+    ScalarParameterAsSymbol,
+    scalar_parameter,
     Axis,
     Const,
     Lazy,
@@ -92,6 +94,9 @@ def classify(v: Value) -> list[IndexItem]:
         if isinstance(v, Const) and not v.dtype.is_integer:
             raise LoweringError(f"an index must be an integer, not {describe(v)}")
         return [IndexItem("int", v)]
+    param = scalar_parameter(v)
+    if param is not None:
+        raise ScalarParameterAsSymbol(param)
     if isinstance(v, (Ref, Lazy)):
         if not (v.dtype.is_integer or v.dtype.kind == "b"):
             raise LoweringError(f"arrays used as indices must be integer or boolean, not {v.dtype.name}")

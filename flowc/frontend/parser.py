@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import sympy
 
-from flowc.ir.data import ArrayType
+from flowc.ir.data import ArrayType, Scalar
 from flowc.ir.errors import FrontendError
 from flowc.ir.program import Program
 from flowc.ir.symbolic import as_expr
@@ -30,7 +30,7 @@ from .expressions import evaluate, located
 from .scope import as_dtype
 from .types import UNIFIABLE, Unify
 from .statements import lower_body
-from .values import Ref, TupleValue, Value, describe, is_arraylike
+from .values import SCALAR_PARAMS, Ref, ScalarParameterAsSymbol, Sym, TupleValue, Value, describe, is_arraylike
 
 
 def closure_vars(func: Callable[..., Any]) -> dict[str, Any]:
@@ -108,13 +108,16 @@ def lower(func: Callable[..., Any], *, arg_types: Optional[dict[str, Any]] = Non
     anns = annotations_of(func)
     inferred = {s.name for p, t in arg_types.items() if p not in anns and isinstance(t, ArrayType)
                 for d in t.shape for s in as_expr(d).free_symbols}
+    symbolic: set[str] = set()
     for _ in range(64):
         token = UNIFIABLE.set(frozenset(inferred))
         try:
-            return _lower_once(func, arg_types, name)
+            return _lower_once(func, arg_types, name, symbolic)
         except Unify as u:
             inferred.discard(u.drop)
             arg_types = {p: _substitute(t, u.drop, u.replacement) for p, t in arg_types.items()}
+        except ScalarParameterAsSymbol as s:
+            symbolic.add(s.name)
         finally:
             UNIFIABLE.reset(token)
     raise FrontendError(f"cannot reconcile the shapes of the arguments of {getattr(func, '__name__', func)!r}")
@@ -127,15 +130,19 @@ def _substitute(t: Any, drop: str, replacement: Any) -> Any:
     return ArrayType(t.dtype, tuple(as_expr(d).xreplace({sym: replacement}) for d in t.shape))
 
 
-def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optional[str]) -> Program:
+def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optional[str],
+                symbolic: set[str]) -> Program:
+    """One lowering attempt; ``symbolic``: integer scalar parameters to declare as symbols."""
     source = Source.of(func)
     program = Program(_program_name(func, name))
     program.closure_args = {}
+    program.symbol_params = {}
     lw = Lowering(program)
     frame = Frame(source, func, getattr(func, "__globals__", {}), closure_vars(func))
     lw.frames.append(frame)
     anns = annotations_of(func)
-    for node in param_nodes(source):
+    scalar_params = set()
+    for position, node in enumerate(param_nodes(source)):
         pname = node.arg
         typ = anns.get(pname, None)
         if typ is None or typ is inspect.Parameter.empty:
@@ -143,18 +150,31 @@ def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optio
         if typ is None:
             raise source.error(node, f"parameter {pname!r} has no type annotation",
                                "annotate it (x: flowc.float32[N]) or call the program with arguments")
+        if pname in symbolic:
+            # an integer parameter used as a loop bound, slice bound or size: a symbol, passed by value
+            program.add_symbol(pname)
+            lw.reserved.add(pname)
+            program.symbol_params[pname] = position
+            frame.env[pname] = Sym(sympy.Symbol(pname, integer=True))
+            continue
         with located(lw, node):
             declare_argument(lw, pname, typ)
+        if isinstance(program.data[pname], Scalar) and program.data[pname].dtype.is_integer:
+            scalar_params.add(pname)
         ref = Ref.whole(pname, program.data[pname])
         if typ in (float, int, bool):
             ref = replace(ref, weak=True)       # a Python number: weak in NumPy 2's promotion
         frame.env[pname] = ref
-    body, ret = split_return(source, source.tree.body)
-    lower_body(lw, body)
-    if ret is not None and ret.value is not None:
-        value = evaluate(lw, ret.value)
-        with located(lw, ret.value):
-            add_returns(lw, value)
+    token = SCALAR_PARAMS.set(frozenset(scalar_params))
+    try:
+        body, ret = split_return(source, source.tree.body)
+        lower_body(lw, body)
+        if ret is not None and ret.value is not None:
+            value = evaluate(lw, ret.value)
+            with located(lw, ret.value):
+                add_returns(lw, value)
+    finally:
+        SCALAR_PARAMS.reset(token)
     return program
 
 

@@ -28,7 +28,7 @@ from .context import Lowering
 from .emit import as_ref, library, materialize
 from .errors import LoweringError
 from .registry import Args, function, method
-from .values import Const, DTypeValue, PyValue, Ref, Sym, TupleValue, Value, describe, is_arraylike
+from .values import Const, DTypeValue, Lazy, PyValue, Ref, Sym, TupleValue, Value, describe, is_arraylike
 
 _TYPING = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
 _UFUNC_OP = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min", "fmax": "max", "fmin": "min",
@@ -65,15 +65,20 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
     else:
         if isinstance(value, (Const, Sym)):
             value = ew.as_lazy(value)
-        src = value if isinstance(value, Ref) else materialize(lw, value, "red_in")
         out_shape = tuple(sympy.Integer(1) if k in axes else s for k, s in enumerate(shape)) if keepdims \
             else tuple(s for k, s in enumerate(shape) if k not in axes)
         out = lw.temp(out_shape, out_dtype, op)
-        view = lw.view_of(src)
-        if not src.is_whole(lw.desc(src.data)) and view is not None and lw.uses_bound(*view[1:3], view[3]):
-            reduce_map(lw, op, src, axes, keepdims, out)
+        if isinstance(value, Lazy) and lw.uses_bound(*shape):
+            # the operand's shape depends on a loop variable: no container can hold it
+            reduce_map(lw, op, value, axes, keepdims, out)
         else:
-            library(lw, Reduce(f"{op}", op, axes), {"_in": lw.container(src)}, {"_out": out.data})
+            src = value if isinstance(value, Ref) else materialize(lw, value, "red_in")
+            view = lw.view_of(src)
+            if not src.is_whole(lw.desc(src.data)) and view is not None and \
+                    lw.uses_bound(*view[1], *view[2], view[3]):
+                reduce_map(lw, op, src, axes, keepdims, out)
+            else:
+                library(lw, Reduce(f"{op}", op, axes), {"_in": lw.container(src)}, {"_out": out.data})
         result = out
     if initial is not None:
         result = ew.ufunc(_COMBINE[op], [result, initial])
@@ -94,9 +99,11 @@ def identity(op: str, dtype: DType) -> Const:
     return Const(float("-inf") if op == "max" else float("inf"), dtype, False)
 
 
-def reduce_map(lw: Lowering, op: str, src: Ref, axes: tuple[int, ...], keepdims: bool, out: Ref) -> None:
-    """A reduction as a map with write-conflict resolution into ``out`` (for views that depend on
-    loop variables, which no whole-container library node can take)."""
+def reduce_map(lw: Lowering, op: str, src: Value, axes: tuple[int, ...], keepdims: bool, out: Ref) -> None:
+    """A reduction as a map with write-conflict resolution into ``out`` (for operands whose shape or
+    view depends on loop variables, which no whole-container library node can take). The map's
+    parameters run over the kept dimensions first, so its parallel dimensions write disjoint
+    elements."""
     from .emit import store
     from .values import Axis
 

@@ -23,6 +23,7 @@ evaluates to one of these values:
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -243,12 +244,42 @@ def static_int(v: Any, what: str = "this value") -> int:
                         "an integer literal or a constant from the enclosing scope")
 
 
+#: names of the program's integer scalar parameters (they can become symbols)
+SCALAR_PARAMS: contextvars.ContextVar[frozenset] = contextvars.ContextVar("flowc_scalar_params",
+                                                                          default=frozenset())
+
+
+class ScalarParameterAsSymbol(Exception):
+    """An integer scalar parameter is used where a symbolic integer is needed (``range(n)``,
+    ``x[:n]``, ``np.zeros(n)``): lowering restarts with the parameter declared as a size
+    symbol (passed by value like any symbol; ``program.symbol_params`` records its position)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"parameter {name} used as a symbol")
+        self.name = name
+
+
+def scalar_parameter(v: Any) -> Optional[str]:
+    """The name of the integer scalar parameter ``v`` refers to, if any."""
+    if isinstance(v, Ref) and v.ndim == 0 and not v.fixed and v.dtype.is_integer and \
+            v.data in SCALAR_PARAMS.get():
+        return v.data
+    return None
+
+
 def sym_value(v: Any, what: str = "this value") -> Expr:
     """A symbolic integer (size, index, bound), or a LoweringError."""
     if isinstance(v, Sym):
         return v.expr
     if isinstance(v, Const) and (v.dtype.is_integer or v.dtype.kind == "b"):
         return sympy.Integer(int(v.value))
+    name = scalar_parameter(v)
+    if name is not None:
+        raise ScalarParameterAsSymbol(name)
+    if isinstance(v, (Ref, Lazy)) and len(v.shape) == 0 and v.dtype.is_integer:
+        raise LoweringError(f"{what} must be known before the program runs (a symbol), but it is computed at "
+                            "run time", "a size symbol (flowc.symbol), an integer parameter, an expression of "
+                            "sizes such as x.shape[0], or a constant")
     raise LoweringError(f"{what} must be an integer known at compile time or a symbol, not {describe(v)}",
                         "integer literals, size symbols, loop variables and x.shape[i]")
 

@@ -1,6 +1,7 @@
 """Control flow: for over range (symbolic bounds, negative steps), while, if/elif/else, carried variables."""
 
 import numpy as np
+import pytest
 
 import flowc
 from flowc import ir
@@ -151,3 +152,55 @@ def test_loop_and_branch_structure():
     assert -2 in steps and 3 in steps
     p = while_loops.to_ir()
     assert any(isinstance(item, ir.While) for item in p.body.walk())
+
+
+@flowc.program
+def steps_parameter(tsteps: flowc.int64, a: flowc.float64[N], b: flowc.float64[N]):
+    for _ in range(1, tsteps):
+        b[1:-1] = 0.33333 * (a[:-2] + a[1:-1] + a[2:])
+        a[1:-1] = 0.33333 * (b[:-2] + b[1:-1] + b[2:])
+    return a[:tsteps].sum() + tsteps
+
+
+def _steps_ref(tsteps, a, b):
+    for _ in range(1, tsteps):
+        b[1:-1] = 0.33333 * (a[:-2] + a[1:-1] + a[2:])
+        a[1:-1] = 0.33333 * (b[:-2] + b[1:-1] + b[2:])
+    return a[:tsteps].sum() + tsteps
+
+
+def test_integer_parameter_used_as_loop_bound_becomes_a_symbol(rng):
+    p = steps_parameter.to_ir()
+    p.validate()
+    assert p.arg_names == ["a", "b"] and p.symbol_params == {"tsteps": 0} and "tsteps" in p.symbols
+    compiled = flowc.compile_program(p)
+    for n, t in ((6, 3), (10, 5)):
+        a, b = rand(rng, n), rand(rng, n)
+        a2, b2 = a.copy(), b.copy()
+        out = compiled(a, b, tsteps=t)
+        np.testing.assert_allclose(out, _steps_ref(t, a2, b2))
+        np.testing.assert_allclose(a, a2)
+
+
+@pytest.mark.xfail(reason="the public API must pass program.symbol_params positionally given by keyword",
+                   strict=False)
+def test_integer_parameter_as_symbol_direct_call(rng):
+    run_both(steps_parameter, np.int64(4), rand(rng, 7), rand(rng, 7), ref=_steps_ref)
+
+
+@flowc.program
+def triangular(a: flowc.float64[N, N]):
+    for i in range(1, N):
+        for j in range(i):
+            a[i, j] -= np.dot(a[i, :j], a[j, :j])
+            a[i, j] /= a[j, j]
+        a[i, i] -= a[i, :i] @ a[i, :i]
+        a[i, i] = np.sqrt(a[i, i])
+    return np.sum(a[N - 1, :N - 1]), a[1:, :1].T @ a[1:, 1:]
+
+
+def test_loop_dependent_sizes_in_dot_and_sum(rng):
+    for n in (4, 9):
+        x = rng.random((n, n))
+        x = x @ x.T + n * np.eye(n)
+        run_both(triangular, x, ref=with_symbols(triangular.func, N=n))

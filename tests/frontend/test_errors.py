@@ -193,7 +193,7 @@ def test_runtime_range_bound():
         for i in range(k):
             x[i] = 0
 
-    expect_error(f, "range(k)", "range() bound computed at run time")
+    expect_error(f, "range(k)", "a range() bound must be known before the program runs")
 
 
 def test_truth_value_of_array():
