@@ -172,7 +172,7 @@ def _np_array(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Valu
     a = Args("np.array", args, kwargs, ["object"], {"dtype": None, "copy": Const(True, ew.BOOL, True)},
              ignore=("order",))
     v = a["object"]
-    if not is_arraylike(v) or isinstance(v, (Const, Sym)) and False:
+    if not is_arraylike(v):
         raise LoweringError("np.array() is supported on arrays and numbers",
                             "np.zeros/np.empty and assignments to build arrays")
     dt = dtype_arg(a, v.dtype)

@@ -284,6 +284,14 @@ _register("argmax", ("argmax",), _arg("max"))
 _register("argmin", ("argmin",), _arg("min"))
 
 
+def _bool_reduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool) -> Value:
+    """any (max) / all (min) of truth values, reduced as uint8 0/1 (code generation has no bool
+    max/min reductions), then read as bool."""
+    u8 = dtype_of("uint8")
+    r = reduce(lw, op, ew.cast(ew.cast(x, ew.BOOL), u8), axis, keepdims, dtype=u8)
+    return ew.cast(r, ew.BOOL)
+
+
 def _any_all(kind: str) -> Any:
     def fn(lw: Lowering, args: list[Value], kwargs: dict[str, Value], self: Optional[Value] = None) -> Value:
         name = f"np.{kind}" if self is None else f"ndarray.{kind}"
@@ -291,11 +299,7 @@ def _any_all(kind: str) -> Any:
                  {"axis": None, "keepdims": Const(False, ew.BOOL, True)})
         if self is not None:
             a.values["a"] = self
-        # reduced as uint8 0/1 (code generation has no bool max/min reductions), then viewed as bool
-        u8 = dtype_of("uint8")
-        b = ew.cast(ew.cast(a["a"], ew.BOOL), u8)
-        r = reduce(lw, "max" if kind == "any" else "min", b, a["axis"], _keepdims(a), dtype=u8)
-        return ew.cast(r, ew.BOOL)
+        return _bool_reduce(lw, "max" if kind == "any" else "min", a["a"], a["axis"], _keepdims(a))
 
     return fn
 
@@ -318,7 +322,9 @@ def _ufunc_reduce(lw: Lowering, ufunc: Any, args: list[Value], kwargs: dict[str,
     x = a["array"]
     op = _UFUNC_OP[name]
     if name.startswith("logical"):
-        x = ew.cast(x, ew.BOOL)
+        if not a.none("initial"):
+            raise LoweringError(f"np.{name}.reduce(initial=...) is not supported")
+        return _bool_reduce(lw, op, x, a["axis"], _keepdims(a))
     initial = None if a.none("initial") else a["initial"]
     dt = _dtype_kw(a)
     if dt is None and name in ("add", "multiply"):

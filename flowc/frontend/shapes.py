@@ -32,7 +32,6 @@ from .values import (
     Lazy,
     Leaf,
     Ref,
-    Sym,
     TupleValue,
     Value,
     describe,
@@ -379,8 +378,6 @@ def concatenate(lw: Lowering, arrays: list[Value], axis: int) -> Ref:
     start = sympy.Integer(0)
     for x in arrays:
         size = sympy.sympify(x.shape[axis])
-        items = [IndexItem("slice")] * nd
-        items[axis] = IndexItem("slice", None, Sym(start), Sym(start + size), None)
         store(lw, x, _slice_of(out, axis, start, size), name="concat")
         start = start + size
     return out

@@ -127,3 +127,13 @@ def layernorm(x: flowc.float32[N, M], g: flowc.float32[M], b: flowc.float32[M]):
 def test_layernorm(rng):
     for n, m, _ in SIZES:
         run_both(layernorm, rand(rng, (n, m), np.float32), rand(rng, m, np.float32), rand(rng, m, np.float32))
+
+
+@flowc.program
+def logical_reduce(b: flowc.bool_[N, M], x: flowc.float64[N, M]):
+    return np.logical_and.reduce(b, axis=0), np.logical_or.reduce(x > 0.5, axis=1), np.any(x > 0.99), x.all()
+
+
+def test_logical_reductions(rng):
+    for n, m, _ in SIZES:
+        run_both(logical_reduce, rand(rng, (n, m), np.bool_), rand(rng, (n, m)))
