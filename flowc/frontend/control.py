@@ -72,10 +72,6 @@ def used_outside(lw: Lowering, node: ast.AST) -> set[str]:
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in inside}
 
 
-def _dtype_of(v: Value) -> Any:
-    return v.dtype if is_arraylike(v) else None
-
-
 # ---------------------------------------------------------------- carried variables
 
 def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Optional[tuple[str, Value]],

@@ -26,3 +26,22 @@ def test_lowered_ir_validates_and_round_trips(prog):
     text = p.to_json()
     assert flowc.ir.from_json(text).to_json() == text
     assert "<svg" in p._repr_svg_()
+
+
+def test_frontend_imports_only_the_ir():
+    """The frontend is a stage: it builds IR and knows nothing of code generation or the runtime."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(flowc.frontend.__file__).parent
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            for n in names:
+                assert not n.startswith(("flowc.codegen", "flowc.runtime", "flowc.transforms", "flowc.api")), \
+                    f"{path.name} imports {n}"
+                assert n != "flowc", f"{path.name} imports the public package"
