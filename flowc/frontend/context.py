@@ -81,6 +81,8 @@ class Frame:
     carried: dict[str, Ref] = field(default_factory=dict)
     #: names of the size symbols in the function's globals and closure (computed on first use)
     symbol_names: Optional[set[str]] = None
+    #: names the function assigns anywhere (local to the whole function; computed on first use)
+    assigned: Optional[set[str]] = None
 
 
 class Lowering:

@@ -12,6 +12,7 @@ modules, functions, dtypes and nested programs stay compile-time objects.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import types
 from typing import Any
@@ -57,6 +58,10 @@ def lookup(lw: Lowering, name: str) -> Value:
     frame = lw.frame
     if name in frame.env:
         return frame.env[name]
+    if name in local_names(frame):
+        raise LoweringError(f"the variable {name!r} has no value here",
+                            "assign it before this use; a loop's variable, and a variable first assigned "
+                            "inside a loop or branch and not used after it, exist only inside that construct")
     if name in frame.closure:
         return from_python(lw, frame.closure[name], name)
     if name in frame.globals:
@@ -66,6 +71,15 @@ def lookup(lw: Lowering, name: str) -> Value:
     raise LoweringError(f"undefined name {name!r}",
                         "a parameter, a variable assigned earlier in the program, or a name of the enclosing "
                         "module (a constant, a NumPy array, a symbol, a module or a flowc program)")
+
+
+def local_names(frame: Any) -> set[str]:
+    """Names the function assigns anywhere (Python makes them local to the whole function)."""
+    if frame.assigned is None:
+        frame.assigned = {n.id for n in ast.walk(frame.source.tree)
+                          if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        frame.assigned |= {a.arg for a in ast.walk(frame.source.tree) if isinstance(a, ast.arg)}
+    return frame.assigned
 
 
 def symbol_value(lw: Lowering, expr: Any) -> Sym:

@@ -204,3 +204,28 @@ def test_loop_dependent_sizes_in_dot_and_sum(rng):
         x = rng.random((n, n))
         x = x @ x.T + n * np.eye(n)
         run_both(triangular, x, ref=with_symbols(triangular.func, N=n))
+
+
+DEBUG = False
+
+
+@flowc.program
+def symbolic_conditions(x: flowc.float64[N, M]):
+    for i in range(N):
+        if i % 2 == 0:
+            x[i] += 1
+        elif i == N - 1:
+            x[i] = 0
+    if DEBUG:
+        x[:] = -1
+    if N > 3 and x.shape[1] >= 2:
+        x[0, 0] = 42.0
+    M = x * 2                          # noqa: N806 - a variable named like the size symbol M
+    return M
+
+
+def test_symbolic_and_static_conditions(rng):
+    for n, m in ((3, 2), (6, 4)):
+        run_both(symbolic_conditions, rand(rng, (n, m)), ref=with_symbols(symbolic_conditions.func, N=n, M=m))
+    p = symbolic_conditions.to_ir()
+    assert "M" in p.symbols and "M" not in p.data

@@ -301,3 +301,13 @@ def test_error_at_first_call():
     with pytest.raises(flowc.FrontendError) as info:
         flowc.program(f)(np.ones(3))
     assert "nonexistent" in str(info.value) and __file__ in str(info.value)
+
+
+def test_variable_without_a_value_here():
+    def f(x: flowc.float64[N]):
+        for i in range(N):
+            t = x[i] * 2
+            x[i] = t
+        return x * i
+
+    expect_error(f, "return x * i", "the variable 'i' has no value here")
