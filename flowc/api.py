@@ -61,15 +61,27 @@ def compile_program(program: Program, target: str = "cpu", auto_optimize: bool =
 Program.compiler = staticmethod(compile_program)
 
 
-def _wrap_results(call: Callable[..., Any], program: Program) -> Callable[..., Any]:
-    """Append closure arrays to the arguments and turn 0-d results into NumPy scalars."""
+def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any]:
+    """Make the compiled entry point callable like the Python function: integer parameters
+    that became size symbols (``program.symbol_params``) are taken from their positions,
+    closure arrays are appended, and 0-d results come back as NumPy scalars."""
     closure = list(getattr(program, "closure_args", {}).values())
+    symbol_params = sorted(getattr(program, "symbol_params", {}).items(), key=lambda kv: -kv[1])
     zero_d = [program.data[r].ndim == 0 for r in program.returns]
-    if not closure and not any(zero_d):
+    if not closure and not symbol_params and not any(zero_d):
         return call
     single = len(zero_d) == 1
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if symbol_params:
+            args = list(args)
+            for name, position in symbol_params:      # highest position first: the rest stay put
+                if position < len(args):
+                    value = args.pop(position)
+                    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                        raise TypeError(f"{program.name}(): parameter {name!r} is a size; expected an int, "
+                                        f"got {type(value).__name__}")
+                    kwargs[name] = int(value)
         out = call(*args, *closure, **kwargs)
         if single:
             return out[()] if zero_d[0] else out
@@ -107,9 +119,9 @@ class ProgramObject:
     def compile(self, *example_args: Any, target: Optional[str] = None) -> Callable[..., Any]:
         program = self.to_ir(*example_args)
         compiled = compile_program(program, target=target or self.target, auto_optimize=self.auto_optimize)
-        return _wrap_results(compiled, program)
+        return _adapt_call(compiled, program)
 
-    def _infer_types(self, args: tuple) -> dict[str, Union[ArrayType, DType]]:
+    def _infer_types(self, args: tuple) -> dict[str, Union[ArrayType, DType, type]]:
         import inspect
 
         types: dict[str, Union[ArrayType, DType]] = {}
@@ -117,14 +129,13 @@ class ProgramObject:
             if p.annotation is not inspect.Parameter.empty:
                 continue
             if isinstance(value, np.ndarray):
-                shape = tuple(make_symbol(f"_{name}_{d}") for d in range(value.ndim))
+                # a dimension of size 1 stays 1 (it broadcasts); the others get their own symbol
+                shape = tuple(1 if s == 1 else make_symbol(f"_{name}_{d}") for d, s in enumerate(value.shape))
                 types[name] = ArrayType(dtype_of(value.dtype), shape)
-            elif isinstance(value, (bool, np.bool_)):
-                types[name] = dtype_of("bool")
-            elif isinstance(value, (int, np.integer)):
-                types[name] = dtype_of(value.dtype if isinstance(value, np.integer) else "int64")
-            elif isinstance(value, (float, np.floating)):
-                types[name] = dtype_of(value.dtype if isinstance(value, np.floating) else "float64")
+            elif isinstance(value, np.generic):
+                types[name] = dtype_of(value.dtype)
+            elif isinstance(value, (bool, int, float)):
+                types[name] = type(value)        # a Python number: weak in NumPy 2's promotion
             else:
                 raise TypeError(f"{self.func.__name__}(): cannot infer a flowc type for parameter {name!r} "
                                 f"from {type(value).__name__}; annotate it (e.g. flowc.float64[N])")
@@ -136,7 +147,8 @@ class ProgramObject:
             if self._annotated:
                 call = self._call = self.compile()
             else:
-                key = tuple((a.dtype.str, a.ndim) if isinstance(a, np.ndarray) else type(a) for a in args)
+                key = tuple((a.dtype.str, tuple(s == 1 for s in a.shape)) if isinstance(a, np.ndarray)
+                            else (type(a), getattr(a, "dtype", None)) for a in args)
                 call = self._by_signature.get(key)
                 if call is None:
                     call = self._by_signature[key] = self.compile(*args)

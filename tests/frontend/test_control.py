@@ -182,10 +182,11 @@ def test_integer_parameter_used_as_loop_bound_becomes_a_symbol(rng):
         np.testing.assert_allclose(a, a2)
 
 
-@pytest.mark.xfail(reason="the public API must pass program.symbol_params positionally given by keyword",
-                   strict=False)
 def test_integer_parameter_as_symbol_direct_call(rng):
-    run_both(steps_parameter, np.int64(4), rand(rng, 7), rand(rng, 7), ref=_steps_ref)
+    for t, n in ((4, 7), (6, 12)):
+        run_both(steps_parameter, np.int64(t), rand(rng, n), rand(rng, n), ref=_steps_ref)
+    with pytest.raises(TypeError, match="tsteps"):
+        steps_parameter(2.5, rand(rng, 7), rand(rng, 7))
 
 
 @flowc.program
