@@ -59,13 +59,9 @@ def _copy_matrix(ctx: EmitContext, src: str, dst_ptr: str, rows: str, cols: str,
     ctx.emit(f"  for (int64_t {j} = 0; {j} < {cols}; ++{j}) {dst_ptr}[{i} * {cols} + {j}] = {value};")
 
 
-def _fail(ctx: EmitContext, condition: str, message: str) -> None:
-    ctx.emit(f"if ({condition}) {{ std::snprintf(flowc::error_message, sizeof(flowc::error_message), "
-             f"\"{message}\"); return 1; }}")
-
-
-@register("Cholesky", "lapack")
-def emit_cholesky(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
+def _begin(ctx: EmitContext, state: "State", node: LibraryNode) -> tuple[str, str, str, str, str, str]:
+    """Check the node and open its block: (input, output, LAPACK type letter, C type,
+    C++ expression of the order n, output pointer)."""
     node.check_shapes(ctx.program, state)
     a, out = node.operands(state)
     _contiguous(ctx, out)
@@ -75,6 +71,17 @@ def emit_cholesky(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     ptr = ctx.gen.pointer(out)
     ctx.emit(f"{{ // {node.label}: {a} -> {out}")
     ctx.gen.depth += 1
+    return a, out, t, ct, n, ptr
+
+
+def _fail(ctx: EmitContext, condition: str, message: str) -> None:
+    ctx.emit(f"if ({condition}) {{ std::snprintf(flowc::error_message, sizeof(flowc::error_message), "
+             f"\"{message}\"); return 1; }}")
+
+
+@register("Cholesky", "lapack")
+def emit_cholesky(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
+    a, out, t, ct, n, ptr = _begin(ctx, state, node)
     _declare(ctx, "fc_potrf", "potrf", t, f"int, char, int, {ct}*, int")
     ctx.emit(f"const int64_t fc_n = {n};")
     _copy_matrix(ctx, a, ptr, "fc_n", "fc_n", lower_only=True)
@@ -116,15 +123,7 @@ def emit_solve(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
 
 @register("Inv", "lapack")
 def emit_inv(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
-    node.check_shapes(ctx.program, state)
-    a, out = node.operands(state)
-    _contiguous(ctx, out)
-    t = _letter(ctx, a)
-    ct = ctx.program.data[a].dtype.ctype
-    n = sym_cxx(ctx.program.data[a].shape[0])
-    ptr = ctx.gen.pointer(out)
-    ctx.emit(f"{{ // {node.label}: {a} -> {out}")
-    ctx.gen.depth += 1
+    a, out, t, ct, n, ptr = _begin(ctx, state, node)
     _declare(ctx, "fc_getrf", "getrf", t, f"int, int, int, {ct}*, int, int*")
     _declare(ctx, "fc_getri", "getri", t, f"int, int, {ct}*, int, const int*")
     ctx.emit(f"const int64_t fc_n = {n};")

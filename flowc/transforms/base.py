@@ -14,6 +14,7 @@ program is not changed elsewhere.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Optional, Union
 
@@ -40,20 +41,23 @@ class Match:
             (f": {self.info}" if self.info else "")
 
 
-class Transformation:
-    """Base class. Subclasses implement ``candidates``, ``can_apply`` and ``apply``."""
+class Transformation(abc.ABC):
+    """Base class. Subclasses implement ``candidates`` and ``apply``, and ``can_apply``
+    wherever a candidate is not always legal."""
 
     #: fixed-point application stops after this many rewrites (guards against ping-pong)
     max_rewrites: ClassVar[int] = 10_000
 
+    @abc.abstractmethod
     def candidates(self, program: Program) -> Iterator[Match]:
-        raise NotImplementedError(f"{type(self).__name__} defines no pattern")
+        """The pattern: every place the transformation could apply."""
 
     def can_apply(self, program: Program, match: Match) -> bool:
         return True
 
+    @abc.abstractmethod
     def apply(self, program: Program, match: Match) -> None:
-        raise NotImplementedError(f"{type(self).__name__} defines no rewrite")
+        """The rewrite at one match (``can_apply`` holds there)."""
 
     # ------------------------------------------------------------ helpers for subclasses
     def match(self, state: State, *nodes: Node, info: str = "") -> Match:
