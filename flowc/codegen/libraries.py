@@ -120,7 +120,7 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     batch = list(c.shape[:-2])
     sa, sb, sc = (_batch_strides(x, batch) for x in (a, b, c))
     rows = m
-    if batch and all(_zero(s) for s in sb) and not trans_a and _foldable(a, len(batch)) and \
+    if batch and all(is_zero(s) for s in sb) and not trans_a and _foldable(a, len(batch)) and \
             _foldable(c, len(batch)) and len(a.shape) == len(c.shape):
         rows, batch, sa, sb, sc = sympy.Mul(*batch) * m, [], [], [], []     # fold the batch into rows
     pa, pb, pc = (ctx.gen.pointer(x) for x in names)
@@ -163,16 +163,12 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     emit("}")
 
 
-def _zero(e: sympy.Expr) -> bool:
-    return is_zero(e)
-
-
 def _foldable(desc: "Array", n_batch: int) -> bool:
     """Batch dims and the row dim form one contiguous run of rows."""
     dims = list(range(desc.ndim - 2 - n_batch, desc.ndim - 1))
     if dims[0] < 0:
         return False
     for d in dims[:-1]:
-        if not _zero(desc.strides[d] - desc.shape[d + 1] * desc.strides[d + 1]):
+        if not is_zero(desc.strides[d] - desc.shape[d + 1] * desc.strides[d + 1]):
             return False
     return True

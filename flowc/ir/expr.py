@@ -132,37 +132,35 @@ def parse_expr(text: str) -> Node:
     return node
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    """The sub-expressions of ``node``."""
+    if isinstance(node, UnaryOp):
+        return (node.operand,)
+    if isinstance(node, BinOp):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Subscript):
+        return node.indices
+    return ()
+
+
 def names(node: Node) -> Iterator[str]:
+    """Every name ``node`` reads (an indexed array connector included)."""
     if isinstance(node, Name):
         yield node.id
-    elif isinstance(node, UnaryOp):
-        yield from names(node.operand)
-    elif isinstance(node, BinOp):
-        yield from names(node.left)
-        yield from names(node.right)
-    elif isinstance(node, Call):
-        for a in node.args:
-            yield from names(a)
     elif isinstance(node, Subscript):
         yield node.value
-        for a in node.indices:
-            yield from names(a)
+    for child in children(node):
+        yield from names(child)
 
 
 def subscripted(node: Node) -> Iterator[str]:
     """Names used as arrays (``name[...]``) in ``node``."""
     if isinstance(node, Subscript):
         yield node.value
-        for a in node.indices:
-            yield from subscripted(a)
-    elif isinstance(node, UnaryOp):
-        yield from subscripted(node.operand)
-    elif isinstance(node, BinOp):
-        yield from subscripted(node.left)
-        yield from subscripted(node.right)
-    elif isinstance(node, Call):
-        for a in node.args:
-            yield from subscripted(a)
+    for child in children(node):
+        yield from subscripted(child)
 
 
 def substitute(node: Node, mapping: dict[str, Node]) -> Node:

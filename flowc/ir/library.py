@@ -28,7 +28,7 @@ import numpy as np
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
-from flowc.ir.symbolic import equal, is_zero
+from flowc.ir.symbolic import Subset, equal, is_zero
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
@@ -59,17 +59,13 @@ def _edge_for(state: "State", node: LibraryNode, conn: str, incoming: bool):
     raise IRError(f"{node!r} has no edge on connector {conn!r}")
 
 
-def _is_zero(e: Any) -> bool:
-    return is_zero(e)
-
-
 def matrix_layout(desc: Any) -> Optional[tuple[bool, Any]]:
     """How the last two dims of ``desc`` read as a row-major GEMM operand:
     (transposed?, leading dimension), or None without a unit stride."""
     s_row, s_col = desc.strides[-2], desc.strides[-1]
-    if _is_zero(s_col - 1) and not _is_zero(s_row):
+    if is_zero(s_col - 1) and not is_zero(s_row):
         return False, s_row
-    if _is_zero(s_row - 1) and not _is_zero(s_col):
+    if is_zero(s_row - 1) and not is_zero(s_col):
         return True, s_col
     return None
 
@@ -80,7 +76,7 @@ def gemm_unsupported(program: "Program", state: "State", node: "MatMul") -> Opti
     if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
         return (f"GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, "
                 f"{c.dtype.name})")
-    if not _is_zero(c.strides[-1] - 1) or _is_zero(c.strides[-2]):
+    if not is_zero(c.strides[-1] - 1) or is_zero(c.strides[-2]):
         return "the result's rows are not contiguous"
     for name, d in (("A", a), ("B", b)):
         if matrix_layout(d) is None:
@@ -237,24 +233,18 @@ def _accumulate(program: "Program", state: "State", node: LibraryNode, name: str
     scope_in = [o_entry] if outer else []
     if outer:
         state.add_edge(o_entry, None, init, None, Memlet.empty())
-    state.add_edge(init, "o", acc_init, None, Memlet(acc, _scalar_subset()))
+    state.add_edge(init, "o", acc_init, None, Memlet(acc, Subset(())))
     state.add_nedge(acc_init, i_entry)
     for conn, m in inputs.items():
         src = in_nodes.get(m.data) or state.add_access(m.data)
         state.add_memlet_path(src, *scope_in, i_entry, body, memlet=m, dst_conn=conn)
-    state.add_memlet_path(body, i_exit, acc_done, memlet=Memlet(acc, _scalar_subset(), wcr=op), src_conn="o")
-    state.add_edge(acc_done, None, finish, "v", Memlet(acc, _scalar_subset()))
+    state.add_memlet_path(body, i_exit, acc_done, memlet=Memlet(acc, Subset(()), wcr=op), src_conn="o")
+    state.add_edge(acc_done, None, finish, "v", Memlet(acc, Subset(())))
     for conn, m in finish_inputs.items():
         src = in_nodes.get(m.data) or state.add_access(m.data)
         state.add_memlet_path(src, *scope_in, finish, memlet=m, dst_conn=conn)
     exits = [o_exit] if outer else []
     state.add_memlet_path(finish, *exits, out_node, memlet=out_memlet, src_conn="o")
-
-
-def _scalar_subset():
-    from flowc.ir.symbolic import Subset
-
-    return Subset(())
 
 
 __all__ = ["MatMul", "Reduce", "gemm_unsupported", "identity_text", "matrix_layout"]

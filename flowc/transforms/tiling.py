@@ -19,7 +19,7 @@ from typing import Iterator, Optional, Sequence
 
 import sympy
 
-from flowc.ir.nodes import Map, MapEntry, MapExit, Schedule
+from flowc.ir.nodes import MapEntry, MapExit
 from flowc.ir.program import Program
 from flowc.ir.symbolic import Range, canonical_symbol
 from flowc.transforms.base import Match, Transformation
@@ -71,8 +71,8 @@ class MapTiling(Transformation):
         order = dims + others
         m.params = [m.params[d] for d in order]
         m.ranges = [m.ranges[d] for d in order]
-        MapExpansion(inner=len(m.params) - len(dims), top_level_only=False).apply(program, match) \
-            if others else None
+        if others:
+            MapExpansion(inner=len(m.params) - len(dims), top_level_only=False).apply(program, match)
         # 2. the tiled dims: outer over tile starts, a new inner map over each tile's points
         tile_params = [f"{m.params[k]}_tile" for k in range(len(dims))]
         point_ranges = []
@@ -98,7 +98,6 @@ def _is_register(program: Program, name: str) -> bool:
 
 def _insert_inner(program: Program, state, entry: MapEntry, params: list[str], ranges: list[Range]) -> None:
     """Put a sequential map over (params, ranges) directly inside ``entry``'s scope."""
-    inner = Map(f"{entry.map.label}_points", params, ranges, Schedule.SEQUENTIAL)
     # reuse MapExpansion's rewiring: temporarily give the outer map the point params at the end
     outer_params, outer_ranges = list(entry.map.params), list(entry.map.ranges)
     entry.map.params = outer_params + params
@@ -109,5 +108,5 @@ def _insert_inner(program: Program, state, entry: MapEntry, params: list[str], r
     created = [n for n in state.nodes() if isinstance(n, (MapEntry, MapExit)) and n.map.params == params
                and n.map is not entry.map]
     for n in created:
-        n.map.label = inner.label
+        n.map.label = f"{entry.map.label}_points"
     entry.map.params, entry.map.ranges = outer_params, outer_ranges
