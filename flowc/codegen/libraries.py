@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import sympy
 
-from flowc.codegen.cxx_expr import sym_cxx
+from flowc.codegen.cxx_expr import cname, sym_cxx, tasklet_cxx
+from flowc.ir.epilogue import ACC, OUT, index_symbol
 from flowc.ir.errors import IRError
 from flowc.ir.library import gemm_unsupported, matrix_layout
 from flowc.ir.nodes import LibraryNode
@@ -146,7 +147,8 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     emit("for (int64_t fc_t = 0; fc_t < fc_tasks; ++fc_t) {")
     ctx.gen.depth += 1
     emit("const int64_t fc_rb = fc_t % fc_RB, fc_r0 = fc_M * fc_rb / fc_RB, fc_r1 = fc_M * (fc_rb + 1) / fc_RB;")
-    emit(f"int64_t fc_r = fc_t / fc_RB, fc_oa = fc_r0 * {sym_cxx(a.strides[-2])}, fc_ob = 0, "
+    emit("const int64_t fc_be = fc_t / fc_RB;")
+    emit(f"int64_t fc_r = fc_be, fc_oa = fc_r0 * {sym_cxx(a.strides[-2])}, fc_ob = 0, "
          f"fc_oc = fc_r0 * {sym_cxx(c.strides[-2])};")
     for d in range(len(batch) - 1, -1, -1):
         emit(f"{{ const int64_t fc_i = fc_r % {sym_cxx(batch[d])}; fc_r /= {sym_cxx(batch[d])}; "
@@ -155,11 +157,58 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     emit(f"{gemm}({CBLAS_ROW_MAJOR}, {ta}, {tb}, (int)(fc_r1 - fc_r0), (int)fc_N, (int)fc_K, "
          f"({ct}){node.alpha!r}, {pa} + fc_oa, {ld_a}, {pb} + fc_ob, {ld_b}, ({ct}){node.beta!r}, "
          f"{pc} + fc_oc, {ld_c});")
+    if node.epilogue is not None:
+        _emit_epilogue(ctx, state, node, names[2])
     ctx.gen.depth -= 1
     emit("}")
     ctx.gen.depth -= 1
     emit("}")
     ctx.gen.depth -= 1
+    emit("}")
+
+
+def _emit_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, c_name: str) -> None:
+    """Apply the node's epilogue to the rows this task just computed (still in cache):
+    row ``fc_be · fc_M + r`` of the result, split into its index variables, then a
+    vectorizable loop over the columns."""
+    gen, emit, epi = ctx.gen, ctx.emit, node.epilogue
+    c = ctx.program.data[c_name]
+    rank = c.ndim
+    var = [sympy.Symbol(f"fc_e{d}", integer=True) for d in range(rank)]
+    to_var = dict(zip((index_symbol(d) for d in range(rank)), var))
+    emit(f"for (int64_t fc_row = fc_r0; fc_row < fc_r1; ++fc_row) {{ // epilogue: {epi.code}")
+    gen.depth += 1
+    emit("int64_t fc_g = fc_be * fc_M + fc_row;")
+    for d in range(rank - 2, -1, -1):
+        v = sym_cxx(var[d])
+        emit(f"const int64_t {v} = fc_g;" if d == 0 else
+             f"const int64_t {v} = fc_g % {sym_cxx(c.shape[d])}; fc_g /= {sym_cxx(c.shape[d])};")
+    emit("(void)fc_g;")
+    emit("#pragma omp simd")
+    last = sym_cxx(var[-1])
+    emit(f"for (int64_t {last} = 0; {last} < fc_N; ++{last}) {{")
+    gen.depth += 1
+    target = gen.element(c_name, var)
+    names = {ACC: "fc_acc"}
+    emit(f"const {c.dtype.ctype} fc_acc = {target};")
+    by_conn = {e.dst_conn: e.data for e in state.in_edges(node)}
+    for conn, index in epi.reads:
+        names[conn] = f"fc_in{len(names)}"
+        emit(f"const {gen.ctype(by_conn[conn])} {names[conn]} = "
+             f"{gen.element(by_conn[conn], [i.xreplace(to_var) for i in index])};")
+    declared = set(names)
+    for s in epi.code.stmts:
+        rhs = tasklet_cxx(s.value, lambda n: names.get(n, cname(n)))
+        if s.target in declared:
+            emit(f"{names[s.target]} = {rhs};")
+        else:
+            names[s.target] = f"fc_v{len(names)}"
+            declared.add(s.target)
+            emit(f"auto {names[s.target]} = {rhs};")
+    emit(f"{target} = ({c.dtype.ctype}){names[OUT]};")
+    gen.depth -= 1
+    emit("}")
+    gen.depth -= 1
     emit("}")
 
 

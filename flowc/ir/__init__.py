@@ -25,6 +25,7 @@ from flowc.ir.dtypes import (
     uint32,
     uint64,
 )
+from flowc.ir.epilogue import Epilogue
 from flowc.ir.errors import CompileError, FlowcError, FrontendError, IRError, ValidationError
 from flowc.ir.expr import Code
 from flowc.ir.library import MatMul, Reduce
@@ -43,7 +44,7 @@ def from_json(text: str) -> Program:
 
 
 __all__ = [
-    "AccessNode", "Array", "ArrayType", "Block", "Branch", "Code", "CompileError", "DType", "Edge",
+    "AccessNode", "Array", "ArrayType", "Block", "Branch", "Code", "CompileError", "DType", "Edge", "Epilogue",
     "FlowcError", "FrontendError", "IRError", "LibraryNode", "Loop", "Map", "MapEntry", "MapExit",
     "MatMul", "Memlet", "Node", "Param", "Program", "Range", "Reduce", "Scalar", "Schedule", "State",
     "Storage", "Subset", "Tasklet", "ValidationError", "While", "bool_", "complex64", "complex128",

@@ -10,25 +10,31 @@ MatMul::   C[..., M, N] = alpha * A[..., M, K] @ B[..., K, N]  (+ beta * C)
 Reduce::   out = op over ``axes`` of in    (op: sum, prod, max, min)
            the output keeps reduced axes as size 1 when its rank equals the input's.
 
+A MatMul may carry an ``Epilogue`` (``flowc.ir.epilogue``): an element-wise
+function of each result element and other inputs, applied before the store
+(bias, activation, residual: ``C = gelu(A @ B + b)``).
+
 Pure expansion of both is the same shape — a parallel map over the output,
 an accumulator scalar per output element, a sequential inner map over the
 reduced index::
 
     MatMul(A, B → C)   ⇒   map b,i,j:  acc = 0
                                        map k: acc += A[b,i,k] * B[b,k,j]   (wcr sum)
-                                       C[b,i,j] = alpha * acc
+                                       C[b,i,j] = alpha * acc   (then the epilogue)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
+from flowc.ir import expr as tl
+from flowc.ir.epilogue import ACC, OUT, Epilogue, index_symbol, rename_locals
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
-from flowc.ir.symbolic import Subset, equal, is_zero
+from flowc.ir.symbolic import Range, Subset, canonical_symbol, equal, is_zero
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
@@ -94,16 +100,25 @@ class MatMul(LibraryNode):
     implementations = ("blas", "pure")
 
     def __init__(self, name: str = "matmul", alpha: float = 1.0, beta: float = 0.0,
-                 implementation: Optional[str] = None):
+                 implementation: Optional[str] = None, epilogue: Union[Epilogue, dict, None] = None):
         super().__init__(name, implementation)
         self.alpha = float(alpha)
         self.beta = float(beta)
+        self.epilogue = Epilogue.from_dict(epilogue) if isinstance(epilogue, dict) else epilogue
+
+    @property
+    def label(self) -> str:
+        return f"MatMul {self.name}" + (" + epilogue" if self.epilogue else "")
 
     def in_connectors(self) -> set[str]:
-        return {"_a", "_b", "_cin"} if self.beta != 0.0 else {"_a", "_b"}
+        own = {"_a", "_b", "_cin"} if self.beta != 0.0 else {"_a", "_b"}
+        return own | set(self.epilogue.connectors if self.epilogue else ())
 
     def properties(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "beta": self.beta}
+        props: dict[str, Any] = {"alpha": self.alpha, "beta": self.beta}
+        if self.epilogue is not None:
+            props["epilogue"] = self.epilogue.to_dict()
+        return props
 
     def operands(self, state: "State") -> tuple[str, str, str]:
         """Names of the A, B and C containers."""
@@ -127,6 +142,13 @@ class MatMul(LibraryNode):
             for s, cs in zip(reversed(own), reversed(batch)):
                 if s != 1 and not equal(s, cs):
                     raise IRError(f"{self!r}: batch dimension {s} of {name} does not broadcast to {cs}")
+        if self.epilogue is not None:
+            ranks = {e.dst_conn: program.data[e.data].ndim for e in state.in_edges(self)
+                     if e.dst_conn in self.epilogue.connectors}
+            try:
+                self.epilogue.check(c.ndim, ranks, program.used_symbols())
+            except IRError as exc:
+                raise IRError(f"{self!r}: {exc}") from None
 
     def expand(self, program: "Program", state: "State") -> None:
         a_name, b_name, c_name = self.operands(state)
@@ -150,9 +172,32 @@ class MatMul(LibraryNode):
             cin = _edge_for(state, self, "_cin", True).data
             extra_inputs["cin"] = Memlet.parse(f"{cin}[{idx(c, ['_i', '_j'])}]")
             finish += f" + {self.beta!r} * cin"
+        if self.epilogue is not None:
+            finish = self._finish_with_epilogue(program, state, finish, bparams, extra_inputs)
         _accumulate(program, state, self, self.name, outer, {"_k": f"0:{a.shape[-1]}"}, inputs,
                     "o = a * b", "sum", c.dtype, Memlet.parse(f"{c_name}[{idx(c, ['_i', '_j'])}]"),
                     finish, extra_inputs)
+
+
+    def _finish_with_epilogue(self, program: "Program", state: "State", finish: str, bparams: list[str],
+                              extra_inputs: dict[str, Memlet]) -> tl.Code:
+        """The finishing tasklet's code with the epilogue applied: the plain result
+        becomes ``acc``, and each epilogue input a tasklet input at the output index."""
+        epi = self.epilogue
+        assert epi is not None
+        rank = program.data[self.operands(state)[2]].ndim
+        to_params = {index_symbol(d): canonical_symbol(p)
+                     for d, p in enumerate([*bparams, "_i", "_j"][-rank:])}
+        reads: dict[str, tl.Node] = {ACC: tl.Name("_epi_acc")}
+        for conn, index in epi.reads:
+            data = _edge_for(state, self, conn, True).data
+            extra_inputs[f"_epi{conn}"] = Memlet(data, Subset(tuple(Range.index(i.xreplace(to_params))
+                                                                      for i in index)))
+            reads[conn] = tl.Name(f"_epi{conn}")
+        code = rename_locals(epi.code, {n: f"_epl_{n}" for n in epi.code.assigned()})
+        head = tl.Code.parse(finish.replace("o =", "_epi_acc =", 1))
+        body = tuple(tl.Assign(s.target, tl.substitute(s.value, reads)) for s in code.stmts)
+        return tl.Code(head.stmts + body + (tl.Assign("o", tl.Name(f"_epl_{OUT}")),))
 
 
 class Reduce(LibraryNode):
@@ -215,7 +260,7 @@ class Reduce(LibraryNode):
 
 def _accumulate(program: "Program", state: "State", node: LibraryNode, name: str,
                 outer: dict[str, str], inner: dict[str, str], inputs: dict[str, Memlet],
-                inner_code: str, op: str, dtype: Any, out_memlet: Memlet, finish_code: str,
+                inner_code: str, op: str, dtype: Any, out_memlet: Memlet, finish_code: Any,
                 finish_inputs: dict[str, Memlet]) -> None:
     """Replace ``node`` by ``map outer: acc = id; map inner: acc op= f(inputs); out = finish(acc)``."""
     in_nodes = {e.data: e.src for e in state.in_edges(node) if isinstance(e.src, AccessNode)}

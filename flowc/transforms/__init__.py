@@ -6,6 +6,7 @@ or all at once with ``auto_optimize``.
 
 from flowc.ir.program import Program
 from flowc.transforms.base import Match, Transformation, apply, matches
+from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import expand_library_nodes
 from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
@@ -21,6 +22,7 @@ PIPELINE = (
     "MapExpansion: split element-wise maps into row and column levels",
     "MapFusion: fuse producer→consumer maps, rows first, then columns inside fused rows",
     "LocalStorage: shrink intermediates to registers and per-thread row buffers",
+    "EpilogueFusion: element-wise scopes left after a GEMM (bias, activation) run inside it, block by block",
 )
 
 
@@ -28,12 +30,12 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
     """Apply the fixed heuristic pipeline (``PIPELINE``); returns what was applied."""
     applied: list[Match] = LayoutSelection().apply_everywhere(program)
     expand_library_nodes(program, target)
-    for t in (MapExpansion(), MapFusion(), LocalStorage()):
+    for t in (MapExpansion(), MapFusion(), LocalStorage(), EpilogueFusion()):
         applied += t.apply_everywhere(program)
     return applied
 
 
 __all__ = [
-    "PIPELINE", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "MapTiling", "Match",
+    "PIPELINE", "EpilogueFusion", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "MapTiling", "Match",
     "NormalizationFusion", "Transformation", "apply", "auto_optimize", "expand_library_nodes", "matches",
 ]

@@ -1,0 +1,285 @@
+"""EpilogueFusion: element-wise work after a GEMM runs inside it. Every fused
+program is compared with NumPy on fresh random inputs at several sizes; the
+refusals are built with the IR builder so each one isolates one hazard."""
+
+import copy
+
+import numpy as np
+import pytest
+
+import flowc
+import flowc.ir as ir
+from flowc.api import _adapt_call
+from flowc.transforms import EpilogueFusion, auto_optimize
+from flowc.transforms.expansion import expand_library_nodes
+
+M, K, N, B = (flowc.symbol(s) for s in "MKNB")
+
+
+def gelu(t):
+    return 0.5 * t * (1.0 + np.tanh(0.7978845608028654 * (t + 0.044715 * t * t * t)))
+
+
+def bias_gelu(a: flowc.float32[M, K], w: flowc.float32[K, N], b: flowc.float32[N]):
+    f = a @ w + b
+    return 0.5 * f * (1.0 + np.tanh(0.7978845608028654 * (f + 0.044715 * f * f * f)))
+
+
+def folded_scale(x: flowc.float32[B, M, K], w: flowc.float32[K, N], b: flowc.float32[N], s: flowc.float32):
+    return (x @ w + b) * s
+
+
+def batched_residual(x: flowc.float64[B, M, K], y: flowc.float64[B, K, N], r: flowc.float64[B, M, N]):
+    return np.tanh(x @ y + r)
+
+
+def row_scaled(a: flowc.float32[M, K], w: flowc.float32[K, N], c: flowc.float32[M, 1], r: flowc.float32[M, N]):
+    return a @ w * c - r
+
+
+def inputs_for(name, rng, m, k, n, b=3):
+    f32 = dict(dtype=np.float32)
+    return {
+        "bias_gelu": lambda: ((rng.standard_normal((m, k), **f32), rng.standard_normal((k, n), **f32),
+                               rng.standard_normal(n, **f32)), {}),
+        "folded_scale": lambda: ((rng.standard_normal((b, m, k), **f32), rng.standard_normal((k, n), **f32),
+                                  rng.standard_normal(n, **f32), np.float32(rng.uniform(0.5, 2))), {}),
+        "batched_residual": lambda: ((rng.standard_normal((b, m, k)), rng.standard_normal((b, k, n)),
+                                      rng.standard_normal((b, m, n))), {}),
+        "row_scaled": lambda: ((rng.standard_normal((m, k), **f32), rng.standard_normal((k, n), **f32),
+                                rng.standard_normal((m, 1), **f32), rng.standard_normal((m, n), **f32)), {}),
+    }[name]()
+
+
+PROGRAMS = {
+    "bias_gelu": (bias_gelu, lambda a, w, b: gelu(a @ w + b)),
+    "folded_scale": (folded_scale, lambda x, w, b, s: (x @ w + b) * s),
+    "batched_residual": (batched_residual, lambda x, y, r: np.tanh(x @ y + r)),
+    "row_scaled": (row_scaled, lambda a, w, c, r: a @ w * c - r),
+}
+SIZES = ((1, 2, 3), (5, 7, 4), (40, 33, 67))
+
+
+def lower(fn):
+    return flowc.program(fn).to_ir()
+
+
+def compiled(program):
+    return _adapt_call(flowc.compile_program(program), program)
+
+
+def matmuls(program):
+    return [n for _, n in program.all_nodes() if isinstance(n, ir.MatMul)]
+
+
+def check(program, reference, name, tol=2e-4):
+    call = compiled(program)
+    rng = np.random.default_rng()
+    for m, k, n in SIZES:
+        args, syms = inputs_for(name, rng, m, k, n)
+        np.testing.assert_allclose(call(*args, **syms), reference(*args), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_epilogue_fusion_on_plain_maps(name):
+    """Applied to the frontend's IR: every element-wise map after the GEMM is absorbed, one at a time."""
+    fn, reference = PROGRAMS[name]
+    p = lower(fn)
+    expand_library_nodes(p)
+    applied = p.apply(EpilogueFusion)
+    p.validate()
+    assert applied and all(h["transformation"] == "EpilogueFusion" for h in p.history)
+    (mm,) = matmuls(p)
+    assert mm.epilogue is not None
+    assert not any(isinstance(n, ir.MapEntry) for _, n in p.all_nodes()), "the whole chain should be absorbed"
+    check(p, reference, name)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_auto_optimize_fuses_epilogues(name):
+    fn, reference = PROGRAMS[name]
+    p = lower(fn)
+    applied = auto_optimize(p)
+    p.validate()
+    assert any(m.transformation == "EpilogueFusion" for m in applied)
+    check(p, reference, name)
+
+
+def test_epilogue_removes_the_intermediate_round_trip():
+    p = lower(bias_gelu)
+    expand_library_nodes(p)
+    q = copy.deepcopy(p)
+    q.apply(EpilogueFusion)
+    sizes = dict(M=64, K=32, N=48)
+    before, after = p.data_movement(**sizes)["total"], q.data_movement(**sizes)["total"]
+    # every intermediate of the chain was written once and read at least once; now the GEMM writes the result
+    assert after < before - 2 * 64 * 48 * 4
+
+
+@pytest.mark.parametrize("name", ["bias_gelu", "batched_residual"])
+def test_pure_expansion_applies_the_epilogue(name):
+    """Without BLAS (implementation='pure') the epilogue folds into the accumulator's finish."""
+    fn, reference = PROGRAMS[name]
+    p = lower(fn)
+    expand_library_nodes(p)
+    p.apply(EpilogueFusion)
+    for mm in matmuls(p):
+        mm.implementation = "pure"
+    expand_library_nodes(p)
+    p.validate()
+    assert not matmuls(p)
+    check(p, reference, name)
+
+
+def test_epilogue_round_trips_through_json():
+    p = lower(folded_scale)
+    expand_library_nodes(p)
+    p.apply(EpilogueFusion)
+    q = ir.from_json(p.to_json())
+    assert q.to_json() == p.to_json()
+    (mm,) = matmuls(q)
+    assert str(mm.epilogue) == str(matmuls(p)[0].epilogue)
+    check(q, PROGRAMS["folded_scale"][1], "folded_scale")
+
+
+def test_epilogue_composes_in_order():
+    """(t + b) then * 2 then - 1 is not the same as any other order."""
+    e1 = ir.Epilogue.make("out = acc + b", [("b", ["_e1"])])
+    e2 = ir.Epilogue.make("t = acc * 2.0; out = t - 1.0", [])
+    both = e1.then(e2)
+    assert both.connectors == ["b"]
+    assert [s.target for s in both.code.stmts][-1] == "out"
+    p = _gemm_program("o = t", "Y[i, j]")
+    st = next(p.states())
+    (mm,) = matmuls(p)
+    p.add_array("bias", ["N"], ir.float32)
+    mm.epilogue = both
+    st.add_edge(st.add_access("bias"), None, mm, "b", "bias[0:N]")
+    p.validate()
+    call = flowc.compile_program(p)
+    rng = np.random.default_rng()
+    a, w = rng.standard_normal((6, 5), dtype=np.float32), rng.standard_normal((5, 4), dtype=np.float32)
+    bias = rng.standard_normal(4, dtype=np.float32)
+    np.testing.assert_allclose(call(a, w, bias), (a @ w + bias) * 2 - 1, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_epilogues_are_rejected():
+    with pytest.raises(ir.IRError, match="end by assigning"):
+        ir.Epilogue.make("t = acc")
+    with pytest.raises(ir.IRError, match="distinct"):
+        ir.Epilogue.make("out = acc + acc", [("acc", [])])
+    p = _gemm_program("o = t", "Y[i, j]")
+    (mm,) = matmuls(p)
+    mm.epilogue = ir.Epilogue.make("out = acc + z", [])
+    with pytest.raises(ir.IRError, match="unknown names"):
+        flowc.compile_program(p)
+
+
+# ---------------------------------------------------------------- refusals
+
+def _gemm_program(code, out, *, ranges=None, t_extra=None, y_dtype=ir.float32, beta=0.0, reads=None,
+                  n="N", k="K"):
+    """Y = map over T = A @ B (A[M, k], B[k, n], T transient)."""
+    p = ir.Program("gemm_then")
+    p.add_array("A", ["M", k], ir.float32)
+    p.add_array("Bm", [k, n], ir.float32)
+    p.add_array("T", ["M", n], ir.float32, transient=True)
+    p.add_array("Y", ["M", n], y_dtype)
+    p.add_return("Y")
+    st = p.add_state("main")
+    mm = st.add_library(ir.MatMul("mm", beta=beta))
+    st.add_edge(st.add_access("A"), None, mm, "_a", "A")
+    st.add_edge(st.add_access("Bm"), None, mm, "_b", "Bm")
+    if beta:
+        st.add_edge(st.add_access("T"), None, mm, "_cin", "T")
+    t = st.add_access("T")
+    st.add_edge(mm, "_c", t, None, "T")
+    inputs = {"t": reads or "T[i, j]", **(t_extra or {})}
+    st.add_mapped_tasklet("ew", ranges or {"i": "0:M", "j": f"0:{n}"}, inputs, code, {"o": out},
+                          input_nodes={"T": t})
+    return p
+
+
+def _only_match(p):
+    t = EpilogueFusion()
+    cands = list(t.candidates(p))
+    assert len(cands) == 1
+    return t, cands[0]
+
+
+def test_builder_program_fuses_and_runs():
+    p = _gemm_program("o = t * 3.0f + 1.0f", "Y[i, j]")
+    q = copy.deepcopy(p)
+    q.apply(EpilogueFusion)
+    q.validate()
+    assert "T" not in q.data
+    rng = np.random.default_rng()
+    for m, k, n in SIZES:
+        a, w = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        np.testing.assert_allclose(flowc.compile_program(q)(a, w), (a @ w) * 3 + 1, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case,why", [
+    (dict(reads="T[j, i]"), "not the element it reads"),               # transposed read
+    (dict(reads="T[i, Min(j + 1, N - 1)]"), "parameters name"),        # a stencil
+    (dict(ranges={"i": "0:M", "j": "0:N - 1"}, out="Y[i, j]"), "not all of"),  # partial coverage
+    (dict(y_dtype=ir.float64), "shape and type"),                       # the store would convert
+    (dict(beta=1.0), "beta"),                                           # accumulates into T
+    (dict(out="Y[j, i]"), "not the element it reads"),                  # a transposing store
+])
+def test_refuses(case, why):
+    out = case.pop("out", "Y[i, j]")
+    square = case.get("reads") == "T[j, i]" or out == "Y[j, i]"     # so the transposed access is in bounds
+    p = _gemm_program("o = t + 1.0f", out, n="M" if square else "N", **case)
+    t, match = _only_match(p)
+    assert not t.can_apply(p, match)
+    assert why in t.why_not(p, match)
+
+
+def test_refuses_when_the_result_escapes():
+    p = _gemm_program("o = t + 1.0f", "Y[i, j]")
+    p.data["T"].transient = False
+    p.add_return("T")
+    t, match = _only_match(p)
+    assert "transient" in t.why_not(p, match)
+
+
+def test_refuses_when_another_reader_needs_the_product():
+    p = _gemm_program("o = t + 1.0f", "Y[i, j]")
+    p.add_array("Z", ["M", "N"], ir.float32)
+    p.add_return("Z")
+    st = next(p.states())
+    t_node = next(n for n in st.data_nodes() if n.data == "T" and st.in_edges(n))
+    st.add_mapped_tasklet("other", {"i": "0:M", "j": "0:N"}, {"t": "T[i, j]"}, "o = t * t", {"o": "Z[i, j]"},
+                          input_nodes={"T": t_node})
+    assert not EpilogueFusion().matches(p)
+
+
+def test_refuses_to_overwrite_an_operand_or_an_input():
+    # Y = A @ B + A (square): the GEMM would write A while reading it
+    p = _gemm_program("o = t + a", "A[i, j]", t_extra={"a": "A[i, j]"}, n="M", k="M")
+    t, match = _only_match(p)
+    assert "overwrite" in t.why_not(p, match)
+    # Y = A @ B + Y: the epilogue would read Y after the GEMM replaced it
+    q = _gemm_program("o = t + y", "Y[i, j]", t_extra={"y": "Y[i, j]"})
+    t, match = _only_match(q)
+    assert "also writes" in t.why_not(q, match)
+
+
+def test_refuses_a_reduction_consumer():
+    p = ir.Program("gemm_rowsum")
+    p.add_array("A", ["M", "K"], ir.float32)
+    p.add_array("Bm", ["K", "N"], ir.float32)
+    p.add_array("T", ["M", "N"], ir.float32, transient=True)
+    p.add_array("s", ["M"], ir.float32)
+    p.add_return("s")
+    st = p.add_state("main")
+    mm = st.add_library(ir.MatMul("mm"))
+    st.add_edge(st.add_access("A"), None, mm, "_a", "A")
+    st.add_edge(st.add_access("Bm"), None, mm, "_b", "Bm")
+    t = st.add_access("T")
+    st.add_edge(mm, "_c", t, None, "T")
+    _, entry, exit_ = st.add_mapped_tasklet("rowsum", {"i": "0:M", "j": "0:N"}, {"t": "T[i, j]"}, "o = t",
+                                            {"o": ir.Memlet.parse("s[i]", wcr="sum")}, input_nodes={"T": t})
+    tr, match = _only_match(p)
+    assert not tr.can_apply(p, match)
