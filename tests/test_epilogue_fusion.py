@@ -283,3 +283,156 @@ def test_refuses_a_reduction_consumer():
                                             {"o": ir.Memlet.parse("s[i]", wcr="sum")}, input_nodes={"T": t})
     tr, match = _only_match(p)
     assert not tr.can_apply(p, match)
+
+
+# ---------------------------------------------------------------- regressions
+
+def _two_tasklets(code1, code2, *, between="r", reg_dtype=ir.int32):
+    """Y = map { t1(T) -> between -> t2 } over T = A @ B; ``between`` is a register
+    (a transient scalar of ``reg_dtype``) or an array element ``Z[i, j]`` passed tasklet to tasklet."""
+    p = ir.Program("two_tasklets")
+    p.add_array("A", ["M", "K"], ir.float32)
+    p.add_array("Bm", ["K", "N"], ir.float32)
+    p.add_array("T", ["M", "N"], ir.float32, transient=True)
+    p.add_array("Y", ["M", "N"], ir.float32)
+    p.add_return("Y")
+    st = p.add_state("main")
+    mm = st.add_library(ir.MatMul("mm"))
+    st.add_edge(st.add_access("A"), None, mm, "_a", "A")
+    st.add_edge(st.add_access("Bm"), None, mm, "_b", "Bm")
+    t = st.add_access("T")
+    st.add_edge(mm, "_c", t, None, "T")
+    entry, exit_ = st.add_map("ew", {"i": "0:M", "j": "0:N"})
+    t1 = st.add_tasklet("t1", ["t"], ["o"], code1)
+    t2 = st.add_tasklet("t2", ["x"], ["o"], code2)
+    st.add_memlet_path(t, entry, t1, memlet=ir.Memlet.parse("T[i, j]"), dst_conn="t")
+    if between == "r":
+        p.add_scalar("r", reg_dtype, transient=True)
+        r = st.add_access("r")
+        st.add_edge(t1, "o", r, None, ir.Memlet("r", ir.Subset(())))
+        st.add_edge(r, None, t2, "x", ir.Memlet("r", ir.Subset(())))
+    else:
+        p.add_array("Z", ["M", "N"], ir.float32)
+        st.add_edge(t1, "o", t2, "x", ir.Memlet.parse(between))
+    st.add_memlet_path(t2, exit_, st.add_access("Y"), memlet=ir.Memlet.parse("Y[i, j]"), src_conn="o")
+    p.validate()
+    return p
+
+
+@pytest.mark.parametrize("implementation", ["blas", "pure"])
+def test_register_types_survive_fusion(implementation):
+    """A register converts what is stored in it (here to int32, so 'x / 3' divides integers);
+    the epilogue must convert too. Integer-valued inputs keep the products exact."""
+    p = _two_tasklets("o = t * 0.5f", "o = x / 3")
+    assert p.apply(EpilogueFusion)
+    for mm in matmuls(p):
+        mm.implementation = implementation
+    call = flowc.compile_program(p)
+    rng = np.random.default_rng()
+    for m, k, n in SIZES:
+        a, w = (rng.integers(-4, 5, shape).astype(np.float32) for shape in ((m, k), (k, n)))
+        np.testing.assert_array_equal(call(a, w), np.fix(np.fix(a @ w * 0.5) / 3))
+
+
+def test_refuses_a_tasklet_writing_straight_into_another():
+    """t1 -> t2 through Z[i, j] also stores Z: that is a write the epilogue would lose."""
+    p = _two_tasklets("o = t * 2.0f", "o = x + 1.0f", between="Z[i, j]")
+    t, match = _only_match(p)
+    assert "other than by storing a register" in t.why_not(p, match)
+
+
+def test_refuses_a_symbol_named_acc():
+    acc = flowc.symbol("acc")
+
+    def scaled(a: flowc.float32[M, acc], w: flowc.float32[acc, N]):
+        return a @ w * acc
+
+    p = lower(scaled)
+    expand_library_nodes(p)
+    t, match = _only_match(p)
+    assert "named 'acc'" in t.why_not(p, match)
+
+
+def loop_scaled(a: flowc.float32[M, K], w: flowc.float32[K, N]):
+    s = np.zeros((M, N), dtype=np.float32)
+    for it in range(3):
+        y = a @ w * it
+        s += y
+    return s
+
+
+def test_epilogue_reads_a_loop_variable():
+    """The loop variable is read only by the fused code: it must stay a known name."""
+    p = lower(loop_scaled)
+    expand_library_nodes(p)
+    assert p.apply(EpilogueFusion)
+    p.validate()
+    (mm,) = matmuls(p)
+    assert "it" in mm.epilogue.free_names()
+    call = compiled(p)
+    rng = np.random.default_rng()
+    for m, k, n in SIZES:
+        a, w = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        np.testing.assert_allclose(call(a, w), 3 * (a @ w), rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("implementation", ["blas", "pure"])
+@pytest.mark.parametrize("epi,reference", [
+    (ir.Epilogue.make("acc = acc * 2.0f; t = acc; out = t + acc"), lambda t, b: 4 * t),
+    (ir.Epilogue.make("b = b * 2.0f; out = acc + b", [("b", ["_e1"])]), lambda t, b: t + 2 * b),
+    (ir.Epilogue.make("out = acc + b", [("b", ["_e1"])]).then(ir.Epilogue.make("acc = acc * 2.0f; out = acc + acc")),
+     lambda t, b: 4 * (t + b)),
+], ids=["acc", "input", "composed"])
+def test_epilogue_code_may_assign_acc_and_inputs(epi, reference, implementation):
+    """Assigning ``acc`` or an input makes a local from there on, in code generation,
+    in pure expansion and when composing."""
+    p = _gemm_program("o = t", "Y[i, j]")
+    st = next(p.states())
+    (mm,) = matmuls(p)
+    mm.epilogue, mm.implementation = epi, implementation
+    if epi.connectors:
+        p.add_array("bias", ["N"], ir.float32)
+        st.add_edge(st.add_access("bias"), None, mm, "b", "bias[0:N]")
+    p.validate()
+    call = flowc.compile_program(p)
+    rng = np.random.default_rng()
+    a, w = rng.standard_normal((6, 5), dtype=np.float32), rng.standard_normal((5, 4), dtype=np.float32)
+    bias = rng.standard_normal(4, dtype=np.float32)
+    got = call(a, w, bias) if epi.connectors else call(a, w)
+    np.testing.assert_allclose(got, reference(a @ w, bias), rtol=1e-5, atol=1e-5)
+
+
+def test_pure_expansion_keeps_ordering_edges():
+    """R reads Y before the consumer overwrites it (an ordering edge); fused, the edge
+    enters the MatMul, and its pure expansion must keep it. The reduction feeding R is
+    expanded after the MatMul, so nothing else orders the two."""
+    p = ir.Program("war")
+    for name, shape in (("A", ["M", "K"]), ("Bm", ["K", "N"]), ("x", ["N"]), ("Y", ["M", "N"]), ("Z", ["M", "N"])):
+        p.add_array(name, shape, ir.float32)
+    p.add_array("T", ["M", "N"], ir.float32, transient=True)
+    p.add_array("s", [1], ir.float32, transient=True)
+    st = p.add_state("main")
+    mm = st.add_library(ir.MatMul("mm", implementation="pure"))
+    st.add_edge(st.add_access("A"), None, mm, "_a", "A")
+    st.add_edge(st.add_access("Bm"), None, mm, "_b", "Bm")
+    t = st.add_access("T")
+    st.add_edge(mm, "_c", t, None, "T")
+    red = st.add_library(ir.Reduce("red", "sum", axes=(0,)))
+    st.add_edge(st.add_access("x"), None, red, "_in", "x")
+    s = st.add_access("s")
+    st.add_edge(red, "_out", s, None, "s")
+    _, _, r_exit = st.add_mapped_tasklet("R", {"i": "0:M", "j": "0:N"}, {"y": "Y[i, j]", "v": "s[0]"}, "o = y * v",
+                                         {"o": "Z[i, j]"}, input_nodes={"s": s})
+    _, entry, _ = st.add_mapped_tasklet("ew", {"i": "0:M", "j": "0:N"}, {"t": "T[i, j]"}, "o = t + 1.0f",
+                                        {"o": "Y[i, j]"}, input_nodes={"T": t})
+    st.add_nedge(r_exit, entry)
+    assert p.apply(EpilogueFusion)
+    call = flowc.compile_program(p)
+    rng = np.random.default_rng()
+    for m, k, n in SIZES:
+        a, w = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        x, y0 = rng.standard_normal(n, dtype=np.float32), rng.standard_normal((m, n), dtype=np.float32)
+        y, z = y0.copy(), np.zeros((m, n), np.float32)
+        call(a, w, x, y, z)
+        np.testing.assert_allclose(z, y0 * x.sum(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(y, a @ w + 1, rtol=1e-4, atol=1e-4)

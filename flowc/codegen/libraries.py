@@ -196,14 +196,14 @@ def _emit_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, c_name: 
         names[conn] = f"fc_in{len(names)}"
         emit(f"const {gen.ctype(by_conn[conn])} {names[conn]} = "
              f"{gen.element(by_conn[conn], [i.xreplace(to_var) for i in index])};")
-    declared = set(names)
+    local: set[str] = set()      # assigned names: ``acc`` and the inputs stay read-only, an assignment shadows them
     for s in epi.code.stmts:
         rhs = tasklet_cxx(s.value, lambda n: names.get(n, cname(n)))
-        if s.target in declared:
+        if s.target in local:
             emit(f"{names[s.target]} = {rhs};")
         else:
-            names[s.target] = f"fc_v{len(names)}"
-            declared.add(s.target)
+            names[s.target] = f"fc_v{len(local)}"
+            local.add(s.target)
             emit(f"auto {names[s.target]} = {rhs};")
     emit(f"{target} = ({c.dtype.ctype}){names[OUT]};")
     gen.depth -= 1

@@ -92,8 +92,10 @@ class Epilogue:
         for target in dict.fromkeys(self.code.assigned()):
             rename[target] = next(n for n in fresh if n not in taken)
         first = rename_locals(self.code, rename)
+        # ``after`` may assign ``acc`` too: from then on its reads mean that local, not ``self``'s result
+        second = rename_locals(after.code, {ACC: next(n for n in fresh if n not in taken)})
         second = tl.Code(tuple(tl.Assign(s.target, tl.substitute(s.value, {ACC: tl.Name(rename[OUT])}))
-                               for s in after.code.stmts))
+                               for s in second.stmts))
         return Epilogue(tl.Code(first.stmts + second.stmts), self.reads + after.reads)
 
     # ------------------------------------------------------------ JSON

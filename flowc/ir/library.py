@@ -146,7 +146,7 @@ class MatMul(LibraryNode):
             ranks = {e.dst_conn: program.data[e.data].ndim for e in state.in_edges(self)
                      if e.dst_conn in self.epilogue.connectors}
             try:
-                self.epilogue.check(c.ndim, ranks, program.used_symbols())
+                self.epilogue.check(c.ndim, ranks, program.used_symbols() | program.local_symbols())
             except IRError as exc:
                 raise IRError(f"{self!r}: {exc}") from None
 
@@ -262,9 +262,12 @@ def _accumulate(program: "Program", state: "State", node: LibraryNode, name: str
                 outer: dict[str, str], inner: dict[str, str], inputs: dict[str, Memlet],
                 inner_code: str, op: str, dtype: Any, out_memlet: Memlet, finish_code: Any,
                 finish_inputs: dict[str, Memlet]) -> None:
-    """Replace ``node`` by ``map outer: acc = id; map inner: acc op= f(inputs); out = finish(acc)``."""
+    """Replace ``node`` by ``map outer: acc = id; map inner: acc op= f(inputs); out = finish(acc)``.
+    Ordering edges into (out of) ``node`` enter (leave) the replacement as a whole."""
     in_nodes = {e.data: e.src for e in state.in_edges(node) if isinstance(e.src, AccessNode)}
-    out_node = next(e.dst for e in state.out_edges(node))
+    out_node = next(e.dst for e in state.out_edges(node) if not e.memlet.is_empty)
+    before = [e.src for e in state.in_edges(node) if e.memlet.is_empty]
+    after = [e.dst for e in state.out_edges(node) if e.memlet.is_empty]
     state.remove_node(node)
     acc, _ = program.add_scalar(f"{name}_acc", dtype, transient=True, find_new_name=True)
     if outer:
@@ -290,6 +293,10 @@ def _accumulate(program: "Program", state: "State", node: LibraryNode, name: str
         state.add_memlet_path(src, *scope_in, finish, memlet=m, dst_conn=conn)
     exits = [o_exit] if outer else []
     state.add_memlet_path(finish, *exits, out_node, memlet=out_memlet, src_conn="o")
+    for src in before:
+        state.add_nedge(src, o_entry if outer else init)
+    for dst in after:
+        state.add_nedge(out_node, dst)
 
 
 __all__ = ["MatMul", "Reduce", "gemm_unsupported", "identity_text", "matrix_layout"]

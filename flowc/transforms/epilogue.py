@@ -122,6 +122,8 @@ class EpilogueFusion(Transformation):
                 return f"{n!r} indexes an array by data"
             if {canonical_symbol(x) for x in n.code.read_names()} & set(params):
                 return f"{n!r} reads a map parameter as a value"
+            if ACC in n.code.read_names() - set(n.inputs):
+                return f"{n!r} reads a symbol named {ACC!r}, which in an epilogue is the GEMM's value"
             for e in state.in_edges(n):
                 if e.memlet.is_empty:
                     continue
@@ -137,10 +139,14 @@ class EpilogueFusion(Transformation):
                 elif e.src not in body_set:
                     return f"{n!r} has an input from outside the scope"
             for e in state.out_edges(n):
+                if e.memlet.is_empty:
+                    continue
                 if e.dst is inner_exit:
                     writes.append(e)
                 elif e.dst not in body_set:
                     return f"{n!r} writes outside the scope"
+                elif not isinstance(e.dst, AccessNode) or e.memlet.wcr:
+                    return f"{n!r} writes {e.data} other than by storing a register"
         if len(dim_of) != len(params) or len(params) != t_desc.ndim:
             return f"the consumer does not read {t.data} at its own element (one parameter per dimension)"
         if len(writes) != 1 or writes[0].memlet.wcr is not None:
@@ -185,9 +191,16 @@ class EpilogueFusion(Transformation):
                     env[e.dst_conn] = tl.Name(conn_of[key])
                 else:
                     env[e.dst_conn] = register[e.src]
+            # an output connector has its data's type (a register's may differ from the
+            # expression's): the value stored through it is converted explicitly
+            out_type = {e.src_conn: program.data[e.data].dtype.name
+                        for e in state.out_edges(n) if not e.memlet.is_empty}
             for s in n.code.stmts:
                 name = next(fresh)
-                stmts.append(tl.Assign(name, tl.substitute(s.value, env)))
+                value = tl.substitute(s.value, env)
+                if s.target in out_type:
+                    value = tl.Call(out_type[s.target], (value,))
+                stmts.append(tl.Assign(name, value))
                 env[s.target] = tl.Name(name)
             for e in state.out_edges(n):
                 if e.dst is plan.write.dst:
