@@ -436,3 +436,16 @@ def test_pure_expansion_keeps_ordering_edges():
         call(a, w, x, y, z)
         np.testing.assert_allclose(z, y0 * x.sum(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(y, a @ w + 1, rtol=1e-4, atol=1e-4)
+
+
+def test_refuses_a_reversed_output_view():
+    """Y = Z[::-1]: its row stride is -N, which BLAS cannot take as a leading dimension
+    (fused, the GEMM wrote past Z)."""
+    p = _gemm_program("o = t + 1.0f", "Y[i, j]")
+    del p.data["Y"]
+    p.returns.remove("Y")
+    p.add_array("Z", ["M", "N"], ir.float32)
+    p.add_view("Y", "Z", ["M", "N"], strides=["-N", 1], offset="(M - 1) * N")
+    p.validate()
+    t, match = _only_match(p)
+    assert "ascending" in t.why_not(p, match)

@@ -271,8 +271,8 @@ def _checks_output(program: Program, state: State, mm: MatMul, t_name: str, writ
         rng = next(r for m in nest for q, r in zip(m.map.params, m.map.ranges) if canonical_symbol(q) == p)
         if not equal(rng.stop, t_desc.shape[d]):
             return f"the consumer covers {rng} of dimension {d}, not all of {t_desc.shape[d]}"
-    if not is_zero(y_desc.strides[-1] - 1) or is_zero(y_desc.strides[-2]):
-        return f"{write.data}'s rows are not contiguous; BLAS cannot write it"
+    if not is_zero(y_desc.strides[-1] - 1) or not _positive(y_desc.strides[-2]):
+        return f"{write.data}'s rows are not contiguous and ascending; BLAS cannot write it"
     y_root = program.root_of(write.data)
     a_name, b_name, _ = mm.operands(state)
     if y_root in {program.root_of(a_name), program.root_of(b_name)}:
@@ -282,6 +282,14 @@ def _checks_output(program: Program, state: State, mm: MatMul, t_name: str, writ
     if y_root in touched:
         return f"the consumer reads {y_root}, which it also writes"
     return None
+
+
+def _positive(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` is positive for all positive sizes (a reversed view's row stride,
+    ``-N``, is not: BLAS takes the leading dimension as a positive distance)."""
+    expr = sympy.sympify(expr)
+    sizes = {s: sympy.Symbol(s.name, integer=True, positive=True) for s in expr.free_symbols}
+    return bool(expr.xreplace(sizes).is_positive)
 
 
 def _outermost(state: State, e: Edge, nest: list[MapEntry]) -> Edge:
