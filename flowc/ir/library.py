@@ -34,7 +34,7 @@ from flowc.ir.epilogue import ACC, OUT, Epilogue, index_symbol, rename_locals
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
-from flowc.ir.symbolic import Range, Subset, canonical_symbol, equal, is_zero
+from flowc.ir.symbolic import Range, Subset, canonical_symbol, equal, is_positive, is_zero
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
@@ -67,11 +67,12 @@ def _edge_for(state: "State", node: LibraryNode, conn: str, incoming: bool):
 
 def matrix_layout(desc: Any) -> Optional[tuple[bool, Any]]:
     """How the last two dims of ``desc`` read as a row-major GEMM operand:
-    (transposed?, leading dimension), or None without a unit stride."""
+    (transposed?, leading dimension), or None without a unit stride and a positive
+    leading dimension (BLAS cannot walk a reversed view such as ``a[::-1]``)."""
     s_row, s_col = desc.strides[-2], desc.strides[-1]
-    if is_zero(s_col - 1) and not is_zero(s_row):
+    if is_zero(s_col - 1) and is_positive(s_row):
         return False, s_row
-    if is_zero(s_row - 1) and not is_zero(s_col):
+    if is_zero(s_row - 1) and is_positive(s_col):
         return True, s_col
     return None
 
@@ -82,8 +83,8 @@ def gemm_unsupported(program: "Program", state: "State", node: "MatMul") -> Opti
     if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
         return (f"GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, "
                 f"{c.dtype.name})")
-    if not is_zero(c.strides[-1] - 1) or is_zero(c.strides[-2]):
-        return "the result's rows are not contiguous"
+    if not is_zero(c.strides[-1] - 1) or not is_positive(c.strides[-2]):
+        return "the result's rows are not contiguous and ascending"
     for name, d in (("A", a), ("B", b)):
         if matrix_layout(d) is None:
             return f"operand {name} has no unit stride in its matrix dimensions"

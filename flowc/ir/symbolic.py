@@ -113,6 +113,14 @@ def is_zero(expr: Any) -> bool:
     return sympy.simplify(d) == 0
 
 
+def is_positive(expr: Any) -> bool:
+    """Whether ``expr`` is positive for all positive sizes (``N`` and ``H*P`` are; a reversed
+    view's stride ``-N`` and ``N - 1`` are not)."""
+    d = sympy.sympify(expr)
+    sizes = {s: sympy.Symbol(s.name, integer=True, positive=True) for s in d.free_symbols}
+    return bool(d.xreplace(sizes).is_positive)
+
+
 @dataclass(frozen=True)
 class Range:
     """Half-open ``start:stop:step`` (step may be negative, as in Python)."""

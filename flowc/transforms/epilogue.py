@@ -38,7 +38,7 @@ from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, Node, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
-from flowc.ir.symbolic import canonical_symbol, equal, is_zero
+from flowc.ir.symbolic import canonical_symbol, equal, is_positive, is_zero
 from flowc.transforms.base import Match, Transformation
 
 
@@ -271,7 +271,7 @@ def _checks_output(program: Program, state: State, mm: MatMul, t_name: str, writ
         rng = next(r for m in nest for q, r in zip(m.map.params, m.map.ranges) if canonical_symbol(q) == p)
         if not equal(rng.stop, t_desc.shape[d]):
             return f"the consumer covers {rng} of dimension {d}, not all of {t_desc.shape[d]}"
-    if not is_zero(y_desc.strides[-1] - 1) or not _positive(y_desc.strides[-2]):
+    if not is_zero(y_desc.strides[-1] - 1) or not is_positive(y_desc.strides[-2]):
         return f"{write.data}'s rows are not contiguous and ascending; BLAS cannot write it"
     y_root = program.root_of(write.data)
     a_name, b_name, _ = mm.operands(state)
@@ -282,14 +282,6 @@ def _checks_output(program: Program, state: State, mm: MatMul, t_name: str, writ
     if y_root in touched:
         return f"the consumer reads {y_root}, which it also writes"
     return None
-
-
-def _positive(expr: sympy.Expr) -> bool:
-    """Whether ``expr`` is positive for all positive sizes (a reversed view's row stride,
-    ``-N``, is not: BLAS takes the leading dimension as a positive distance)."""
-    expr = sympy.sympify(expr)
-    sizes = {s: sympy.Symbol(s.name, integer=True, positive=True) for s in expr.free_symbols}
-    return bool(expr.xreplace(sizes).is_positive)
 
 
 def _outermost(state: State, e: Edge, nest: list[MapEntry]) -> Edge:

@@ -56,6 +56,19 @@ def test_float_matmul_of_transposed_view_is_blas_without_copy():
 
 
 @flowc.program
+def reversed_operands(a: flowc.float32[N, K], b: flowc.float32[K, M], c: flowc.float64[B, N, K],
+                      d: flowc.float64[K, M]):
+    return a[::-1] @ b, a @ b[::-1], a[::-1].T @ a[::-1], c[:, ::-1] @ d, c[::-1] @ d
+
+
+def test_matmul_of_reversed_views(rng):
+    """A reversed view has a negative leading dimension, which BLAS cannot take: no GEMM call for it."""
+    for bb, n, k, m in SIZES:
+        run_both(reversed_operands, rand(rng, (n, k), np.float32), rand(rng, (k, m), np.float32),
+                 rand(rng, (bb, n, k)), rand(rng, (k, m)))
+
+
+@flowc.program
 def dots(a: flowc.float64[N, K], b: flowc.float64[K, M], v: flowc.float64[K], t: flowc.float64[B, N, K],
          u: flowc.float64[M, K, B]):
     return np.dot(a, b), np.dot(v, v), np.dot(a, v), np.dot(3.0, v), a.dot(b), np.dot(t, v), np.dot(t, u)
