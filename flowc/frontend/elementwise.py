@@ -153,9 +153,9 @@ def _invert(a: list[tl.Node], dt: DType) -> tl.Node:
 
 #: name -> (NumPy function for typing, arity, tasklet builder, computes in operands' common dtype)
 UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], bool]] = {
-    "add": (np.add, 2, _bin("+"), False),
+    "add": (np.add, 2, _bitwise("+", "or"), False),             # bool + bool is logical or in NumPy
     "subtract": (np.subtract, 2, _bin("-"), False),
-    "multiply": (np.multiply, 2, _bin("*"), False),
+    "multiply": (np.multiply, 2, _bitwise("*", "and"), False),
     "divide": (np.true_divide, 2, _bin("/"), False),
     "true_divide": (np.true_divide, 2, _bin("/"), False),
     "floor_divide": (np.floor_divide, 2, _bin("//"), False),

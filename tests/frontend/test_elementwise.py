@@ -35,6 +35,18 @@ def test_comparisons_and_boolean_operators(rng):
 
 
 @flowc.program
+def bool_arithmetic(a: flowc.float32[N, M]):
+    both = (a > 0) + (a > 0.5)
+    return both, ((a > 0) + (a > 0.5)).astype(np.float32), (a > 0) * (a < 0.5), (a > 0) + 1, (a > 0) * 2.5
+
+
+def test_bool_arithmetic_is_logical(rng):
+    """NumPy: bool + bool is logical or (never 2), bool * bool logical and."""
+    for n, m in SIZES:
+        run_both(bool_arithmetic, rand(rng, (n, m), np.float32))
+
+
+@flowc.program
 def math_funcs(a: flowc.float32[N], p: flowc.float32[N]):
     return (np.exp(a), np.log(p), np.log1p(p), np.sqrt(p), np.tanh(a), np.sin(a), np.cos(a), np.abs(a),
             np.negative(a), np.maximum(a, 0.0), np.minimum(a, p), np.sign(a), np.floor(a * 3), np.ceil(a * 3),
