@@ -195,6 +195,11 @@ class _Generator:
         for prm in p.call_signature():
             if prm.kind == "array":
                 params.append(f"{prm.dtype.ctype}* {cname(prm.name)}")
+            elif prm.kind == "scalar" and prm.dtype.name == "float16":
+                # passed as its bit pattern: ctypes has no half type, and a _Float16 by value
+                # travels in a vector register where ctypes' uint16 travels in an integer one
+                params.append(f"uint16_t fc_bits_{prm.name}")
+                self.emit(f"_Float16 {cname(prm.name)}; std::memcpy(&{cname(prm.name)}, &fc_bits_{prm.name}, 2);")
             elif prm.kind == "scalar":
                 params.append(f"{prm.dtype.ctype} {cname(prm.name)}")
             else:

@@ -184,7 +184,7 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "right_shift": (np.right_shift, 2, _bin(">>"), False),
     "negative": (np.negative, 1, lambda a, dt: tl.UnaryOp("-", a[0]), False),
     "positive": (np.positive, 1, lambda a, dt: a[0], False),
-    "absolute": (np.absolute, 1, _call("abs"), False),
+    "absolute": (np.absolute, 1, _call("abs"), True),      # |complex| is computed on the complex value
     "fabs": (np.fabs, 1, _call("abs"), False),
     "square": (np.square, 1, lambda a, dt: tl.BinOp("*", a[0], a[0]), False),
     "reciprocal": (np.reciprocal, 1, lambda a, dt: tl.BinOp("/", T.literal(1, dt), a[0]), False),
@@ -216,6 +216,13 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "logical_not": (np.logical_not, 1, lambda a, dt: tl.UnaryOp("not", a[0]), True),
     "invert": (np.invert, 1, _invert, False),
 }
+
+#: the ufuncs generated code computes on complex values (std::complex has no order, no erf, ...)
+COMPLEX_UFUNCS = frozenset({
+    "add", "subtract", "multiply", "divide", "true_divide", "power", "negative", "positive", "absolute",
+    "square", "reciprocal", "exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+    "arcsin", "arccos", "arctan", "equal", "not_equal",
+})
 
 _FOLD_SYM = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multiply": lambda a, b: a * b,
              "floor_divide": lambda a, b: sympy.floor(a / b), "remainder": lambda a, b: sympy.Mod(a, b),
@@ -262,6 +269,9 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
     if syms and name == "power" and isinstance(args[1], Const) and int(args[1].value) >= 0:
         return Sym(args[0].expr ** int(args[1].value))
     shape, lazies = combine(args)
+    if name not in COMPLEX_UFUNCS and any(lz.dtype.kind == "c" for lz in lazies):
+        raise LoweringError(f"{name} is not supported on complex values",
+                            f"on complex arrays: {', '.join(sorted(COMPLEX_UFUNCS))}")
     result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies])
     weak = weak and not numpy_call
     if name.startswith("logical"):

@@ -58,6 +58,8 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
     nd = len(shape)
     axes = norm_axes(axis, nd)
     out_dtype = dtype or _result_dtype(op, value.dtype)
+    if op in ("max", "min") and value.dtype.kind == "c":
+        raise LoweringError(f"{op} is not supported on complex values", "sum, prod or mean of complex arrays")
     if op in ("max", "min") and any(T.same(shape[a], 0) for a in axes):
         raise LoweringError(f"zero-size array to reduction operation {op} which has no identity")
     if nd == 0 or not axes:
@@ -242,6 +244,8 @@ def argreduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool) -> Val
     """argmax (op "max") / argmin ("min"): the first index of the extreme value along ``axis``."""
     if not is_arraylike(x) or len(x.shape) == 0:
         raise LoweringError(f"arg{op}() needs an array with at least one dimension")
+    if x.dtype.kind == "c":
+        raise LoweringError(f"arg{op} is not supported on complex values", "argmax/argmin of np.abs(x)")
     if axis is None or (isinstance(axis, PyValue) and axis.obj is None):
         from .shapes import reshape
 

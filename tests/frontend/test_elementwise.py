@@ -233,3 +233,16 @@ def float16_ops(a: flowc.float16[N], b: flowc.float16[N]):
 def test_float16(rng):
     for n in (5, 8):
         run_both(float16_ops, rand(rng, n, np.float16), rand(rng, n, np.float16))
+
+
+@flowc.program
+def float16_scalar(a: flowc.float16[N], s: flowc.float16, t: flowc.float32):
+    return a * s, s * t, a + s
+
+
+def test_float16_scalar_argument(rng):
+    """A float16 scalar crosses the C ABI as its bit pattern (by value it would travel in a vector
+    register, where ctypes puts a uint16 in an integer one and every later argument shifts)."""
+    for n in (3, 11):
+        run_both(float16_scalar, rand(rng, n, np.float16), np.float16(rng.uniform(-2, 2)),
+                 np.float32(rng.uniform(-2, 2)))
