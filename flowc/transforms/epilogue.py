@@ -86,16 +86,7 @@ class EpilogueFusion(Transformation):
         why = _private_result(program, state, mm, t, entry)
         if why:
             return why
-        scopes = state.scope_dict()
-        nest = [entry]
-        while True:
-            children = [n for n, s in scopes.items() if s is nest[-1]]
-            inner = [n for n in children if isinstance(n, MapEntry)]
-            if len(inner) == 1 and set(children) == {inner[0], state.exit_of(inner[0])}:
-                nest.append(inner[0])
-                continue
-            break
-        body = children
+        nest, body = _perfect_nest(state, entry)
         if any(not isinstance(n, (Tasklet, AccessNode)) for n in body):
             return "the consumer's body is not tasklets and registers"
         params = [canonical_symbol(p) for m in nest for p in m.map.params]
@@ -231,6 +222,19 @@ class EpilogueFusion(Transformation):
 
 
 # ---------------------------------------------------------------- helpers
+def _perfect_nest(state: State, entry: MapEntry) -> tuple[list[MapEntry], list[Node]]:
+    """The maps nested one inside the other from ``entry`` (each the only thing in its parent),
+    outermost first, and the nodes in the innermost one's scope."""
+    scopes = state.scope_dict()
+    nest = [entry]
+    while True:
+        children = [n for n, s in scopes.items() if s is nest[-1]]
+        inner = [n for n in children if isinstance(n, MapEntry)]
+        if len(inner) != 1 or set(children) != {inner[0], state.exit_of(inner[0])}:
+            return nest, children
+        nest.append(inner[0])
+
+
 def _private_result(program: Program, state: State, mm: MatMul, t: AccessNode, entry: MapEntry) -> Optional[str]:
     """Why the GEMM's result T is not a private intermediate that only ``entry`` reads."""
     desc = program.data[t.data]
