@@ -239,9 +239,77 @@ def test_layout_selection_refuses(variant):
     assert LayoutSelection().matches(p) == []
 
 
+N_, M_, B_ = flowc.symbol("N"), flowc.symbol("M"), flowc.symbol("B")
+
+
+def _copy_target_written_before(x: flowc.float32[N_, M_], y: flowc.float32[M_, N_]):
+    d = y + 1.0
+    c = x * 2.0
+    s = d * 3.0          # reads d's first value after c is written
+    d[:] = c.T
+    return d + s
+
+
+def test_layout_selection_refuses_copy_target_written_elsewhere():
+    """d holds a value before the transposing copy overwrites it; as a view of c, that value
+    would live in c's memory and be clobbered when c is produced."""
+    from flowc import frontend
+    from flowc.transforms import LayoutSelection
+    p = frontend.lower(_copy_target_written_before)
+    assert LayoutSelection().matches(p) == []
+    q = copy.deepcopy(p)
+    auto_optimize(q)
+    q.validate()
+    check_same(p, q, lambda x, y: (x * 2).T + (y + 1) * 3,
+               lambda rng, n, m: ((rng.standard_normal((n, m), dtype=np.float32),
+                                   rng.standard_normal((m, n), dtype=np.float32)), {}))
+
+
+def _gemm_then_merge_in_a_later_state(x: flowc.float32[B_, N_, N_], y: flowc.float32[N_, N_]):
+    c = x @ y
+    z = y * 2.0
+    for t in range(2):                   # control flow: the copy lands in another state
+        z[t % N_, 0] = 3.0
+    d = c.transpose(1, 0, 2).reshape(N_, B_ * N_)
+    return d + 1.0, z
+
+
+def test_layout_selection_with_gemm_producer_in_another_state():
+    """The GEMM is checked in its own state (it crashed when looked up in the copy's)."""
+    from flowc import frontend
+    from flowc.transforms import LayoutSelection
+    p = frontend.lower(_gemm_then_merge_in_a_later_state)
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, LayoutSelection)) == 1
+
+    def reference(x, y):
+        z = y * 2
+        z[0, 0] = 3
+        z[1 % len(y), 0] = 3
+        return (x @ y).transpose(1, 0, 2).reshape(len(y), -1) + 1, z
+
+    for program in (p, q):
+        compiled = flowc.compile_program(program)
+        rng = np.random.default_rng()
+        for b, n in ((2, 3), (3, 17), (1, 1)):
+            x, y = rng.standard_normal((b, n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+            for got, want in zip(compiled(x, y), reference(x, y)):
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_layout_selection_refuses_converting_copy():
+    """D = float64(C) transposed is no view of C."""
+    from builder_programs import head_merge
+
+    from flowc.transforms import LayoutSelection
+    p, _, _ = head_merge()
+    p.data["D"].dtype = ir.float64
+    assert LayoutSelection().matches(p) == []
+
+
 # ---------------------------------------------------------------- tiling
 
-@pytest.mark.parametrize("tile,dims", [(4, None), (7, [0]), (16, [-1])])
+@pytest.mark.parametrize("tile,dims", [(4, None), (7, [0]), (16, [-1]), (3, [0, -2])])
 def test_map_tiling_preserves_semantics(tile, dims):
     from flowc.transforms import MapTiling
     p, reference, inputs = elementwise()

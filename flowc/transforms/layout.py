@@ -11,8 +11,10 @@ transposing copy becomes free.
 
 The producer must be able to write any layout: a map, or a MatMul whose new
 result layout is still a (strided, batched) GEMM result. Refuses when the
-intermediate is visible to the caller, has views or other readers, or when
-the copy does anything but permute dimensions.
+intermediate is visible to the caller, has views or other readers, when the
+copy does anything but permute dimensions (or converts the type), or when the
+copy's result is written anywhere else (an earlier value of it would live in
+the intermediate's memory, which the producer overwrites).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class LayoutSelection(Transformation):
             if not isinstance(desc, Array) or not desc.transient or desc.is_view or \
                     any(d.view_of == name for d in program.data.values() if d is not desc and name == src.data):
                 return None
-        if src.data == dst.data or dst.data in program.returns or not ddesc.is_c_contiguous():
+        if src.data == dst.data or dst.data in program.returns or not ddesc.is_c_contiguous() or \
+                sdesc.dtype != ddesc.dtype:       # a converting copy is no view
             return None
         params = [canonical_symbol(p) for p in entry.map.params]
         read = state.in_edges(t)[0].memlet.subset
@@ -83,30 +86,34 @@ class LayoutSelection(Transformation):
         if any(not equal(sdesc.shape[d], ddesc.shape[perm[d]]) for d in range(len(perm))):
             return None
         # the source is written once, by something that can write any layout, and read only here
-        writers = [e for st in program.states() for e in st.edges()
+        writers = [(st, e) for st in program.states() for e in st.edges()
                    if isinstance(e.dst, AccessNode) and e.dst.data == src.data and not e.memlet.is_empty]
         readers = [e for st in program.states() for e in st.edges()
                    if isinstance(e.src, AccessNode) and e.src.data == src.data and not e.memlet.is_empty]
         if len(writers) != 1 or len(readers) != 1 or readers[0].dst is not entry:
             return None
-        producer = writers[0].src
+        # the copy is the destination's only writer (also through its views): a value written
+        # into it earlier would live in the source's memory, which the producer overwrites
+        if any(isinstance(e.dst, AccessNode) and program.root_of(e.dst.data) == dst.data and
+               not e.memlet.is_empty and e.src is not exit_ for st in program.states() for e in st.edges()):
+            return None
+        producer_state, producer = writers[0][0], writers[0][1].src
         if isinstance(producer, LibraryNode) and not isinstance(producer, MatMul):
             return None
         if not isinstance(producer, (MatMul, MapExit)):
             return None
-        return src, dst, perm, producer
+        return src, dst, perm, producer, producer_state
 
     def can_apply(self, program: Program, match: Match) -> bool:
         found = self.plan(program, match)
         if found is None:
             return False
-        src, dst, perm, producer = found
+        src, dst, perm, producer, producer_state = found
         if isinstance(producer, MatMul):
-            state, _ = self.resolve(program, match)
             old = program.data[src.data].strides
             program.data[src.data].strides = self.new_strides(program, src.data, dst.data, perm)
             try:
-                return gemm_unsupported(program, state, producer) is None
+                return gemm_unsupported(program, producer_state, producer) is None
             finally:
                 program.data[src.data].strides = old
         return True
@@ -118,7 +125,7 @@ class LayoutSelection(Transformation):
 
     def apply(self, program: Program, match: Match) -> None:
         state, (entry,) = self.resolve(program, match)
-        src, dst, perm, _ = self.plan(program, match)
+        src, dst, perm, _, _ = self.plan(program, match)
         sdesc, ddesc = program.data[src.data], program.data[dst.data]
         sdesc.strides = self.new_strides(program, src.data, dst.data, perm)
         exit_ = state.exit_of(entry)

@@ -45,7 +45,7 @@ class MapTiling(Transformation):
 
     def _dims(self, entry: MapEntry) -> list[int]:
         n = len(entry.map.params)
-        return list(range(n)) if self.dims is None else [d % n for d in self.dims if -n <= d < n]
+        return list(range(n)) if self.dims is None else list(dict.fromkeys(d % n for d in self.dims if -n <= d < n))
 
     def can_apply(self, program: Program, match: Match) -> bool:
         state, (entry,) = self.resolve(program, match)
