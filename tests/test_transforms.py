@@ -123,6 +123,64 @@ def test_map_fusion_refuses_write_after_read_hazard():
     np.testing.assert_allclose(x, want)
 
 
+def test_map_fusion_consumer_reads_producer_input_through_another_node():
+    """Both maps read x, each through its own access node: fusing the rows gives the
+    consumer's x its own row-level connector (x_1), and fusing the columns must keep it
+    rather than share the producer's x connector of the same entry (that left IN_x_1
+    without its OUT_x_1 and the program failed validation)."""
+    N, M = flowc.symbol("N"), flowc.symbol("M")
+
+    @flowc.program
+    def negate_then_add(x: flowc.float64[N, M]):
+        t = -x
+        return t + x * 2.0
+
+    p = negate_then_add.to_ir()
+    q = copy.deepcopy(p)
+    auto_optimize(q)
+    q.validate()
+    assert sum(h["transformation"] == "MapFusion" for h in q.history) == 2
+    assert isinstance(q.data["t"], ir.Scalar)
+    check_same(p, q, lambda x: -x + x * 2.0,
+               lambda rng, n, m: ((rng.standard_normal((n, m)),), {}), sizes=((3, 5), (40, 33), (1, 7)))
+
+
+def test_map_fusion_keeps_producer_ordering_edges():
+    """The producer's exit closes a dangling node (an empty edge in) and orders a later
+    overwrite of its input (an empty edge out); both must survive on the fused exit. The
+    overwrite's map comes first in node order, so without the edge it ran first."""
+    p = ir.Program("ordered")
+    p.add_array("x", ["N"], ir.float64)
+    p.add_transient("T", ["N"], ir.float64)
+    p.add_scalar("s", ir.float64, transient=True)
+    p.add_array("y", ["N"], ir.float64)
+    p.add_return("y")
+    st = p.add_state()
+    ce, cx = st.add_map("overwrite", {"k": "0:N"})
+    ct = st.add_tasklet("overwrite", [], ["o"], "o = 0.5")
+    st.add_edge(ce, None, ct, None, ir.Memlet.empty())
+    st.add_memlet_path(ct, cx, st.add_access("x"), memlet=ir.Memlet.parse("x[k]"), src_conn="o")
+    e1, _, x1 = st.add_mapped_tasklet("a", {"i": "0:N"}, {"v": "x[i]"}, "o = v + 1.0", {"o": "T[i]"})
+    dangling = st.add_tasklet("unused", [], ["o"], "o = 2.0")
+    st.add_edge(e1, None, dangling, None, ir.Memlet.empty())
+    sn = st.add_access("s")
+    st.add_edge(dangling, "o", sn, None, ir.Memlet.parse("s"))
+    st.add_edge(sn, None, x1, None, ir.Memlet.empty())
+    st.add_nedge(x1, ce)
+    t = next(e.dst for e in st.out_edges(x1) if not e.memlet.is_empty)
+    st.add_mapped_tasklet("b", {"j": "0:N"}, {"v": "T[j]"}, "o = v * 3.0", {"o": "y[j]"}, input_nodes={"T": t})
+    p.validate()
+    q = copy.deepcopy(p)
+    assert len(apply_validated(q, MapFusion)) == 1
+    rng = np.random.default_rng()
+    for n in (5, 40):
+        x = rng.standard_normal(n)
+        for program in (p, q):
+            xx = x.copy()
+            np.testing.assert_allclose(run(program, xx), (x + 1) * 3)
+            np.testing.assert_allclose(xx, 0.5)
+
+
 # ---------------------------------------------------------------- expansion / local storage
 
 def test_map_expansion_preserves_semantics():

@@ -29,7 +29,7 @@ from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit
 from flowc.ir.program import Program
 from flowc.ir.propagation import union
-from flowc.ir.state import State
+from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol
 from flowc.transforms.base import Match, Transformation
 from flowc.transforms.scopes import (
@@ -144,7 +144,7 @@ class MapFusion(Transformation):
                 self._add_once(state, e.src, e.src_conn, e1, None, e.memlet)
                 continue
             conn = e.dst_conn[3:]
-            new_conn = self._entry_connector(state, e1, e.src, conn)
+            new_conn = self._entry_connector(state, e1, e)
             existing = next((i for i in state.in_edges(e1) if i.dst_conn == f"IN_{new_conn}"), None)
             if existing is None:
                 state.add_edge(e.src, e.src_conn, e1, f"IN_{new_conn}", e.memlet)
@@ -159,12 +159,18 @@ class MapFusion(Transformation):
                 self._add_once(state, e1, None, o.dst, o.dst_conn, o.memlet)
         # 3. the producer's other outputs leave through the consumer's exit
         for e in state.in_edges(x1):
+            if e.memlet.is_empty:                       # a node with no output closes the scope
+                self._add_once(state, e.src, e.src_conn, x2, None, e.memlet)
+                continue
             conn = e.dst_conn[3:]
             new_conn = self._exit_connector(state, x2, conn)
             state.add_edge(e.src, e.src_conn, x2, f"IN_{new_conn}", e.memlet)
             for o in state.out_edges(x1):
                 if o.src_conn == f"OUT_{conn}":
                     state.add_edge(x2, f"OUT_{new_conn}", o.dst, o.dst_conn, o.memlet)
+        for o in state.out_edges(x1):
+            if o.src_conn is None:                      # an ordering edge
+                self._add_once(state, x2, None, o.dst, o.dst_conn, o.memlet)
         for t, inner, write in moved:
             if any(e.dst is not e2 for e in state.out_edges(t)):
                 # others still read the whole intermediate: write it out too
@@ -189,15 +195,21 @@ class MapFusion(Transformation):
             state.add_edge(src, src_conn, dst, dst_conn, memlet)
 
     @staticmethod
-    def _entry_connector(state: State, entry: MapEntry, src, data: str) -> str:
-        """The entry connector for ``data`` arriving from ``src``: shared if ``src`` already feeds it."""
-        name, i = data, 0
-        while True:
-            existing = [e for e in state.in_edges(entry) if e.dst_conn == f"IN_{name}"]
-            if not existing or existing[0].src is src:
-                return name
+    def _entry_connector(state: State, entry: MapEntry, edge: Edge) -> str:
+        """The producer's entry connector for what ``edge`` carries into the consumer: shared
+        where the same source connector already feeds the producer, else a fresh name. Sharing
+        by name or by source node alone is not enough: after an outer fusion the consumer's
+        ``IN_x`` may be fed by ``OUT_x_1`` of the same entry whose ``OUT_x`` feeds the producer."""
+        for f in state.in_edges(entry):
+            if f.src is edge.src and f.src_conn == edge.src_conn and f.dst_conn is not None:
+                return f.dst_conn[3:]
+        base = edge.dst_conn[3:]
+        name, i = base, 0
+        used = {e.dst_conn for e in state.in_edges(entry)}
+        while f"IN_{name}" in used:
             i += 1
-            name = f"{data}_{i}"
+            name = f"{base}_{i}"
+        return name
 
     @staticmethod
     def _exit_connector(state: State, exit_: MapExit, data: str) -> str:
