@@ -104,6 +104,19 @@ class Lowering:
         self.in_map = False
         self._counter = 0
 
+    def require(self, expr: Any, why: str) -> None:
+        """A condition ``expr >= 0`` on the program's size symbols that the code relies on
+        (a constant slice bound inside a symbolic axis): checked by the runtime on every
+        call. Conditions on loop variables or map parameters are the program's own business."""
+        e = sympy.sympify(expr)
+        if {s.name for s in e.free_symbols} & self.bound:
+            return
+        if e.is_number:
+            if e < 0:
+                raise LoweringError(f"{why} is out of bounds")
+            return
+        self.program.require(e, why)
+
     # ------------------------------------------------------------ frames and blocks
     @property
     def frame(self) -> Frame:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sympy
 
@@ -123,20 +123,33 @@ def _expand_ellipsis(items: list[IndexItem], ndim: int) -> list[IndexItem]:
     return items + fill
 
 
-def _norm_index(i: Any, n: Any) -> Any:
-    """A possibly negative compile-time index made non-negative (symbolic ones are taken as given)."""
+#: records a condition ``expr >= 0`` that the runtime checks on every call (``Lowering.require``)
+Require = Callable[[Any, str], None]
+
+
+def _norm_index(i: Any, n: Any, require: Optional[Require] = None) -> Any:
+    """A possibly negative compile-time index made non-negative. On a symbolic axis the index
+    must lie inside it: that becomes a requirement the runtime checks."""
     e = sym_value(i, "an index")
+    given = e
     if e.is_number and e < 0:
         e = n + e
         if sympy.sympify(n).is_number and e < 0:
             raise LoweringError(f"index {i.expr if isinstance(i, Sym) else i.value} is out of bounds for size {n}")
     elif e.is_number and sympy.sympify(n).is_number and e >= n:
         raise LoweringError(f"index {e} is out of bounds for axis of size {n}")
+    if require is not None:
+        why = f"index {given} on an axis of size {n}"
+        require(e, why)
+        require(n - 1 - e, why)
     return e
 
 
-def slice_axis(n: Any, start: Any, stop: Any, step: Any) -> tuple[Any, Any, Any]:
-    """(first, step, length) of ``[start:stop:step]`` on an axis of size ``n`` (Python semantics)."""
+def slice_axis(n: Any, start: Any, stop: Any, step: Any,
+               require: Optional[Require] = None) -> tuple[Any, Any, Any]:
+    """(first, step, length) of ``[start:stop:step]`` on an axis of size ``n``. Python clamps
+    bounds to the axis; on a symbolic axis flowc cannot, so the bounds must lie inside it and
+    the slice must not run backwards: requirements the runtime checks on every call."""
     st = 1 if step is None else int(sym_value(step, "a slice step")) if sym_value(step, "a slice step").is_number \
         else None
     if st is None:
@@ -153,15 +166,24 @@ def slice_axis(n: Any, start: Any, stop: Any, step: Any) -> tuple[Any, Any, Any]
     def wrap(v: Any) -> Any:
         return n + v if v.is_number and v < 0 else v
 
+    text = ":".join("" if v is None else str(v) for v in b) + ("" if st == 1 else f":{st}")
+    why = f"the slice [{text}] of an axis of size {n}"
+    check = require or (lambda expr, why: None)
     if st > 0:
         first = sympy.Integer(0) if b[0] is None else wrap(b[0])
         last = n if b[1] is None else wrap(b[1])
         if (last - n).is_number and last - n > 0:
             last = n
+        check(first, why)
+        check(n - last, why)
+        check(last - first, why)
         length = last - first if st == 1 else sympy.ceiling((last - first) / st)
     else:
         first = n - 1 if b[0] is None else wrap(b[0])
         last = sympy.Integer(-1) if b[1] is None else wrap(b[1])
+        check(n - 1 - first, why)
+        check(last + 1, why)
+        check(first - last, why)
         length = sympy.ceiling((last - first) / st)
     length = sympy.simplify(length)
     if length.is_number and length < 0:
@@ -169,8 +191,9 @@ def slice_axis(n: Any, start: Any, stop: Any, step: Any) -> tuple[Any, Any, Any]
     return sympy.sympify(first), sympy.Integer(st), length
 
 
-def basic(ref: Ref, items: list[IndexItem]) -> Ref:
-    """Apply basic indexing (no dynamic or array items) to a Ref: a view."""
+def basic(ref: Ref, items: list[IndexItem], require: Optional[Require] = None) -> Ref:
+    """Apply basic indexing (no dynamic or array items) to a Ref: a view. ``require``
+    receives the conditions a symbolic axis must meet (see ``slice_axis``)."""
     items = _expand_ellipsis(items, ref.ndim)
     fixed = list(ref.fixed)
     axes: list[Axis] = []
@@ -182,11 +205,11 @@ def basic(ref: Ref, items: list[IndexItem]) -> Ref:
         a = ref.axes[k]
         k += 1
         if it.kind == "int":
-            i = _norm_index(it.value, a.size)
+            i = _norm_index(it.value, a.size, require)
             if a.src is not None:
                 fixed[a.src] = sympy.expand(a.start + a.step * i)
         elif it.kind == "slice":
-            first, step, length = slice_axis(a.size, it.start, it.stop, it.step)
+            first, step, length = slice_axis(a.size, it.start, it.stop, it.step, require)
             if a.src is None:
                 axes.append(Axis(None, sympy.Integer(0), sympy.Integer(1), length))
             else:
@@ -211,7 +234,7 @@ def getitem(lw: Lowering, value: Value, items: list[IndexItem]) -> Value:
                             "np.where(mask, x, other), or mask assignment x[mask] = value")
     if any(it.kind in ("dynamic", "array") for it in items):
         return gather(lw, value, items)
-    return basic(value, items)
+    return basic(value, items, lw.require)
 
 
 def gather(lw: Lowering, ref: Ref, items: list[IndexItem]) -> Lazy:
@@ -261,11 +284,11 @@ def gather(lw: Lowering, ref: Ref, items: list[IndexItem]) -> Lazy:
             if a.src is not None:
                 container_idx[a.src] = _affine(a.start, a.step, node)
         elif it.kind == "int":
-            i = _norm_index(it.value, a.size)
+            i = _norm_index(it.value, a.size, lw.require)
             if a.src is not None:
                 container_idx[a.src] = T.sym_to_tl(sympy.expand(a.start + a.step * i))
         else:
-            first, step, length = slice_axis(a.size, it.start, it.stop, it.step)
+            first, step, length = slice_axis(a.size, it.start, it.stop, it.step, lw.require)
             out_shape.append(length)
             if a.src is not None:
                 container_idx[a.src] = _affine(sympy.expand(a.start + a.step * first), sympy.expand(a.step * step),
@@ -327,7 +350,7 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
                                 "integer and slice indices, or a boolean mask")
         raise LoweringError("assignment at a data-dependent index is not supported",
                             "indices that are compile-time integers, symbols or loop variables")
-    sub = basic(target, items)
+    sub = basic(target, items, lw.require)
     new = ew.ufunc(aug, [sub, value]) if aug else value
     store(lw, _same_kind(new, sub.dtype) if aug else new, sub, name="assign")
 

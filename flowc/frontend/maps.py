@@ -292,7 +292,7 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
     if any(it.kind not in ("int",) for it in items) or len(items) != base.ndim:
         raise LoweringError("inside flowc.map, assignments write one element (one integer index per dimension)",
                             _HINT)
-    elem = basic(base, items)
+    elem = basic(base, items, lw.require)
     index = tuple(sympy.expand(e) for e in elem.index(()))
     wcr = None
     if aug is not None:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
+import sympy
+
 from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Data, Scalar, Storage, make_array
@@ -20,7 +22,7 @@ from flowc.ir.dtypes import DType, dtype_of
 from flowc.ir.errors import IRError
 from flowc.ir.nodes import MapEntry, Node, Tasklet
 from flowc.ir.state import State
-from flowc.ir.symbolic import as_expr, free_symbol_names
+from flowc.ir.symbolic import Expr, as_expr, free_symbol_names
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -64,6 +66,8 @@ class Program:
         self.symbols: list[str] = []
         self.body = Block(self)
         self.history: list[dict[str, Any]] = []
+        #: conditions on the free symbols, checked on every call: (expr, why) means expr >= 0
+        self.requirements: list[tuple[Expr, str]] = []
         self._state_names: set[str] = set()
 
     # ------------------------------------------------------------ data
@@ -140,6 +144,19 @@ class Program:
             self.symbols.append(name)
         return name
 
+    def require(self, expr: Any, why: str) -> None:
+        """Record that ``expr >= 0`` must hold for the program to be valid (a constant slice
+        bound inside a symbolic axis, say); the runtime checks it before every call. Conditions
+        that hold for all non-negative sizes are dropped."""
+        e = as_expr(expr)
+        sizes = {x: sympy.Symbol(x.name, integer=True, nonnegative=True) for x in e.free_symbols}
+        if e.xreplace(sizes).is_nonnegative:
+            return
+        if e.is_number:
+            raise IRError(f"requirement {why} does not hold")
+        if (e, why) not in self.requirements:
+            self.requirements.append((e, why))
+
     def root_of(self, name: str) -> str:
         """The container that owns the memory of ``name`` (itself unless a view)."""
         seen = set()
@@ -191,6 +208,8 @@ class Program:
     def used_symbols(self) -> set[str]:
         """Every symbol name the program refers to, bound or free."""
         used: set[str] = set(self.symbols)
+        for expr, _ in self.requirements:
+            used |= free_symbol_names(expr)
         for desc in self.data.values():
             used |= desc.free_symbols()
         for item in self.body.walk():

@@ -39,7 +39,7 @@ from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.state import State
-from flowc.ir.symbolic import Range, Subset, expr_str, parse_expr, split_top_level
+from flowc.ir.symbolic import Range, Subset, as_expr, expr_str, parse_expr, split_top_level
 
 FORMAT = "flowc-ir"
 VERSION = 1
@@ -59,6 +59,7 @@ def program_to_json(program: Any) -> str:
         "data": [_data_to(name, desc) for name, desc in program.data.items()],
         "body": _block_to(program.body),
         "history": program.history,
+        "requirements": [[expr_str(e), why] for e, why in program.requirements],
     }
     try:
         return json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=True)
@@ -192,6 +193,7 @@ def program_from_json(text: str) -> Any:
         p.returns = list(doc["returns"])
         _block_from(p, p.body, doc["body"])
         p.history = doc["history"]
+        p.requirements = [(as_expr(e), why) for e, why in doc.get("requirements", [])]
     except (KeyError, TypeError, ValueError) as exc:
         raise IRError(f"malformed flowc IR JSON: {type(exc).__name__}: {exc}") from exc
     return p

@@ -60,7 +60,7 @@ from flowc.ir.data import Array, Storage
 from flowc.ir.dtypes import DType
 from flowc.ir.errors import FlowcError, IRError
 from flowc.ir.program import Param, Program
-from flowc.ir.symbolic import permuted_strides
+from flowc.ir.symbolic import free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
 
 __all__ = ["CompiledProgram", "bind"]
@@ -308,6 +308,11 @@ class CompiledProgram:
         raise TypeError(f"{self._label}: missing value for symbol {symbol!r}: no argument's shape "
                         f"determines it; pass it by keyword, e.g. {self.program.name}(..., {symbol}=...)")
 
+    def _err_requirement(self, index: int, **values: int) -> None:
+        expr, why = self.program.requirements[index]
+        given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+        raise ValueError(f"{self._label}: {why} needs {expr} >= 0, but {given}")
+
     def _err_shape(self, name: str, got: tuple, expected: tuple) -> None:
         desc = self.program.data[name]
         for d, (g, e, s) in enumerate(zip(got, expected, desc.shape)):
@@ -433,7 +438,13 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         emit(f"if {s} is _fc_MISSING: self._err_missing_symbol({s!r})")
         emit(f"{local[s]} = {s} if (type({s}) is int and {s} >= 0) else _fc_symbol(self, {s!r}, {s})")
 
-    # 3. shapes and strides of arrays; scalar conversion
+    # 3. conditions the program assumes of its symbols (constant slice bounds inside symbolic axes)
+    for k, (expr, _) in enumerate(program.requirements):
+        names = sorted(free_symbol_names(expr))
+        values = ", ".join(f"{n}={local[n]}" for n in names)
+        emit(f"if not {_py_expr(expr, local)} >= 0: self._err_requirement({k}, {values})")
+
+    # 4. shapes and strides of arrays; scalar conversion
     call_args: list[str] = []
     for i, p in enumerate(inputs):
         v = sig_name[p.name]
@@ -465,7 +476,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
             emit(f"if {v}.strides != {strides}: self._err_strides({p.name!r}, {v}, {strides})")
         call_args.append(_pointer_expr(v))
 
-    # 4. returned arrays
+    # 5. returned arrays
     ret_vars: list[str] = []
     for j, p in enumerate(returns):
         desc = program.data[p.name]

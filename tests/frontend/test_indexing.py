@@ -1,7 +1,10 @@
 """Indexing: integers, slices (steps, negative bounds), new axes, ellipsis, slice and mask assignment,
 integer-array gathers."""
 
+import re
+
 import numpy as np
+import pytest
 
 import flowc
 from flowc import ir
@@ -112,3 +115,48 @@ def test_symbolic_slice_bounds(rng):
             return x[n // 2:], x[:n - 1:2]
 
         run_both(symbolic_slices, rand(rng, n), rand(rng, n), ref=ref)
+
+
+# ---------------------------------------------------------------- bounds on symbolic axes
+
+@flowc.program
+def fixed_bounds(x: flowc.float32[N, M], y: flowc.float32[N, K]):
+    x[:, :2] = 1.5                       # a write: out of bounds it would corrupt memory
+    return x[:, :4] * 2.0, x[:, 3], x[:, -3:], y[:, :M], x[1:, ::-2]
+
+
+def _fixed_bounds_ref(x, y):
+    x[:, :2] = 1.5
+    return x[:, :4] * 2.0, x[:, 3], x[:, -3:], y[:, :x.shape[1]], x[1:, ::-2]
+
+
+def test_constant_bounds_inside_symbolic_axes_are_checked_per_call(rng):
+    """NumPy clamps slice bounds to the axis; on a symbolic axis flowc cannot, so it checks the
+    bounds on every call instead of reading or writing outside the array."""
+    for n, m, k in ((3, 4, 6), (5, 7, 9), (2, 4, 4)):
+        run_both(fixed_bounds, rand(rng, (n, m), np.float32), rand(rng, (n, k), np.float32),
+                 ref=_fixed_bounds_ref)
+    for m, k, what in ((3, 6, "[:4] of an axis of size M needs M - 4 >= 0, but M = 3"), (4, 3, "[:M]")):
+        x, y = rand(rng, (3, m), np.float32), rand(rng, (3, k), np.float32)
+        before = x.copy()
+        with pytest.raises(ValueError, match=re.escape(what)):
+            fixed_bounds(x, y)
+        np.testing.assert_array_equal(x, before)          # rejected before anything ran
+
+
+@flowc.program
+def loop_slices(x: flowc.float64[N, M]):
+    out = np.zeros_like(x)
+    for i in range(1, x.shape[0]):
+        out[i, :] = x[i - 1, :] + x[i, :]
+    return out
+
+
+def test_requirements_only_on_size_symbols(rng):
+    p = fixed_bounds.to_ir()
+    assert any("M - 4" in str(e) for e, _ in p.requirements)
+    assert any(why == "index 3 on an axis of size M" for _, why in p.requirements)
+    assert ir.from_json(p.to_json()).requirements == p.requirements
+    assert loop_slices.to_ir().requirements == []           # loop-variable indices are in range by construction
+    for shape in SIZES:
+        run_both(loop_slices, rand(rng, shape))
