@@ -43,7 +43,8 @@ class LayoutSelection(Transformation):
                     yield self.match(state, n, info=n.map.label)
 
     def plan(self, program: Program, match: Match) -> Optional[tuple]:
-        """(source access, destination access, permutation) of a pure transposing copy, or None."""
+        """(source access, destination access, permutation, producer node, producer's state) of a
+        pure transposing copy whose source can be stored in any layout, or None."""
         state, (entry,) = self.resolve(program, match)
         body = scope_nodes(state, entry)
         if len(body) != 1 or not isinstance(body[0], Tasklet):
