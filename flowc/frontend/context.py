@@ -79,6 +79,8 @@ class Frame:
     sym_subs: dict[str, Expr] = field(default_factory=dict)
     #: variables that live in a container across loop iterations / branch arms
     carried: dict[str, Ref] = field(default_factory=dict)
+    #: carried variables that stay views of a container defined before their loop (``v = t[::-1]``)
+    aliases: dict[str, Ref] = field(default_factory=dict)
     #: names of the size symbols in the function's globals and closure (computed on first use)
     symbol_names: Optional[set[str]] = None
     #: names the function assigns anywhere (local to the whole function; computed on first use)

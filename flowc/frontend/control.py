@@ -107,7 +107,9 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
                 finals.append({n: frame.env[n] for n in pre + new if n in frame.env})
         return finals
 
-    specs = _specs(lw, node, pre, new, initial, dry(dict(initial)), local_syms, loop=is_loop)
+    first = dry(dict(initial))
+    aliases = _aliases(lw, new, first, local_syms) if is_loop else {}
+    specs = _specs(lw, node, pre, new, initial, first, local_syms, loop=is_loop)
     if is_loop:
         for _ in range(3):
             changed = False
@@ -121,7 +123,15 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
             specs = new_specs
             if not changed:
                 break
+    # a view of a container that a variable rebinds in the loop is a snapshot in Python (the
+    # rebinding makes a new array), which a copy per iteration is; only in-place writes show through
+    rebound = {initial[m].data for m in specs if isinstance(initial.get(m), Ref)}
     for n, (shape, dtype) in specs.items():
+        view = aliases.get(n)
+        if view is not None and view.dtype == dtype and view.data not in rebound:
+            frame.carried[n] = frame.aliases[n] = view
+            frame.env[n] = view
+            continue
         v0 = initial.get(n)
         if isinstance(v0, Ref) and v0.is_whole(lw.desc(v0.data)) and v0.dtype == dtype and \
                 isinstance(lw.desc(v0.data), Scalar) == (len(shape) == 0) and not shared(lw, v0.data, exclude=n) \
@@ -133,6 +143,23 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
                 store(lw, v0, target, name=f"init_{n}")
         frame.carried[n] = target
         frame.env[n] = target
+
+
+def _aliases(lw: Lowering, new: list[str], finals: list[dict[str, Value]], local_syms: set[str]) -> dict[str, Ref]:
+    """Variables a loop creates as views of a container that exists before it (``v = t[::-1]``,
+    ``v = t``). In Python they alias that container, so later writes to it show through them;
+    a copy per iteration would not. They stay views when the view does not move with the loop."""
+    out: dict[str, Ref] = {}
+    for n in new:
+        values = [f[n] for f in finals if n in f]
+        if len(values) != 1 or not isinstance(values[0], Ref) or values[0].data not in lw.program.data:
+            continue
+        r = values[0]
+        exprs = [e for a in r.axes for e in (a.start, a.step, a.size)] + [f for f in r.fixed if f is not None]
+        if any(s.name in local_syms for e in exprs for s in sympy.sympify(e).free_symbols):
+            continue
+        out[n] = r
+    return out
 
 
 def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial: dict[str, Value],
@@ -278,6 +305,7 @@ def _restore(lw: Lowering, env_before: dict[str, Value], saved_carried: dict[str
     for n, r in frame.carried.items():
         frame.env[n] = r
     frame.carried = saved_carried
+    frame.aliases = {n: r for n, r in frame.aliases.items() if saved_carried.get(n) is r}
 
 
 def lower_while(lw: Lowering, node: ast.While) -> None:

@@ -184,6 +184,14 @@ def bind_name(lw: Lowering, name: str, value: Value) -> None:
 
 def write_carried(lw: Lowering, name: str, value: Value) -> None:
     target = lw.frame.carried[name]
+    if lw.frame.aliases.get(name) is target:
+        # a view, as in Python: rebinding it to the same view is all an iteration does
+        if value != target:
+            raise LoweringError(f"the variable {name!r} is a view of another array in this loop and is "
+                                f"rebound to a different value here",
+                                f"one view per loop, or a copy: {name} = ....copy()")
+        lw.frame.env[name] = target
+        return
     if not is_arraylike(value):
         raise LoweringError(f"the variable {name!r} holds an array in this loop or branch and cannot be "
                             f"rebound to {describe(value)}")

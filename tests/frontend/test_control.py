@@ -141,6 +141,34 @@ def test_tuple_swap_in_loop(rng):
         run_both(swap, rand(rng, n), rand(rng, n), np.int64(3))
 
 
+@flowc.program
+def view_in_loop(y: flowc.float64[N], k: flowc.int64):
+    t = np.abs(y)
+    for _ in range(k):
+        v = t[::-1]          # a view: Python's v sees the in-place update below
+        t += 1.0
+    for _ in range(k):
+        w = t[1:]
+    t *= 2.0                 # ... and this one, made after the loop
+    w[0] = -1.0              # a write through the view lands in t
+    return v + 0.0, w * 1.0, t
+
+
+@flowc.program
+def snapshot_in_loop(y: flowc.float64[N], k: flowc.int64):
+    t = np.abs(y)
+    for _ in range(k):
+        v = t[::-1]
+        t = t + 1.0          # rebinding makes a new array: v keeps the one it viewed
+    return v + 0.0, t
+
+
+def test_views_assigned_in_loops_alias_like_python(rng):
+    for n, k in ((4, 1), (7, 3)):
+        run_both(view_in_loop, rand(rng, n), np.int64(k))
+        run_both(snapshot_in_loop, rand(rng, n), np.int64(k))
+
+
 def test_loop_and_branch_structure():
     p = branches.to_ir()
     p.validate()
