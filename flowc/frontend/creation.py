@@ -20,7 +20,7 @@ from .context import Lowering
 from .emit import materialize, store
 from .errors import LoweringError
 from .registry import Args, function, method
-from .values import Const, DTypeValue, Ref, Sym, TupleValue, Value, describe, is_arraylike, sym_value
+from .values import Const, Ref, Sym, TupleValue, Value, describe, dtype_value, is_arraylike, sym_value
 
 
 def shape_arg(v: Value) -> tuple[Any, ...]:
@@ -36,9 +36,10 @@ def dtype_arg(a: Args, default: Optional[DType]) -> Optional[DType]:
     if a.none("dtype"):
         return default
     v = a["dtype"]
-    if not isinstance(v, DTypeValue):
+    dt = dtype_value(v)
+    if dt is None:
         raise LoweringError(f"dtype= must be a dtype (flowc.float32, np.float64, float, ...), not {describe(v)}")
-    return v.dtype
+    return dt
 
 
 def filled(lw: Lowering, shape: tuple[Any, ...], dtype: DType, fill: Optional[Value], prefix: str) -> Ref:

@@ -38,6 +38,7 @@ from .values import (
     TupleValue,
     Value,
     describe,
+    dtype_value,
     is_arraylike,
 )
 
@@ -107,10 +108,10 @@ def array_attribute(lw: Lowering, v: Value, attr: str) -> Value:
 def finish(lw: Lowering, result: Value, a: Args) -> Value:
     """Apply a ufunc's ``dtype=``, ``out=`` and ``where=`` keywords to its result."""
     if "dtype" in a.values and not a.none("dtype"):
-        dt = a["dtype"]
-        if not isinstance(dt, DTypeValue):
+        dt = dtype_value(a["dtype"])
+        if dt is None:
             raise LoweringError("dtype= must be a dtype")
-        result = ew.cast(result, dt.dtype)
+        result = ew.cast(result, dt)
     out = None if a.none("out") else a["out"]
     if isinstance(out, TupleValue):
         if len(out.items) != 1:

@@ -9,7 +9,9 @@ of ints is float64). ``mean`` divides the sum by the count, ``var`` is the
 two-pass ``mean(|x - mean(x)|**2)``, ``std`` its square root. ``argmax``
 takes the maximum, then the smallest index where it is reached (a second
 ``min`` reduction over ``where(x == max, index, size)``), so ties resolve to
-the first occurrence as in NumPy.
+the first occurrence as in NumPy (for floats, NaN counts as reached: the
+first NaN wins). ``np.fmax.reduce``/``np.fmin.reduce`` of floats skip NaNs
+(NaN only where a whole slice is NaN).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .context import Lowering
 from .emit import as_ref, library, materialize
 from .errors import LoweringError
 from .registry import Args, function, method
-from .values import Const, DTypeValue, Lazy, PyValue, Ref, Sym, TupleValue, Value, describe, is_arraylike
+from .values import Const, Lazy, PyValue, Ref, Sym, TupleValue, Value, describe, dtype_value, is_arraylike
 
 _TYPING = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
 _UFUNC_OP = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min", "fmax": "max", "fmin": "min",
@@ -146,10 +148,10 @@ def _reduction_args(fname: str, args: list[Value], kwargs: dict[str, Value], sel
 def _dtype_kw(a: Args) -> Optional[DType]:
     if a.none("dtype"):
         return None
-    v = a["dtype"]
-    if not isinstance(v, DTypeValue):
+    dt = dtype_value(a["dtype"])
+    if dt is None:
         raise LoweringError("dtype= must be a dtype")
-    return v.dtype
+    return dt
 
 
 def _keepdims(a: Args) -> bool:
@@ -266,7 +268,11 @@ def argreduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool) -> Val
     size = sympy.sympify(x.shape[k])
     idx = ew.index_lazy(x.shape, k)
     size_v: Value = Sym(size) if not size.is_number else Const(int(size), ew.INT64, True)
-    cand = ew.where(ew.ufunc("equal", [xr, extreme]), idx, size_v)
+    hit = ew.ufunc("equal", [xr, extreme])
+    if x.dtype.kind == "f":
+        # a NaN is the extreme (NumPy's max/min propagate it) but equals nothing: the first NaN wins
+        hit = ew.ufunc("logical_or", [hit, ew.ufunc("isnan", [xr])])
+    cand = ew.where(hit, idx, size_v)
     return reduce(lw, "min", cand, Const(k, ew.INT64, True), keepdims, dtype=ew.INT64)
 
 
@@ -333,7 +339,25 @@ def _ufunc_reduce(lw: Lowering, ufunc: Any, args: list[Value], kwargs: dict[str,
     dt = _dtype_kw(a)
     if dt is None and name in ("add", "multiply"):
         dt = dtype_of(np.asarray(ufunc.reduce(np.ones(1, dtype=x.dtype.numpy))).dtype)
+    if name in ("fmax", "fmin") and is_arraylike(x) and x.dtype.kind == "f":
+        return _nan_skipping(lw, name, op, x, a["axis"], _keepdims(a), initial, dt)
     return reduce(lw, op, x, a["axis"], _keepdims(a), initial, dt)
+
+
+def _nan_skipping(lw: Lowering, name: str, op: str, x: Value, axis: Any, keepdims: bool,
+                  initial: Optional[Value], dt: Optional[DType]) -> Value:
+    """``np.fmax.reduce``/``np.fmin.reduce`` of floats: NaNs are skipped (read as -inf/+inf); a slice
+    that is all NaN gives NaN, as in NumPy. ``initial`` joins with ``fmax``/``fmin`` too."""
+    xr = as_ref(lw, x, "f_in")
+    nan = ew.ufunc("isnan", [xr])
+    skip = ew.where(nan, Const(float("-inf") if op == "max" else float("inf"), x.dtype, False), xr)
+    r = reduce(lw, op, skip, axis, keepdims)
+    all_nan = _bool_reduce(lw, "min", nan, axis, keepdims)
+    result: Value = ew.where(all_nan, Const(float("nan"), x.dtype, False), r)
+    if initial is not None:
+        result = ew.ufunc(name, [result, initial])
+    out_dtype = dt or x.dtype
+    return ew.cast(result, out_dtype) if result.dtype != out_dtype else result
 
 
 @method("ufunc.outer")

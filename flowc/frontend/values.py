@@ -27,6 +27,7 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+import numpy as np
 import sympy
 
 from flowc.ir import expr as tl
@@ -162,6 +163,16 @@ class FuncValue:
 @dataclass(frozen=True)
 class DTypeValue:
     dtype: DType
+
+
+def dtype_value(v: Any) -> Optional[DType]:
+    """The dtype a ``dtype=`` argument names: a dtype, or the builtins ``float``, ``int``, ``bool``,
+    ``complex`` (NumPy's float64, int64, bool, complex128); None for anything else."""
+    if isinstance(v, DTypeValue):
+        return v.dtype
+    if isinstance(v, FuncValue) and v.obj in (float, int, bool, complex):
+        return dtype_of(np.dtype(v.obj))
+    return None
 
 
 @dataclass(frozen=True)

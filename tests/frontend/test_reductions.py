@@ -5,7 +5,7 @@ import numpy as np
 import flowc
 from flowc import ir
 
-from fe_helpers import rand, run_both
+from fe_helpers import rand, run_both, with_symbols
 
 N, M, K = flowc.symbol("N"), flowc.symbol("M"), flowc.symbol("K")
 SIZES = [(2, 3, 4), (5, 7, 6)]
@@ -137,3 +137,29 @@ def logical_reduce(b: flowc.bool_[N, M], x: flowc.float64[N, M]):
 def test_logical_reductions(rng):
     for n, m, _ in SIZES:
         run_both(logical_reduce, rand(rng, (n, m), np.bool_), rand(rng, (n, m)))
+
+
+@flowc.program
+def nan_reductions(x: flowc.float64[N, M]):
+    return (np.argmax(x, axis=1), np.argmin(x, axis=0), np.argmax(x), x.argmin(axis=-1, keepdims=True),
+            np.fmax.reduce(x, axis=1), np.fmin.reduce(x, axis=0), np.fmax.reduce(x, axis=None, initial=0.5))
+
+
+def test_argmax_and_fmax_reduce_with_nans(rng):
+    # argmax/argmin: the first NaN wins (flowc returned the axis length, an index out of bounds);
+    # fmax/fmin.reduce skip NaNs unless the whole slice is NaN (flowc propagated them)
+    for n, m in [(4, 5), (3, 2)]:
+        x = rand(rng, (n, m))
+        x[1, 1] = x[n - 1, 0] = np.nan
+        x[2, :] = np.nan
+        run_both(nan_reductions, x)
+
+
+@flowc.program
+def builtin_dtypes(x: flowc.int32[N]):
+    return np.sum(x, dtype=float), np.zeros_like(x, dtype=bool), np.ones(N, dtype=int), np.add(x, 1, dtype=float)
+
+
+def test_builtin_types_as_dtype(rng):
+    for n in (1, 5):
+        run_both(builtin_dtypes, rand(rng, (n,), np.int32), ref=with_symbols(builtin_dtypes.func, N=n))
