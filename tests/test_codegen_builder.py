@@ -160,3 +160,35 @@ def test_parallel_map_reducing_into_a_shared_scalar(op, fn):
     for n in (7, 2_000_003):
         x = rng.standard_normal(n)
         np.testing.assert_allclose(compiled(x)[0], fn(x), rtol=1e-9)
+
+
+_N = flowc.symbol("N")
+
+
+@flowc.program
+def extremes_bool(x: flowc.bool_[_N]):
+    return np.max(x), np.min(x)
+
+
+@flowc.program
+def extremes_half(x: flowc.float16[_N]):
+    return np.max(x), np.min(x)
+
+
+@pytest.mark.parametrize("dtype", ["bool_", "float16"])
+def test_max_min_reductions_of_bool_and_float16(dtype):
+    """fc_max/fc_min had no OpenMP reduction for bool and _Float16 (compile error), and
+    flowc::isnan was false for _Float16, so a NaN before other values was lost."""
+    extremes = extremes_bool if dtype == "bool_" else extremes_half
+    rng = np.random.default_rng()
+    for size in (1, 7, 1000, 40000):
+        x = rng.integers(0, 2, size).astype(bool) if dtype == "bool_" else \
+            rng.standard_normal(size).astype(np.float16)
+        hi, lo = extremes(x)
+        assert hi == x.max() and lo == x.min() and np.asarray(hi).dtype == x.dtype
+        if dtype == "float16":
+            for pos in (0, size // 2, size - 1):
+                y = x.copy()
+                y[pos] = np.nan
+                hi, lo = extremes(y)
+                assert np.isnan(hi) and np.isnan(lo), (size, pos)
