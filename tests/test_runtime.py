@@ -532,3 +532,52 @@ def test_size_expressions_print_as_integer_python() -> None:
         for nv, mv in ((7, 3), (12, 5), (0, 1)):
             value = eval(text, {}, {"n": nv, "m": mv})   # noqa: S307 - text generated from a sympy expr
             assert isinstance(value, int) and value == int(expr.subs({n: nv, m: mv})), (expr, text)
+
+
+# --------------------------------------------------------------------------- frontend programs: writes, aliasing
+import flowc  # noqa: E402
+
+_N = flowc.symbol("N")
+
+
+@flowc.program
+def axpy_inplace(x: flowc.float64[_N], y: flowc.float64[_N]):
+    y[:] = x * 2.0 + y
+
+
+@flowc.program
+def shift(x: flowc.float64[_N], y: flowc.float64[_N]):
+    y[1:] = x[:-1] + 1.0
+
+
+@flowc.program
+def add(x: flowc.float64[_N], y: flowc.float64[_N]):
+    return x + y
+
+
+def test_read_only_array_written_in_place_is_rejected():
+    x, y = RNG.standard_normal(9), RNG.standard_normal(9)
+    frozen = y.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="'y' is written in place but the array is read-only"):
+        axpy_inplace(x, frozen)
+    np.testing.assert_array_equal(frozen, y)
+    x.flags.writeable = False           # only read: fine
+    want = x * 2.0 + y
+    axpy_inplace(x, y)
+    np.testing.assert_allclose(y, want)
+
+
+def test_aliased_arguments_of_an_in_place_program_are_rejected():
+    for size in (5, 100, 50000):
+        a = RNG.standard_normal(size)
+        with pytest.raises(ValueError, match="'x' and 'y' share memory.*writes 'y'"):
+            shift(a, a)
+        with pytest.raises(ValueError, match="share memory"):
+            shift(a, a[:])
+        b = a.copy()
+        shift(a, b)                     # disjoint: NumPy's result
+        want = a.copy()
+        want[1:] = a[:-1] + 1.0
+        np.testing.assert_allclose(b, want)
+        np.testing.assert_allclose(add(a, a), 2 * a)    # nothing written: aliasing is fine

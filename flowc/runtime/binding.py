@@ -249,6 +249,7 @@ class CompiledProgram:
     binder_source: str
     _label: str
     _symbol_origin: dict[str, tuple[str, int]]
+    _written: set[str]
     _error_message: Optional[Callable[[], Optional[bytes]]]
     _dtypes: dict[int, DType]
 
@@ -295,6 +296,15 @@ class CompiledProgram:
         desc = self.program.data[name]
         raise ValueError(f"{self._label}: argument {name!r} must have {desc.ndim} dimension(s) "
                          f"({self._describe(name)}), got {value.ndim} with shape {value.shape}")
+
+    def _err_readonly(self, name: str) -> None:
+        raise ValueError(f"{self._label}: argument {name!r} is written in place but the array is read-only "
+                         f"(flags.writeable is False); pass a writeable array, e.g. {name}.copy()")
+
+    def _err_alias(self, a: str, b: str) -> None:
+        raise ValueError(f"{self._label}: arguments {a!r} and {b!r} share memory, and the program writes "
+                         f"{' and '.join(repr(n) for n in (a, b) if n in self._written)} in place; "
+                         f"pass a copy (e.g. {a if a not in self._written else b}.copy())")
 
     def _err_contradiction(self, symbol: str, given: Any, inferred: int) -> None:
         given = _symbol_value(self, symbol, given)
@@ -370,13 +380,23 @@ def _layout_order(desc: Array) -> Optional[list[int]]:
     return None
 
 
+def _written_roots(program: Program) -> set[str]:
+    """Containers the program writes: roots of access nodes with a non-empty incoming memlet."""
+    written: set[str] = set()
+    for state in program.states():
+        for n in state.data_nodes():
+            if any(not e.memlet.is_empty for e in state.in_edges(n)):
+                written.add(program.root_of(n.data))
+    return written
+
+
 def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, dict[str, Any], dict]:
     """Source text and globals of the marshalling function, plus where each symbol comes from."""
     g: dict[str, Any] = {
         "_fc_MISSING": MISSING, "_fc_ndarray": np.ndarray, "_fc_empty": np.empty,
         "_fc_vp": ctypes.c_void_p.from_address, "_fc_id": id, "_fc_scalar": _scalar_value,
         "_fc_symbol": _symbol_value, "_fc_perf": time.perf_counter, "_fc_print": print,
-        "_fc_sys": sys, "_fc_ndarray_new": np.ndarray,
+        "_fc_sys": sys, "_fc_ndarray_new": np.ndarray, "_fc_overlap": np.may_share_memory,
     }
     inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
     returns = [p for p in params if p.is_return]
@@ -402,6 +422,8 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
     emit("if _fc_extra or _fc_kw:")
     emit("    self._err_call(_fc_extra, _fc_kw)")
 
+    written = _written_roots(program)
+
     # 1. types, dtypes, ranks; bind symbols from the first bare-symbol dimension
     origin: dict[str, tuple[str, int]] = {}
     shape_var: dict[str, str] = {}
@@ -419,6 +441,8 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         sv = shape_var[p.name] = f"_fc_shp{i}"
         emit(f"{sv} = {v}.shape")
         emit(f"if len({sv}) != {desc.ndim}: self._err_ndim({p.name!r}, {v})")
+        if p.name in written:
+            emit(f"if not {v}.flags.writeable: self._err_readonly({p.name!r})")
         check = False
         for d, s in enumerate(desc.shape):
             s = sympy.sympify(s)
@@ -475,6 +499,12 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
             strides = _tuple_expr([f"{_py_expr(st, local)} * {isz}" for st in desc.strides])
             emit(f"if {v}.strides != {strides}: self._err_strides({p.name!r}, {v}, {strides})")
         call_args.append(_pointer_expr(v))
+
+    # the code assumes arguments do not alias: an array it writes must not overlap another argument
+    arrays = [p for p in inputs if p.kind == "array"]
+    for a, b in itertools.combinations(arrays, 2):
+        if a.name in written or b.name in written:
+            emit(f"if _fc_overlap({sig_name[a.name]}, {sig_name[b.name]}): self._err_alias({a.name!r}, {b.name!r})")
 
     # 5. returned arrays
     ret_vars: list[str] = []
@@ -559,6 +589,7 @@ def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
     obj.library, obj.function, obj.binder_source = library, function, source
     obj._label = f"{program.name}()"
     obj._symbol_origin = origin
+    obj._written = _written_roots(program)
     obj._error_message = error_message
     obj._dtypes = {i: p.dtype for i, p in enumerate(p for p in params if p.kind != "symbol" and not p.is_return)}
     return obj
