@@ -71,7 +71,10 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
             value = ew.as_lazy(value)
         out_shape = tuple(sympy.Integer(1) if k in axes else s for k, s in enumerate(shape)) if keepdims \
             else tuple(s for k, s in enumerate(shape) if k not in axes)
-        out = lw.temp(out_shape, out_dtype, op)
+        # float16 sums and products accumulate in float32 (NumPy's pairwise float16 sum stays
+        # close to that; a sequential float16 accumulator drifts by whole units over 1e5 terms)
+        acc_dtype = ew.FLOAT32 if out_dtype.name == "float16" and op in ("sum", "prod") else out_dtype
+        out = lw.temp(out_shape, acc_dtype, op)
         if isinstance(value, Lazy) and lw.uses_bound(*shape):
             # the operand's shape depends on a loop variable: no container can hold it
             reduce_map(lw, op, value, axes, keepdims, out)
@@ -83,7 +86,7 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
                 reduce_map(lw, op, src, axes, keepdims, out)
             else:
                 library(lw, Reduce(f"{op}", op, axes), {"_in": lw.container(src)}, {"_out": out.data})
-        result = out
+        result = out if acc_dtype == out_dtype else ew.cast(out, out_dtype)
     if initial is not None:
         result = ew.ufunc(_COMBINE[op], [result, initial])
         result = ew.cast(result, out_dtype) if result.dtype != out_dtype else result

@@ -163,3 +163,22 @@ def builtin_dtypes(x: flowc.int32[N]):
 def test_builtin_types_as_dtype(rng):
     for n in (1, 5):
         run_both(builtin_dtypes, rand(rng, (n,), np.int32), ref=with_symbols(builtin_dtypes.func, N=n))
+
+
+@flowc.program
+def half_sums(x: flowc.float16[N], p: flowc.float16[N]):
+    return np.sum(x), np.prod(p), np.mean(x), np.sum(x.reshape(8, -1), axis=1)
+
+
+def test_float16_sums_accumulate_in_float32(rng):
+    """A float16 accumulator drifts by whole units over 1e5 terms; NumPy's pairwise float16 sum
+    does not, and neither does accumulating in float32 and rounding once."""
+    for n in (800, 100_000):
+        x = rng.standard_normal(n).astype(np.float16)
+        p = (1 + 0.001 * rng.standard_normal(n)).astype(np.float16)
+        got = half_sums(x, p)
+        exact = (np.sum(x, dtype=np.float64), np.prod(p, dtype=np.float64), np.mean(x, dtype=np.float64),
+                 np.sum(x.reshape(8, -1), axis=1, dtype=np.float64))
+        for g, e in zip(got, exact):
+            assert np.asarray(g).dtype == np.float16
+            np.testing.assert_allclose(np.float64(g), e, rtol=2e-3, atol=0.05)
