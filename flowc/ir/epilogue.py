@@ -55,9 +55,6 @@ class Epilogue:
     def connectors(self) -> list[str]:
         return [c for c, _ in self.reads]
 
-    def index_of(self, conn: str) -> tuple[sympy.Expr, ...]:
-        return dict(self.reads)[conn]
-
     def free_names(self) -> set[str]:
         """Names the code reads that are neither ``acc``, an input nor a local: size symbols."""
         return self.code.read_names() - {ACC, *self.connectors}

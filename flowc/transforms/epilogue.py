@@ -25,6 +25,7 @@ output (beta ≠ 0).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
@@ -40,6 +41,7 @@ from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol, equal, is_positive, is_zero
 from flowc.transforms.base import Match, Transformation
+from flowc.transforms.scopes import why_not_private
 
 
 @dataclass
@@ -155,56 +157,11 @@ class EpilogueFusion(Transformation):
         state, (mm, t, entry) = self.resolve(program, match)
         plan = self.plan(program, match)
         assert isinstance(plan, _Plan) and isinstance(mm, MatMul)
-        to_index = {p: index_symbol(d) for p, d in plan.dim_of.items()}
-        taken = set(mm.in_connectors())
-        new_reads: list[tuple[str, tuple]] = []
-        conn_of: dict[tuple, str] = {}
-        outer_of: dict[str, Edge] = {}
-        stmts: list[tl.Assign] = []
-        fresh = iter(f"_v{i}" for i in range(1_000_000))
-        register: dict[AccessNode, tl.Node] = {}
-        result: Optional[tl.Node] = None
-        for n in plan.tasklets:
-            env: dict[str, tl.Node] = {}
-            for e in state.in_edges(n):
-                if e.memlet.is_empty:
-                    continue
-                if e.data == t.data and e.src is plan.nest[-1]:
-                    env[e.dst_conn] = tl.Name(ACC)
-                elif e.src is plan.nest[-1]:
-                    index = tuple(r.start.xreplace(to_index) for r in e.memlet.subset)
-                    key = (e.data, index)
-                    if key not in conn_of:
-                        conn = _fresh_connector(taken)
-                        conn_of[key] = conn
-                        new_reads.append((conn, index))
-                        outer_of[conn] = _outermost(state, e, plan.nest)
-                    env[e.dst_conn] = tl.Name(conn_of[key])
-                else:
-                    env[e.dst_conn] = register[e.src]
-            # an output connector has its data's type (a register's may differ from the
-            # expression's): the value stored through it is converted explicitly
-            out_type = {e.src_conn: program.data[e.data].dtype.name
-                        for e in state.out_edges(n) if not e.memlet.is_empty}
-            for s in n.code.stmts:
-                name = next(fresh)
-                value = tl.substitute(s.value, env)
-                if s.target in out_type:
-                    value = tl.Call(out_type[s.target], (value,))
-                stmts.append(tl.Assign(name, value))
-                env[s.target] = tl.Name(name)
-            for e in state.out_edges(n):
-                if e.dst is plan.write.dst:
-                    result = env[e.src_conn]
-                elif isinstance(e.dst, AccessNode):
-                    register[e.dst] = env[e.src_conn]
-        assert result is not None
-        stmts.append(tl.Assign(OUT, result))
-        epilogue = Epilogue(tl.Code(tuple(stmts)), tuple(new_reads))
+        epilogue, entering = _inline_body(program, state, plan, t.data, set(mm.in_connectors()))
         mm.epilogue = epilogue if mm.epilogue is None else mm.epilogue.then(epilogue)
 
         outer_entry, outer_exit = plan.nest[0], state.exit_of(plan.nest[0])
-        for conn, e in outer_of.items():
+        for conn, e in entering.items():
             state.add_edge(e.src, e.src_conn, mm, conn, e.memlet)
         for e in state.in_edges(outer_entry):
             if e.memlet.is_empty and e.src is not t:
@@ -219,6 +176,57 @@ class EpilogueFusion(Transformation):
             state.remove_node(n)
         _drop_unused(program, {t.data, *(n.data for n in plan.body if isinstance(n, AccessNode))})
         state.touch()
+
+
+def _inline_body(program: Program, state: State, plan: _Plan, t_name: str,
+                 taken: set[str]) -> tuple[Epilogue, dict[str, Edge]]:
+    """The consumer's tasklets as one epilogue (reads of T become ``acc``, registers become
+    locals, each other element read a new input connector not in ``taken``), and for each new
+    connector the edge that brings its data into the outermost map."""
+    to_index = {p: index_symbol(d) for p, d in plan.dim_of.items()}
+    reads: list[tuple[str, tuple]] = []
+    conn_of: dict[tuple, str] = {}
+    entering: dict[str, Edge] = {}
+    stmts: list[tl.Assign] = []
+    fresh = (f"_v{i}" for i in itertools.count())
+    register: dict[AccessNode, tl.Node] = {}
+    result: Optional[tl.Node] = None
+    for n in plan.tasklets:
+        env: dict[str, tl.Node] = {}
+        for e in state.in_edges(n):
+            if e.memlet.is_empty:
+                continue
+            if e.data == t_name and e.src is plan.nest[-1]:
+                env[e.dst_conn] = tl.Name(ACC)
+            elif e.src is plan.nest[-1]:
+                index = tuple(r.start.xreplace(to_index) for r in e.memlet.subset)
+                key = (e.data, index)
+                if key not in conn_of:
+                    conn = conn_of[key] = _fresh_connector(taken)
+                    reads.append((conn, index))
+                    entering[conn] = _outermost(state, e, plan.nest)
+                env[e.dst_conn] = tl.Name(conn_of[key])
+            else:
+                env[e.dst_conn] = register[e.src]
+        # an output connector has its data's type (a register's may differ from the
+        # expression's): the value stored through it is converted explicitly
+        out_type = {e.src_conn: program.data[e.data].dtype.name
+                    for e in state.out_edges(n) if not e.memlet.is_empty}
+        for s in n.code.stmts:
+            name = next(fresh)
+            value = tl.substitute(s.value, env)
+            if s.target in out_type:
+                value = tl.Call(out_type[s.target], (value,))
+            stmts.append(tl.Assign(name, value))
+            env[s.target] = tl.Name(name)
+        for e in state.out_edges(n):
+            if e.dst is plan.write.dst:
+                result = env[e.src_conn]
+            elif isinstance(e.dst, AccessNode):
+                register[e.dst] = env[e.src_conn]
+    assert result is not None
+    stmts.append(tl.Assign(OUT, result))
+    return Epilogue(tl.Code(tuple(stmts)), tuple(reads)), entering
 
 
 # ---------------------------------------------------------------- helpers
@@ -237,11 +245,9 @@ def _perfect_nest(state: State, entry: MapEntry) -> tuple[list[MapEntry], list[N
 
 def _private_result(program: Program, state: State, mm: MatMul, t: AccessNode, entry: MapEntry) -> Optional[str]:
     """Why the GEMM's result T is not a private intermediate that only ``entry`` reads."""
-    desc = program.data[t.data]
-    if not isinstance(desc, Array) or not desc.transient or desc.is_view:
-        return f"{t.data} is not a transient array"
-    if t.data in program.returns or any(d.view_of == t.data for d in program.data.values()):
-        return f"{t.data} is visible to the caller or has views"
+    why = why_not_private(program, t.data)
+    if why:
+        return why
     if [e for e in state.in_edges(t) if e.src is not mm] or len(state.out_edges(t)) != 1:
         return f"{t.data} has other writers or readers"
     for st in program.states():

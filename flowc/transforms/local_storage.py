@@ -29,7 +29,7 @@ from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
 from flowc.ir.symbolic import Subset
 from flowc.transforms.base import Match, Transformation
-from flowc.transforms.scopes import scope_nodes
+from flowc.transforms.scopes import scope_nodes, why_not_private
 
 
 class LocalStorage(Transformation):
@@ -52,11 +52,9 @@ class LocalStorage(Transformation):
         """Dimension → fixed index expression, if the transient can shrink."""
         state, (entry, node) = self.resolve(program, match)
         name = node.data
-        desc = program.data.get(name)
-        if not isinstance(desc, Array) or not desc.transient or desc.is_view:
+        if why_not_private(program, name):
             return None
-        if name in program.returns or any(d.view_of == name for d in program.data.values()):
-            return None
+        desc = program.data[name]
         for st in program.states():
             if st is not state and any(n.data == name for n in st.data_nodes()):
                 return None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from flowc.ir.data import Array
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit
 from flowc.ir.program import Program
@@ -39,6 +38,8 @@ from flowc.transforms.scopes import (
     rename_params,
     scope_nodes,
     subset_covers,
+    unique_connector,
+    why_not_private,
 )
 
 
@@ -87,13 +88,9 @@ class MapFusion(Transformation):
         rename = {canonical_symbol(b): canonical_symbol(a) for a, b in zip(e1.map.params, e2.map.params)}
         between = self.intermediates(state, x1, e2)
         for t in between:
-            desc = program.data.get(t.data)
-            if not isinstance(desc, Array) or not desc.transient or desc.is_view:
-                return f"{t.data} is not a transient array"
-            if any(d.view_of == t.data for d in program.data.values()):
-                return f"{t.data} has views"
-            if t.data in program.returns or t.data in program.arg_names:
-                return f"{t.data} is visible to the caller"
+            why = why_not_private(program, t.data)
+            if why:
+                return why
             if [e for e in state.in_edges(t) if e.src is not x1]:
                 return f"{t.data} is also written elsewhere in this state"
             writes = [e for e in state.in_edges(x1) if e.data == t.data]
@@ -203,20 +200,9 @@ class MapFusion(Transformation):
         for f in state.in_edges(entry):
             if f.src is edge.src and f.src_conn == edge.src_conn and f.dst_conn is not None:
                 return f.dst_conn[3:]
-        base = edge.dst_conn[3:]
-        name, i = base, 0
-        used = {e.dst_conn for e in state.in_edges(entry)}
-        while f"IN_{name}" in used:
-            i += 1
-            name = f"{base}_{i}"
-        return name
+        return unique_connector(entry, state, edge.dst_conn, incoming=True)[3:]
 
     @staticmethod
     def _exit_connector(state: State, exit_: MapExit, data: str) -> str:
-        name, i = data, 0
-        used = {e.dst_conn for e in state.in_edges(exit_)}
-        while f"IN_{name}" in used:
-            i += 1
-            name = f"{data}_{i}"
-        return name
+        return unique_connector(exit_, state, f"IN_{data}", incoming=True)[3:]
 

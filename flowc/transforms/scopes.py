@@ -3,15 +3,19 @@ renaming, and which containers a scope reads and writes."""
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import sympy
 
 from flowc.ir import expr as tl
+from flowc.ir.data import Array
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node, Tasklet
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import Range, Subset, canonical_symbol, equal
+
+if TYPE_CHECKING:
+    from flowc.ir.program import Program
 
 
 def scope_nodes(state: State, entry: MapEntry, scopes: Optional[dict] = None) -> list[Node]:
@@ -60,6 +64,20 @@ def rename_params(state: State, entry: MapEntry, renames: dict[str, str]) -> Non
             sub = {a: tl.Name(b) for a, b in renames.items() if a not in local}
             n.code = tl.Code(tuple(tl.Assign(s.target, tl.substitute(s.value, sub)) for s in n.code.stmts))
     entry.map.params = [renames.get(p, p) for p in entry.map.params]
+
+
+def why_not_private(program: "Program", name: str) -> Optional[str]:
+    """Why ``name`` is not a private intermediate — a transient array with memory of its own,
+    no views of it, and invisible to the caller — or None. Only such an array can be fused
+    away, shrunk, or replaced by another's memory."""
+    desc = program.data.get(name)
+    if not isinstance(desc, Array) or not desc.transient or desc.is_view:
+        return f"{name} is not a transient array"
+    if any(d.view_of == name for d in program.data.values()):
+        return f"{name} has views"
+    if name in program.returns or name in program.arg_names:
+        return f"{name} is visible to the caller"
+    return None
 
 
 def data_read_written(state: State, nodes: Iterable[Node]) -> tuple[set[str], set[str]]:
