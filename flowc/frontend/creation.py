@@ -20,7 +20,7 @@ from .context import Lowering
 from .emit import materialize, store
 from .errors import LoweringError
 from .registry import Args, function, method
-from .values import Const, Ref, Sym, TupleValue, Value, describe, dtype_value, is_arraylike, sym_value
+from .values import Const, Ref, Sym, TupleValue, Value, describe, is_arraylike, sym_value
 
 
 def shape_arg(v: Value) -> tuple[Any, ...]:
@@ -30,16 +30,6 @@ def shape_arg(v: Value) -> tuple[Any, ...]:
         if d.is_number and d < 0:
             raise LoweringError(f"negative dimensions are not allowed (got {d})")
     return dims
-
-
-def dtype_arg(a: Args, default: Optional[DType]) -> Optional[DType]:
-    if a.none("dtype"):
-        return default
-    v = a["dtype"]
-    dt = dtype_value(v)
-    if dt is None:
-        raise LoweringError(f"dtype= must be a dtype (flowc.float32, np.float64, float, ...), not {describe(v)}")
-    return dt
 
 
 def filled(lw: Lowering, shape: tuple[Any, ...], dtype: DType, fill: Optional[Value], prefix: str) -> Ref:
@@ -55,7 +45,7 @@ _F64 = dtype_of("float64")
 def _creator(name: str, fill: Optional[float]) -> Any:
     def handler(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         a = Args(f"np.{name}", args, kwargs, ["shape"], {"dtype": None}, ignore=("order",))
-        dt = dtype_arg(a, _F64)
+        dt = a.dtype(_F64)
         value = None if fill is None else Const(fill, dt, False)
         return filled(lw, shape_arg(a["shape"]), dt, value, name)
 
@@ -78,7 +68,7 @@ def _fill_dtype(v: Value) -> DType:
 def _full(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
     a = Args("np.full", args, kwargs, ["shape", "fill_value"], {"dtype": None}, ignore=("order",))
     fill = a["fill_value"]
-    dt = dtype_arg(a, _fill_dtype(fill))
+    dt = a.dtype(_fill_dtype(fill))
     return filled(lw, shape_arg(a["shape"]), dt, fill, "full")
 
 
@@ -89,7 +79,7 @@ def _like(name: str, fill: Optional[float]) -> Any:
         proto = a["a"]
         if not is_arraylike(proto):
             raise LoweringError(f"np.{name}() needs an array, not {describe(proto)}")
-        dt = dtype_arg(a, proto.dtype)
+        dt = a.dtype(proto.dtype)
         shape = tuple(proto.shape) if a.none("shape") else shape_arg(a["shape"])
         value: Optional[Value] = a["fill_value"] if name == "full_like" else \
             (None if fill is None else Const(fill, dt, False))
@@ -129,7 +119,7 @@ def _arange(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
             raise LoweringError("np.arange with float bounds needs compile-time numbers")
         n = sympy.Integer(len(np.arange(*vals)))
         natural = _F64
-    dt = dtype_arg(a, natural)
+    dt = a.dtype(natural)
     idx = ew.index_lazy((n,), 0)
     scaled = ew.ufunc("add", [start, ew.ufunc("multiply", [idx, step])])
     return ew.cast(scaled, dt)
@@ -142,7 +132,7 @@ def _eye(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
     n = sym_value(a["N"], "N")
     m = n if a.none("M") else sym_value(a["M"], "M")
     k = sym_value(a["k"], "k")
-    dt = dtype_arg(a, _F64)
+    dt = a.dtype(_F64)
     rows, cols = ew.index_lazy((n, m), 0), ew.index_lazy((n, m), 1)
     diag = ew.ufunc("equal", [ew.ufunc("add", [rows, Sym(k)]), cols])
     return ew.where(diag, Const(1, dt, False), Const(0, dt, False))
@@ -176,7 +166,7 @@ def _np_array(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Valu
     if not is_arraylike(v):
         raise LoweringError("np.array() is supported on arrays and numbers",
                             "np.zeros/np.empty and assignments to build arrays")
-    dt = dtype_arg(a, v.dtype)
+    dt = a.dtype(v.dtype)
     return copy(lw, ew.cast(v, dt) if dt != v.dtype else v)
 
 
@@ -190,7 +180,7 @@ def _m_copy(lw: Lowering, self: Value, args: list[Value], kwargs: dict[str, Valu
 def _m_astype(lw: Lowering, self: Value, args: list[Value], kwargs: dict[str, Value]) -> Value:
     a = Args("ndarray.astype", args, kwargs, ["dtype"], {"copy": Const(True, ew.BOOL, True)},
              ignore=("order", "casting", "subok"))
-    dt = dtype_arg(a, None)
+    dt = a.dtype(None)
     if dt is None:
         raise LoweringError("astype() needs a dtype")
     return copy(lw, ew.cast(self, dt))

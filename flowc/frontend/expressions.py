@@ -108,17 +108,22 @@ def _name(lw: Lowering, node: ast.Name) -> Value:
 
 
 def _tuple(lw: Lowering, node: ast.AST) -> Value:
+    return TupleValue(tuple(_unpacked(lw, node.elts)))
+
+
+def _unpacked(lw: Lowering, nodes: list[ast.expr]) -> list[Value]:
+    """The values of ``nodes``, with ``*t`` (t a tuple such as ``x.shape``) spread in place."""
     items: list[Value] = []
-    for elt in node.elts:
-        if isinstance(elt, ast.Starred):
-            v = evaluate(lw, elt.value)
+    for node in nodes:
+        if isinstance(node, ast.Starred):
+            v = evaluate(lw, node.value)
             if not isinstance(v, TupleValue):
-                with located(lw, elt):
+                with located(lw, node):
                     raise LoweringError("only tuples (such as x.shape) can be unpacked with *")
             items.extend(v.items)
         else:
-            items.append(evaluate(lw, elt))
-    return TupleValue(tuple(items))
+            items.append(evaluate(lw, node))
+    return items
 
 
 def binary(lw: Lowering, op: str, left: Value, right: Value) -> Value:
@@ -297,16 +302,7 @@ def _tuple_getitem(base: TupleValue, index: list[Any]) -> Value:
 
 def _call(lw: Lowering, node: ast.Call) -> Value:
     func = evaluate(lw, node.func)
-    args: list[Value] = []
-    for a in node.args:
-        if isinstance(a, ast.Starred):
-            v = evaluate(lw, a.value)
-            if not isinstance(v, TupleValue):
-                with located(lw, a):
-                    raise LoweringError("only tuples (such as x.shape) can be unpacked with *")
-            args.extend(v.items)
-        else:
-            args.append(evaluate(lw, a))
+    args = _unpacked(lw, node.args)
     kwargs: dict[str, Value] = {}
     for kw in node.keywords:
         if kw.arg is None:

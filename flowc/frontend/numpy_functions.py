@@ -38,7 +38,6 @@ from .values import (
     TupleValue,
     Value,
     describe,
-    dtype_value,
     is_arraylike,
 )
 
@@ -108,10 +107,7 @@ def array_attribute(lw: Lowering, v: Value, attr: str) -> Value:
 def finish(lw: Lowering, result: Value, a: Args) -> Value:
     """Apply a ufunc's ``dtype=``, ``out=`` and ``where=`` keywords to its result."""
     if "dtype" in a.values and not a.none("dtype"):
-        dt = dtype_value(a["dtype"])
-        if dt is None:
-            raise LoweringError("dtype= must be a dtype")
-        result = ew.cast(result, dt)
+        result = ew.cast(result, a.dtype())
     out = None if a.none("out") else a["out"]
     if isinstance(out, TupleValue):
         if len(out.items) != 1:

@@ -30,7 +30,7 @@ from .context import Lowering
 from .emit import as_ref, library, materialize
 from .errors import LoweringError
 from .registry import Args, function, method
-from .values import Const, Lazy, PyValue, Ref, Sym, TupleValue, Value, describe, dtype_value, is_arraylike
+from .values import Const, Lazy, PyValue, Ref, Sym, TupleValue, Value, describe, is_arraylike
 
 _TYPING = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
 _UFUNC_OP = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min", "fmax": "max", "fmin": "min",
@@ -148,15 +148,6 @@ def _reduction_args(fname: str, args: list[Value], kwargs: dict[str, Value], sel
     return a
 
 
-def _dtype_kw(a: Args) -> Optional[DType]:
-    if a.none("dtype"):
-        return None
-    dt = dtype_value(a["dtype"])
-    if dt is None:
-        raise LoweringError("dtype= must be a dtype")
-    return dt
-
-
 def _keepdims(a: Args) -> bool:
     v = a["keepdims"]
     if not isinstance(v, Const):
@@ -169,7 +160,7 @@ def _simple(op: str) -> Any:
         name = f"np.{op}" if self is None else f"ndarray.{op}"
         a = _reduction_args(name, args, kwargs, self)
         initial = None if a.none("initial") else a["initial"]
-        return reduce(lw, op, a["a"], a["axis"], _keepdims(a), initial, _dtype_kw(a))
+        return reduce(lw, op, a["a"], a["axis"], _keepdims(a), initial, a.dtype())
 
     return fn
 
@@ -231,11 +222,11 @@ def _stat(kind: str) -> Any:
         if not is_arraylike(x):
             raise LoweringError(f"{name}() needs an array, not {describe(x)}")
         if kind == "mean":
-            return mean(lw, x, a["axis"], _keepdims(a), _dtype_kw(a))
+            return mean(lw, x, a["axis"], _keepdims(a), a.dtype())
         from .values import static_int
 
         ddof = static_int(a["ddof"], "ddof")
-        v = var(lw, x, a["axis"], _keepdims(a), ddof, _dtype_kw(a))
+        v = var(lw, x, a["axis"], _keepdims(a), ddof, a.dtype())
         return v if kind == "var" else ew.ufunc("sqrt", [v])
 
     return fn
@@ -339,7 +330,7 @@ def _ufunc_reduce(lw: Lowering, ufunc: Any, args: list[Value], kwargs: dict[str,
             raise LoweringError(f"np.{name}.reduce(initial=...) is not supported")
         return _bool_reduce(lw, op, x, a["axis"], _keepdims(a))
     initial = None if a.none("initial") else a["initial"]
-    dt = _dtype_kw(a)
+    dt = a.dtype()
     if dt is None and name in ("add", "multiply"):
         dt = dtype_of(np.asarray(ufunc.reduce(np.ones(1, dtype=x.dtype.numpy))).dtype)
     if name in ("fmax", "fmin") and is_arraylike(x) and x.dtype.kind == "f":

@@ -126,6 +126,18 @@ class Args:
         v = self.values.get(key)
         return v is None or (isinstance(v, PyValue) and v.obj is None)
 
+    def dtype(self, default: Any = None) -> Any:
+        """The ``dtype=`` argument as a DType (``default`` when absent or None)."""
+        from .values import dtype_value
+
+        if self.none("dtype"):
+            return default
+        dt = dtype_value(self.values["dtype"])
+        if dt is None:
+            raise LoweringError(f"dtype= must be a dtype (flowc.float32, np.float64, float, ...), "
+                                f"not {describe(self.values['dtype'])}")
+        return dt
+
 
 def not_supported(what: Any, hint: str = "") -> LoweringError:
     return LoweringError(f"{describe(what) if not isinstance(what, str) else what} is not supported in flowc "
