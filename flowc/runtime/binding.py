@@ -249,7 +249,6 @@ class CompiledProgram:
     binder_source: str
     _label: str
     _symbol_origin: dict[str, tuple[str, int]]
-    _written: set[str]
     _error_message: Optional[Callable[[], Optional[bytes]]]
     _dtypes: dict[int, DType]
 
@@ -302,9 +301,10 @@ class CompiledProgram:
                          f"(flags.writeable is False); pass a writeable array, e.g. {name}.copy()")
 
     def _err_alias(self, a: str, b: str) -> None:
+        written = _written_roots(self.program)
         raise ValueError(f"{self._label}: arguments {a!r} and {b!r} share memory, and the program writes "
-                         f"{' and '.join(repr(n) for n in (a, b) if n in self._written)} in place; "
-                         f"pass a copy (e.g. {a if a not in self._written else b}.copy())")
+                         f"{' and '.join(repr(n) for n in (a, b) if n in written)} in place; "
+                         f"pass a copy (e.g. {a if a not in written else b}.copy())")
 
     def _err_contradiction(self, symbol: str, given: Any, inferred: int) -> None:
         given = _symbol_value(self, symbol, given)
@@ -589,7 +589,6 @@ def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
     obj.library, obj.function, obj.binder_source = library, function, source
     obj._label = f"{program.name}()"
     obj._symbol_origin = origin
-    obj._written = _written_roots(program)
     obj._error_message = error_message
     obj._dtypes = {i: p.dtype for i, p in enumerate(p for p in params if p.kind != "symbol" and not p.is_return)}
     return obj
