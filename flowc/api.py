@@ -58,15 +58,22 @@ def compile_program(program: Program, target: str = "cpu", auto_optimize: bool =
     return compiled
 
 
-Program.compiler = staticmethod(compile_program)
+def compile_ir(program: Program, target: str = "cpu", **options: Any) -> Callable[..., Any]:
+    """``Program.compile()``: the compiled program, called like the function it came from."""
+    return _adapt_call(compile_program(program, target=target, **options), program)
+
+
+Program.compiler = staticmethod(compile_ir)
 
 
 def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any]:
     """Make the compiled entry point callable like the Python function: integer parameters
     that became size symbols (``program.symbol_params``) are taken from their positions,
-    closure arrays are appended, and 0-d results come back as NumPy scalars."""
-    closure = list(getattr(program, "closure_args", {}).values())
-    symbol_params = sorted(getattr(program, "symbol_params", {}).items(), key=lambda kv: -kv[1])
+    closure arrays (``program.closure_args``) are appended — a closure array loaded without
+    its value is taken by keyword, by its argument name — and 0-d results come back as NumPy
+    scalars. A program that returns nothing returns None."""
+    closure = list(program.closure_args.items())
+    symbol_params = sorted(program.symbol_params.items(), key=lambda kv: -kv[1])
     zero_d = [program.data[r].ndim == 0 for r in program.returns]
     if not closure and not symbol_params and not any(zero_d):
         return call
@@ -82,7 +89,17 @@ def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any
                         raise TypeError(f"{program.name}(): parameter {name!r} is a size; expected an int, "
                                         f"got {type(value).__name__}")
                     kwargs[name] = int(value)
-        out = call(*args, *closure, **kwargs)
+        extra = []
+        for name, value in closure:
+            if value is None:
+                if name not in kwargs:
+                    raise TypeError(f"{program.name}(): the closure array {name!r} was not stored with the "
+                                    f"program; pass it as {name}=...")
+                value = kwargs.pop(name)
+            extra.append(value)
+        out = call(*args, *extra, **kwargs)
+        if not zero_d:
+            return out
         if single:
             return out[()] if zero_d[0] else out
         return tuple(o[()] if z else o for o, z in zip(out, zero_d))

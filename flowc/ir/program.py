@@ -9,10 +9,12 @@ symbols, each passed by value.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
+import numpy as np
 import sympy
 
 from flowc.ir import expr as tl
@@ -68,7 +70,27 @@ class Program:
         self.history: list[dict[str, Any]] = []
         #: conditions on the free symbols, checked on every call: (expr, why) means expr >= 0
         self.requirements: list[tuple[Expr, str]] = []
+        #: the calling convention of the Python function the program came from (see
+        #: ``check_calling_convention``): arrays of the enclosing scope that became trailing
+        #: arguments, by argument name (``None``: the value was not loaded with the IR and must
+        #: be passed by keyword), and integer parameters that became size symbols, by their
+        #: position in the function's parameter list
+        self.closure_args: dict[str, Optional[np.ndarray]] = {}
+        self.symbol_params: dict[str, int] = {}
         self._state_names: set[str] = set()
+
+    def __deepcopy__(self, memo: dict) -> "Program":
+        """A deep copy that shares the closure arrays: they are the enclosing scope's values,
+        passed to every call as they are, never copies (a weight matrix is copied once per
+        transformation attempt otherwise)."""
+        for value in self.closure_args.values():
+            if value is not None:
+                memo[id(value)] = value
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            setattr(new, key, copy.deepcopy(value, memo))
+        return new
 
     # ------------------------------------------------------------ data
     def _check_new(self, name: str) -> None:
@@ -247,6 +269,41 @@ class Program:
             params.append(Param(name, "symbol", dtype_of("int64")))
         return params
 
+    def check_calling_convention(self) -> None:
+        """Check ``closure_args`` and ``symbol_params`` against the arguments and symbols.
+
+        The Python function's parameters are the non-closure arguments (``arg_names`` minus
+        the closure arrays, in order) with the size-symbol parameters inserted at their
+        positions; the closure arrays are the last arguments, each a non-transient Array whose
+        value (when present) has exactly the descriptor's dtype and constant shape."""
+        closure = list(self.closure_args)
+        if closure and self.arg_names[-len(closure):] != closure:
+            raise IRError(f"program {self.name!r}: closure arrays {closure} must be the last arguments "
+                          f"(arguments: {self.arg_names})")
+        for name, value in self.closure_args.items():
+            desc = self.data.get(name)
+            if not isinstance(desc, Array):
+                raise IRError(f"program {self.name!r}: closure argument {name!r} is not an array")
+            if value is None:
+                continue
+            if not isinstance(value, np.ndarray):
+                raise IRError(f"program {self.name!r}: closure argument {name!r} holds "
+                              f"{type(value).__name__}, not a NumPy array")
+            shape = tuple(int(s) if s.is_Integer else None for s in desc.shape)
+            if value.dtype != desc.dtype.numpy or value.shape != shape:
+                raise IRError(f"program {self.name!r}: closure argument {name!r} holds {value.dtype}"
+                              f"{list(value.shape)}, its descriptor says {desc.dtype.name}{list(desc.shape)}")
+        n_params = len(self.arg_names) - len(closure) + len(self.symbol_params)
+        positions = sorted(self.symbol_params.values())
+        for name, position in self.symbol_params.items():
+            if name not in self.symbols:
+                raise IRError(f"program {self.name!r}: size parameter {name!r} is not a symbol of the program")
+            if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < n_params:
+                raise IRError(f"program {self.name!r}: size parameter {name!r} has position {position!r}; "
+                              f"the function has {n_params} parameters")
+        if len(set(positions)) != len(positions):
+            raise IRError(f"program {self.name!r}: two size parameters share a position ({self.symbol_params})")
+
     # ------------------------------------------------------------ services of the hub
     def validate(self) -> "Program":
         """Check every invariant; raise ``ValidationError`` naming the offending node."""
@@ -255,10 +312,14 @@ class Program:
         validate_program(self)
         return self
 
-    def to_json(self) -> str:
+    def to_json(self, closure_values: bool = True) -> str:
+        """The JSON text of the program (``flowc.ir.from_json`` reads it back).
+
+        ``closure_values=False`` leaves out the values of the closure arrays (a cache keyed
+        by them need not store them); the loaded program then takes them by keyword."""
         from flowc.ir.serialize import program_to_json
 
-        return program_to_json(self)
+        return program_to_json(self, closure_values=closure_values)
 
     def data_movement(self, **symbol_values: int) -> dict[str, int]:
         """Bytes read from and written to containers, derived from the memlets."""
@@ -282,7 +343,11 @@ class Program:
         return _transform_driver(transformation).matches(self, transformation, **options)
 
     def compile(self, target: str = "cpu", **options: Any) -> Any:
-        """Generate, compile and load this program (composed by the public API)."""
+        """Generate, compile and load this program (composed by the public API).
+
+        The result is called like the function the program came from: size parameters at
+        their positions, closure arrays appended (those without a stored value are taken by
+        keyword, by their argument name), 0-d results as NumPy scalars."""
         if Program.compiler is None:
             raise IRError("no compiler is registered; import flowc to compile programs")
         return Program.compiler(self, target=target, **options)

@@ -22,14 +22,22 @@ The format (``"format": "flowc-ir"``, ``"version": 1``) is plain JSON:
   and refer to nodes by id;
 - map ``hints`` and ``program.history`` are stored as they are, so they must
   hold JSON values (numbers, strings, booleans, None, lists, string-keyed dicts);
-  a tuple would come back as a list.
+  a tuple would come back as a list;
+- the calling convention: ``symbol_params`` (size parameter -> position in the
+  function's parameter list) and ``closure_args``, one entry per closure array
+  with its bytes as little-endian base64 (``"values"``), or ``null`` when written
+  with ``closure_values=False``; the dtype and shape are the descriptor's.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 from typing import Any, Optional
+
+import numpy as np
 
 from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
@@ -47,8 +55,9 @@ VERSION = 1
 
 # ================================================================ writing
 
-def program_to_json(program: Any) -> str:
-    """The JSON text of ``program`` (deterministic; ``indent=1``)."""
+def program_to_json(program: Any, closure_values: bool = True) -> str:
+    """The JSON text of ``program`` (deterministic; ``indent=1``); ``closure_values=False``
+    leaves out the bytes of the closure arrays."""
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -60,12 +69,22 @@ def program_to_json(program: Any) -> str:
         "body": _block_to(program.body),
         "history": program.history,
         "requirements": [[expr_str(e), why] for e, why in program.requirements],
+        "symbol_params": dict(program.symbol_params),
+        "closure_args": [{"name": name, "values": _array_to(value) if closure_values else None}
+                         for name, value in program.closure_args.items()],
     }
     try:
         return json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise IRError(f"program {program.name!r} cannot be written as JSON: {exc} "
                       "(map hints and history must hold JSON values)") from exc
+
+
+def _array_to(value: Optional[np.ndarray]) -> Optional[str]:
+    if value is None:
+        return None
+    little = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+    return base64.b64encode(little.tobytes()).decode("ascii")
 
 
 def _e(expr: Any) -> str:
@@ -194,9 +213,33 @@ def program_from_json(text: str) -> Any:
         _block_from(p, p.body, doc["body"])
         p.history = doc["history"]
         p.requirements = [(as_expr(e), why) for e, why in doc.get("requirements", [])]
+        p.symbol_params = dict(doc.get("symbol_params", {}))
+        p.closure_args = {c["name"]: _array_from(p, c["name"], c["values"]) for c in doc.get("closure_args", [])}
+        p.check_calling_convention()
     except (KeyError, TypeError, ValueError) as exc:
         raise IRError(f"malformed flowc IR JSON: {type(exc).__name__}: {exc}") from exc
     return p
+
+
+def _array_from(p: Any, name: str, text: Optional[str]) -> Optional[np.ndarray]:
+    """A closure array's value from its base64 bytes; dtype and (constant) shape are its descriptor's."""
+    if text is None:
+        return None
+    desc = p.data.get(name)
+    if not isinstance(desc, Array) or not all(s.is_Integer and s >= 0 for s in desc.shape):
+        raise IRError(f"closure argument {name!r} is not an array of constant shape")
+    shape = tuple(int(s) for s in desc.shape)
+    expected = int(np.prod(shape, dtype=object)) * desc.dtype.itemsize
+    if not isinstance(text, str) or len(text) != 4 * ((expected + 2) // 3):
+        raise IRError(f"closure argument {name!r}: expected {expected} bytes of base64 values")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise IRError(f"closure argument {name!r}: its values are not base64: {exc}") from None
+    if len(raw) != expected:
+        raise IRError(f"closure argument {name!r}: {len(raw)} bytes of values, expected {expected}")
+    little = desc.dtype.numpy.newbyteorder("<")
+    return np.frombuffer(raw, dtype=little).astype(desc.dtype.numpy).reshape(shape)
 
 
 def _data_from(d: dict[str, Any]) -> Any:
