@@ -98,8 +98,8 @@ def test_size_parameter_must_be_an_int() -> None:
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["symbol_params"].update(n=7), "position"),
-    (lambda d: d["symbol_params"].update(n=-1), "position"),
-    (lambda d: d["symbol_params"].update(n="1"), "position"),
+    (lambda d: d["symbol_params"].update(n=-1), r"symbol_params\.n"),
+    (lambda d: d["symbol_params"].update(n="1"), r"symbol_params\.n"),
     (lambda d: d["symbol_params"].update(zz=0), "zz"),
     (lambda d: d["closure_args"][0].update(values="AAAA"), "bytes"),
     (lambda d: d["closure_args"][0].update(values="!" * 56), "base64"),

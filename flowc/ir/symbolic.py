@@ -22,10 +22,6 @@ from flowc.ir.errors import IRError
 
 Expr = sympy.Expr
 
-_FUNCTIONS = {
-    "Min": sympy.Min, "Max": sympy.Max, "floor": sympy.floor, "ceiling": sympy.ceiling,
-    "Mod": sympy.Mod, "Abs": sympy.Abs, "Piecewise": sympy.Piecewise,
-}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
@@ -61,12 +57,13 @@ def as_expr(value: Any) -> Expr:
 
 
 def parse_expr(text: str) -> Expr:
-    """Parse the text form of a symbolic integer expression."""
-    names = {n: canonical_symbol(n) for n in _IDENT.findall(text) if n not in _FUNCTIONS}
-    try:
-        return sympy.sympify(text, locals={**names, **_FUNCTIONS}, rational=False)
-    except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-        raise IRError(f"cannot parse symbolic expression {text!r}: {exc}") from exc
+    """Parse the text form of a symbolic integer expression (``str(expr)``).
+
+    flowc's own parser (``symparse``): no Python is evaluated, only integers, symbol
+    names, arithmetic and a fixed list of functions are accepted; see ``symparse``."""
+    from flowc.ir.symparse import parse
+
+    return parse(text)
 
 
 def equal(a: Any, b: Any) -> bool:
