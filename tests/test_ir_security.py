@@ -58,3 +58,52 @@ def test_from_json_never_evaluates_python(tmp_path: Path) -> None:
             with pytest.raises(IRError):
                 ir.from_json(json.dumps(doc))
             assert not marker.exists(), f"loading IR ran code: {payload!r}"
+
+
+@pytest.mark.parametrize("label", [
+    'main\nint fc_pwned = 1;',
+    'main\r\nint fc_pwned = 1;',
+    'main */ int fc_pwned = 1; /*',
+    'main\\',                       # a trailing backslash would splice the next line into the comment
+])
+def test_labels_cannot_escape_comments_of_generated_code(label: str) -> None:
+    """Labels are printed into comments of the C++ source; a label built with the builder API
+    (which does not check them) must stay inside its comment."""
+    from flowc import codegen
+
+    p = ir.Program("labels")
+    p.add_symbol("N")
+    p.add_array("x", ["N"], ir.float32)
+    p.add_array("y", ["N"], ir.float32)
+    s = p.add_state(label)
+    s.add_mapped_tasklet("t", {"i": "0:N"}, inputs={"a": "x[i]"}, code="o = a * 2.0f", outputs={"o": "y[i]"})
+    source = codegen.generate_cpp(p, instrument=True).source
+    lines = source[source.index("int flowc_labels("):].split("\n")        # the program's function
+    for k, line in enumerate(lines):
+        if "fc_pwned" in line:
+            assert line.lstrip().startswith(("//", "std::fprintf")), line
+        if line.lstrip().startswith("//"):
+            assert "*/" not in line and "/*" not in line, line
+            assert not line.endswith("\\"), (line, lines[k + 1])
+    assert "int fc_pwned" not in "\n".join(ln for ln in lines if not ln.lstrip().startswith("//")
+                                           and "std::fprintf" not in ln)
+
+
+def test_a_program_with_hostile_labels_compiles_and_computes(rng) -> None:
+    """The escaped labels are valid C++: an instrumented build prints them and computes correctly."""
+    import numpy as np
+
+    from flowc.api import compile_program
+
+    p = ir.Program("labels")
+    p.add_symbol("N")
+    p.add_array("x", ["N"], ir.float32)
+    p.add_array("y", ["N"], ir.float32)
+    s = p.add_state('m"\\n\n*/ \u00e9??=')
+    s.add_mapped_tasklet('t"\\', {"i": "0:N"}, inputs={"a": "x[i]"}, code="o = a * 2.0f", outputs={"o": "y[i]"})
+    f = compile_program(p, instrument=True)
+    for n in (1, 37):
+        x = rng.standard_normal(n).astype(np.float32)
+        y = np.empty_like(x)
+        f(x, y)
+        np.testing.assert_allclose(y, 2 * x, rtol=1e-6)

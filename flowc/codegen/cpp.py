@@ -29,7 +29,7 @@ from typing import Optional
 import jinja2
 import sympy
 
-from flowc.codegen.cxx_expr import cname, sym_cxx, tasklet_cxx
+from flowc.codegen.cxx_expr import cname, cxx_comment, cxx_string, sym_cxx, tasklet_cxx
 from flowc.codegen.libraries import EMITTERS, EmitContext
 from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
@@ -252,7 +252,7 @@ class _Generator:
 
     # ------------------------------------------------------------ states and scopes
     def emit_state(self, state: State) -> None:
-        self.emit(f"// state {state.name}")
+        self.emit(f"// state {cxx_comment(state.name)}")
         scopes = state.scope_dict()
         self.emit_scope(state, None, scopes, parallel_params=[], in_parallel=False)
 
@@ -566,7 +566,7 @@ class _Generator:
         self.kernels.append(label)
         moved = self._moved_bytes(state, node)
         self.emit(f'  double fc_dt = flowc::now() - fc_t0; double fc_bytes = (double)({sym_cxx(moved)});')
-        self.emit(f'  std::fprintf(stderr, "[flowc] %-40s %9.3f ms %8.2f GB/s\\n", "{_c_string(label)}", '
+        self.emit(f'  std::fprintf(stderr, "[flowc] %-40s %9.3f ms %8.2f GB/s\\n", "{cxx_string(label)}", '
                   'fc_dt * 1e3, fc_bytes / (fc_dt > 0 ? fc_dt : 1e-30) / 1e9); }')
 
     def _moved_bytes(self, state: State, node: Node) -> Expr:
@@ -589,7 +589,3 @@ def _full(shape):
     from flowc.ir.symbolic import Subset
 
     return Subset.full(shape)
-
-
-def _c_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')

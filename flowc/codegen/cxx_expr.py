@@ -35,6 +35,27 @@ def cname(name: str) -> str:
     return name
 
 
+def cxx_comment(text: str) -> str:
+    """``text`` safe inside a ``//`` comment of generated code: printable ASCII only (a newline
+    would end the comment and a trailing backslash would splice the next line into it), and no
+    ``/*`` or ``*/``. Labels come from IR files too, which are data, never code."""
+    out = "".join(c if " " <= c <= "~" and c != "\\" else "?" for c in str(text))
+    return out.replace("*/", "*?").replace("/*", "?*")
+
+
+def cxx_string(text: str) -> str:
+    """The body of a C++ string literal that prints ``text`` (non-printable characters escaped)."""
+    out = []
+    for c in str(text):
+        if c in "\\\"":
+            out.append("\\" + c)
+        elif " " <= c <= "~" and c != "?":          # '?' escaped: no trigraphs, whatever the -std
+            out.append(c)
+        else:
+            out.append("".join(f"\\{b:03o}" for b in c.encode("utf-8")))
+    return "".join(out)
+
+
 def sym_cxx(expr: sympy.Basic) -> str:
     """A symbolic integer expression as int64 C++."""
     expr = sympy.sympify(expr)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import sympy
 
-from flowc.codegen.cxx_expr import cname, sym_cxx
+from flowc.codegen.cxx_expr import cname, cxx_comment, sym_cxx
 from flowc.codegen.libraries import EmitContext, register
 from flowc.ir.errors import IRError
 from flowc.ir.nodes import LibraryNode
@@ -69,7 +69,7 @@ def _begin(ctx: EmitContext, state: "State", node: LibraryNode) -> tuple[str, st
     ct = ctx.program.data[a].dtype.ctype
     n = sym_cxx(ctx.program.data[a].shape[0])
     ptr = ctx.gen.pointer(out)
-    ctx.emit(f"{{ // {node.label}: {a} -> {out}")
+    ctx.emit(f"{{ // {cxx_comment(node.label)}: {a} -> {out}")
     ctx.gen.depth += 1
     return a, out, t, ct, n, ptr
 
@@ -104,7 +104,7 @@ def emit_solve(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     n = sym_cxx(ctx.program.data[a].shape[0])
     k = sym_cxx(db.shape[1]) if db.ndim == 2 else "1"
     px = ctx.gen.pointer(x)
-    ctx.emit(f"{{ // {node.label}: solve({a}, {b}) -> {x}")
+    ctx.emit(f"{{ // {cxx_comment(node.label)}: solve({a}, {b}) -> {x}")
     ctx.gen.depth += 1
     _declare(ctx, "fc_gesv", "gesv", t, f"int, int, int, {ct}*, int, int*, {ct}*, int")
     ctx.emit(f"const int64_t fc_n = {n}, fc_k = {k};")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import sympy
 
-from flowc.codegen.cxx_expr import cname, sym_cxx, tasklet_cxx
+from flowc.codegen.cxx_expr import cname, cxx_comment, sym_cxx, tasklet_cxx
 from flowc.ir.epilogue import ACC, OUT, index_symbol
 from flowc.ir.errors import IRError
 from flowc.ir.library import gemm_unsupported, matrix_layout
@@ -131,7 +131,7 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     ld_b = f"(int)std::max<int64_t>({sym_cxx(ldb)}, std::max<int64_t>(1, {'fc_K' if trans_b else 'fc_N'}))"
     ld_c = f"(int)std::max<int64_t>({sym_cxx(c.strides[-2])}, std::max<int64_t>(1, fc_N))"
     emit = ctx.emit
-    emit(f"{{ // {node.label}: {names[0]} @ {names[1]} -> {names[2]}")
+    emit(f"{{ // {cxx_comment(node.label)}: {names[0]} @ {names[1]} -> {names[2]}")
     ctx.gen.depth += 1
     emit(f"const int64_t fc_M = {sym_cxx(rows)}, fc_N = {sym_cxx(n)}, fc_K = {sym_cxx(k)};")
     emit(f"const int64_t fc_NB = {sym_cxx(sympy.Mul(*batch)) if batch else 1};")
@@ -176,7 +176,7 @@ def _emit_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, c_name: 
     rank = c.ndim
     var = [sympy.Symbol(f"fc_e{d}", integer=True) for d in range(rank)]
     to_var = dict(zip((index_symbol(d) for d in range(rank)), var))
-    emit(f"for (int64_t fc_row = fc_r0; fc_row < fc_r1; ++fc_row) {{ // epilogue: {epi.code}")
+    emit(f"for (int64_t fc_row = fc_r0; fc_row < fc_r1; ++fc_row) {{ // epilogue: {cxx_comment(epi.code)}")
     gen.depth += 1
     emit("int64_t fc_g = fc_be * fc_M + fc_row;")
     for d in range(rank - 2, -1, -1):

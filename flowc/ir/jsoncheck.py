@@ -45,7 +45,8 @@ class Path:
         while p is not None and p.parent is not None:
             steps.append(f"[{p.step}]" if isinstance(p.step, int) else f".{p.step}")
             p = p.parent
-        return "$" + "".join(reversed(steps))
+        text = "$" + "".join(reversed(steps))
+        return text if len(text) <= 200 else f"{text[:60]}...{text[-120:]}"
 
 
 ROOT = Path()

@@ -408,9 +408,9 @@ def _map_from(m: Any, path: J.Path) -> Map:
 def _library_from(nd: Any, path: J.Path) -> LibraryNode:
     J.fields(nd, path, ("id", "type", "class", "name", "implementation", "properties"))
     cls = LibraryNode.kinds.get(nd["class"]) if isinstance(nd["class"], str) else None
-    if cls is None:
-        raise J.fail(path / "class", f"unknown library node class {nd['class']!r} "
-                                     f"(known: {', '.join(sorted(LibraryNode.kinds))})")
+    if cls is None or cls.__name__.startswith("_"):
+        known = ", ".join(sorted(k for k in LibraryNode.kinds if not k.startswith("_")))
+        raise J.fail(path / "class", f"unknown library node class {nd['class']!r} (known: {known})")
     name = J.label(nd["name"], path / "name")
     impl = nd["implementation"]
     if impl is not None:
