@@ -107,3 +107,18 @@ def test_a_program_with_hostile_labels_compiles_and_computes(rng) -> None:
         y = np.empty_like(x)
         f(x, y)
         np.testing.assert_allclose(y, 2 * x, rtol=1e-6)
+
+
+def test_symbolic_helpers_never_evaluate_text(tmp_path: Path) -> None:
+    """Every entry point of flowc.ir.symbolic that accepts text reads it with flowc's parser."""
+    from flowc.ir import symbolic
+
+    marker = tmp_path / "pwned"
+    payload = f"(lambda: open('{marker}', 'w'))()"
+    for call in (lambda: symbolic.as_expr(payload), lambda: symbolic.equal(payload, 1),
+                 lambda: symbolic.is_zero(payload), lambda: symbolic.is_positive(payload),
+                 lambda: symbolic.Range.parse(f"0:{payload}"), lambda: symbolic.Subset.parse(payload),
+                 lambda: symbolic.Range.make(0, 1).subs({}) and symbolic.Range(payload, 1, 1).subs({})):
+        with pytest.raises(IRError):
+            call()
+        assert not marker.exists()

@@ -49,11 +49,17 @@ def as_expr(value: Any) -> Expr:
     if hasattr(value, "item") and not isinstance(value, sympy.Basic):   # NumPy integer
         return sympy.Integer(int(value))
     if isinstance(value, sympy.Basic):
-        expr = sympy.sympify(value)
+        expr = value
         subs = {s: canonical_symbol(s.name) for s in expr.free_symbols
                 if s != canonical_symbol(s.name)}
         return expr.xreplace(subs) if subs else expr
     raise IRError(f"{value!r} ({type(value).__name__}) is not a size or index expression")
+
+
+def _sym(value: Any) -> Any:
+    """``value`` as a sympy object without ever parsing text as Python (``sympify`` would
+    ``eval`` a string; text goes through flowc's parser instead)."""
+    return value if isinstance(value, sympy.Basic) else as_expr(value)
 
 
 def parse_expr(text: str) -> Expr:
@@ -69,7 +75,7 @@ def parse_expr(text: str) -> Expr:
 def equal(a: Any, b: Any) -> bool:
     """Whether two symbolic expressions are equal for all symbol values (exact for
     polynomials, which sizes and affine indices are; cheaper than ``simplify``)."""
-    return a == b or is_zero(sympy.sympify(a) - sympy.sympify(b))
+    return a == b or is_zero(_sym(a) - _sym(b))
 
 
 def expr_str(expr: Expr) -> str:
@@ -97,7 +103,7 @@ def is_zero(expr: Any) -> bool:
     exact tests come first: a polynomial is zero iff its expansion is, and an
     expression that is non-zero at some integer point is not identically zero.
     """
-    d = sympy.sympify(expr)
+    d = _sym(expr)
     if d == 0 or d.is_number:
         return d == 0
     if d.is_polynomial():
@@ -113,7 +119,7 @@ def is_zero(expr: Any) -> bool:
 def is_positive(expr: Any) -> bool:
     """Whether ``expr`` is positive for all positive sizes (``N`` and ``H*P`` are; a reversed
     view's stride ``-N`` and ``N - 1`` are not)."""
-    d = sympy.sympify(expr)
+    d = _sym(expr)
     sizes = {s: sympy.Symbol(s.name, integer=True, positive=True) for s in d.free_symbols}
     return bool(d.xreplace(sizes).is_positive)
 
@@ -154,7 +160,7 @@ class Range:
         return free_symbol_names(self.start) | free_symbol_names(self.stop) | free_symbol_names(self.step)
 
     def subs(self, mapping: dict) -> "Range":
-        return Range(*(sympy.sympify(e).xreplace(mapping) for e in (self.start, self.stop, self.step)))
+        return Range(*(_sym(e).xreplace(mapping) for e in (self.start, self.stop, self.step)))
 
     def __str__(self) -> str:
         if self.is_index:
