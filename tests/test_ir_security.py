@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ir_programs import axpy
 
+import flowc
 from flowc import ir
 from flowc.ir.errors import IRError
 
@@ -122,3 +123,27 @@ def test_symbolic_helpers_never_evaluate_text(tmp_path: Path) -> None:
         with pytest.raises(IRError):
             call()
         assert not marker.exists()
+
+
+NULL = flowc.symbol("NULL")
+
+
+@flowc.program
+def _macro_names(EOF: flowc.float64[NULL], stderr: flowc.float64, M_PI: int):
+    out = EOF * stderr
+    for INT64_MAX in range(M_PI):
+        out[:] = out + EOF * INT64_MAX
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 6, 33])
+def test_names_that_are_macros_of_system_headers_compile(n: int, rng) -> None:
+    """Parameters, symbols and loop variables named like C macros (NULL, EOF, stderr, M_PI,
+    INT64_MAX) are renamed in the generated C++, not expanded by the preprocessor."""
+    import numpy as np
+
+    x, c, steps = rng.standard_normal(n), float(rng.uniform(0.5, 2.0)), int(rng.integers(1, 5))
+    expected = x * c
+    for t in range(steps):
+        expected = expected + x * t
+    np.testing.assert_allclose(_macro_names(x, c, steps), expected, rtol=1e-12)

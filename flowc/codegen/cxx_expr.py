@@ -27,10 +27,26 @@ while xor xor_eq std main errno INFINITY NAN
 """.split())
 
 
+#: lower-case object-like macros of the C and C++ headers generated code includes (glibc, libstdc++)
+CXX_MACROS = frozenset("stdin stdout stderr errno math_errhandling sched_priority".split())
+
+
+def _may_be_macro(name: str) -> bool:
+    """Whether ``name`` may be an object-like macro of a system header: ``NULL``, ``EOF``,
+    ``INT64_MAX``, ``E2BIG``, ``M_PI``, ``L_tmpnam``... (upper case with two characters or more,
+    or an upper-case letter and ``_``, or one of ``CXX_MACROS``). Single letters (``N``) are not."""
+    if name in CXX_MACROS:
+        return True
+    if len(name) >= 2 and name[0].isupper() and name[1] == "_":
+        return True
+    return len(name) >= 2 and not any(c.islower() for c in name)
+
+
 def cname(name: str) -> str:
-    """A C++ identifier for an IR name. Keywords and the prefixes generated
-    code reserves for its own locals (``fc_``, ``flowc``, ``__``) get a trailing ``_``."""
-    if name in CXX_KEYWORDS or name.startswith(("fc_", "flowc", "__")):
+    """A C++ identifier for an IR name. Keywords, possible macros of the system headers and the
+    prefixes generated code reserves for its own locals (``fc_``, ``flowc``, ``__``) get a
+    trailing ``_`` (the C++ names are internal: the entry point is called by position)."""
+    if name in CXX_KEYWORDS or name.startswith(("fc_", "flowc", "__")) or _may_be_macro(name):
         return f"{name}_"
     return name
 
