@@ -151,6 +151,16 @@ def _memlet_to(m: Memlet) -> Optional[dict[str, Any]]:
             "other_subset": _subset_to(m.other_subset)}
 
 
+def _label_to(text: str, what: str) -> str:
+    """A label as written: one ``program_from_json`` reads back (checked when written, so a
+    program that cannot round-trip fails here, not when someone loads the file)."""
+    try:
+        return J.label(text, J.ROOT)
+    except IRError:
+        raise IRError(f"{what} {text!r} cannot be written as IR JSON: a label has 1 to 200 printable "
+                      "ASCII characters, no backslash, no '/*' or '*/'") from None
+
+
 def _state_to(st: State) -> dict[str, Any]:
     maps: list[Map] = []
     map_index: dict[int, int] = {}
@@ -166,7 +176,7 @@ def _state_to(st: State) -> dict[str, Any]:
         if isinstance(n, AccessNode):
             nodes.append({"id": n.id, "type": "access", "data": n.data})
         elif isinstance(n, Tasklet):
-            nodes.append({"id": n.id, "type": "tasklet", "name": n.name, "inputs": list(n.inputs),
+            nodes.append({"id": n.id, "type": "tasklet", "name": _label_to(n.name, "tasklet"), "inputs": list(n.inputs),
                           "outputs": list(n.outputs), "code": str(n.code)})
         elif isinstance(n, MapEntry):
             nodes.append({"id": n.id, "type": "map_entry", "map": map_ref(n.map)})
@@ -176,7 +186,7 @@ def _state_to(st: State) -> dict[str, Any]:
             cls = type(n).__name__
             if LibraryNode.kinds.get(cls) is not type(n):
                 raise IRError(f"state {st.name!r}: {n!r}: library class {cls} is not registered")
-            nodes.append({"id": n.id, "type": "library", "class": cls, "name": n.name,
+            nodes.append({"id": n.id, "type": "library", "class": cls, "name": _label_to(n.name, "library node"),
                           "implementation": n.implementation, "properties": n.properties()})
         else:
             raise IRError(f"state {st.name!r}: cannot serialize {n!r}")
@@ -184,9 +194,10 @@ def _state_to(st: State) -> dict[str, Any]:
               "memlet": _memlet_to(d["memlet"])}
              for u, v, k, d in st.graph.edges(keys=True, data=True)]
     return {
-        "type": "state", "name": st.name, "next_id": st._next_id,
-        "maps": [{"label": m.label, "params": list(m.params), "ranges": [_range_to(r) for r in m.ranges],
-                  "schedule": Schedule(m.schedule).value, "hints": m.hints} for m in maps],
+        "type": "state", "name": _label_to(st.name, "state"), "next_id": st._next_id,
+        "maps": [{"label": _label_to(m.label, "map"), "params": list(m.params),
+                  "ranges": [_range_to(r) for r in m.ranges], "schedule": Schedule(m.schedule).value,
+                  "hints": m.hints} for m in maps],
         "nodes": nodes, "edges": edges,
     }
 
