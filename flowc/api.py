@@ -71,7 +71,8 @@ def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any
     that became size symbols (``program.symbol_params``) are taken from their positions,
     closure arrays (``program.closure_args``) are appended — a closure array loaded without
     its value is taken by keyword, by its argument name — and 0-d results come back as NumPy
-    scalars. A program that returns nothing returns None."""
+    scalars. A program that returns nothing returns None. The ``CompiledProgram`` underneath
+    (its ``binder_source``, ``params``...) is the wrapper's ``compiled`` attribute."""
     closure = list(program.closure_args.items())
     symbol_params = sorted(program.symbol_params.items(), key=lambda kv: -kv[1])
     zero_d = [program.data[r].ndim == 0 for r in program.returns]
@@ -103,6 +104,8 @@ def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any
         if single:
             return out[()] if zero_d[0] else out
         return tuple(o[()] if z else o for o, z in zip(out, zero_d))
+    wrapped.__name__ = wrapped.__qualname__ = program.name
+    wrapped.compiled = call          # type: ignore[attr-defined]  # the CompiledProgram underneath
     return wrapped
 
 

@@ -110,3 +110,10 @@ def test_a_damaged_calling_convention_is_refused(edit, message: str) -> None:
     edit(doc)
     with pytest.raises(IRError, match=message):
         ir.from_json(json.dumps(doc))
+
+
+def test_the_compiled_program_stays_reachable() -> None:
+    f = weighted.to_ir().compile()
+    assert f.__name__ == "weighted"
+    assert [p.name for p in f.compiled.params][:3] == ["x", "c", "__closure_W"]
+    assert f.compiled.params[-1].name == "n" and f.compiled.params[-1].kind == "symbol"
