@@ -119,6 +119,17 @@ class Lowering:
             return
         self.program.require(e, why)
 
+    def require_equal(self, a: Any, b: Any, why: str) -> bool:
+        """Record that sizes ``a`` and ``b`` must be equal (two requirements, ``a - b >= 0`` and
+        ``b - a >= 0``); False, and nothing recorded, where they depend on a loop variable or
+        map parameter, which no per-call check can see."""
+        d = sympy.sympify(a) - sympy.sympify(b)
+        if {s.name for s in d.free_symbols} & self.bound:
+            return False
+        self.require(d, why)
+        self.require(-d, why)
+        return True
+
     # ------------------------------------------------------------ frames and blocks
     @property
     def frame(self) -> Frame:

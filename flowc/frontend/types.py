@@ -14,9 +14,11 @@ computes in NumPy's dtype.
 from __future__ import annotations
 
 import contextvars
+import functools
+import itertools
 import math
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import sympy
@@ -90,14 +92,66 @@ class Unify(Exception):
         self.drop, self.replacement = drop, replacement
 
 
+#: records that two sizes must be equal on every call (``Lowering.require_equal``); returns
+#: False where the condition cannot be checked per call (it involves a loop variable)
+EQUATE: contextvars.ContextVar[Optional[Callable[[Expr, Expr, str], bool]]] = \
+    contextvars.ContextVar("flowc_equate", default=None)
+
+#: the most residue classes ``_by_residues`` checks (the product of the symbols' periods)
+_MAX_RESIDUE_CLASSES = 1024
+
+
 def same(a: Expr, b: Expr) -> bool:
-    """Whether two symbolic sizes are provably equal."""
+    """Whether two symbolic sizes are provably equal for every integer value of their symbols."""
     if a == b:
         return True
     try:
-        return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
     except Exception:          # pragma: no cover - sympy edge cases
         return False
+    if d == 0:
+        return True
+    classes = _by_residues(d)
+    return classes is not None and all(c == 0 for c in classes)
+
+
+def never_equal(a: Expr, b: Expr) -> bool:
+    """Whether two sizes differ for every integer value of their symbols (``3`` and ``4``,
+    ``N`` and ``N + 1``, ``2 * (N // 2)`` and ``2 * (N // 2) + 1``)."""
+    try:
+        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
+    except Exception:          # pragma: no cover - sympy edge cases
+        return False
+    if d.is_number:
+        return d != 0
+    classes = _by_residues(d)
+    return classes is not None and all(c.is_number and c != 0 for c in classes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_residues(d: Expr) -> Optional[tuple[Expr, ...]]:
+    """``d`` simplified in each residue class of its symbols, or None where there is nothing to
+    split (no floor, ceiling or Mod) or too many classes.
+
+    ``floor(M/2)`` and ``ceiling((M - 1)/2)`` differ as expressions, not as numbers. With the
+    symbol written as ``P*k + r`` (P the lcm of the denominators in ``d``, r = 0..P-1, k an
+    integer), every ``floor``/``ceiling``/``Mod`` of a constant-denominator argument takes its
+    integer part out, leaving an expression sympy compares exactly; the results over all
+    classes together decide the question for every integer value of the symbols."""
+    if not d.has(sympy.floor, sympy.ceiling, sympy.Mod):
+        return None
+    syms = sorted(d.free_symbols, key=lambda x: x.name)
+    dens = [r.q for r in d.atoms(sympy.Rational)]
+    dens += [int(m.args[1]) for m in d.atoms(sympy.Mod) if m.args[1].is_Integer]
+    period = math.lcm(*dens) if dens else 1
+    if period ** len(syms) > _MAX_RESIDUE_CLASSES:
+        return None
+    ks = [sympy.Symbol(f"_k{i}", integer=True) for i in range(len(syms))]
+    out = []
+    for rs in itertools.product(range(period), repeat=len(syms)):
+        sub = {s: period * k + r for s, k, r in zip(syms, ks, rs)}
+        out.append(sympy.simplify(d.xreplace(sub)))
+    return tuple(out)
 
 
 def is_one(a: Expr) -> bool:
@@ -140,13 +194,35 @@ def broadcast_shapes(*shapes: Sequence[Expr]) -> tuple[Expr, ...]:
                 continue
             if is_one(dim):
                 dim = d
-            elif not must_match(dim, d):
+            elif must_match(dim, d):
+                continue
+            elif not never_equal(dim, d) and _equate(dim, d, shapes, k):
+                dim = min(dim, d, key=_canonical)
+            else:
                 raise LoweringError(
                     f"shapes {', '.join(fmt_shape(x) for x in shapes)} cannot be broadcast together "
                     f"(dimension {k}: {dim} vs {d})",
                     "operands whose sizes are equal or 1 in each dimension (aligned from the right)")
         out.append(dim)
     return tuple(out)
+
+
+def _canonical(e: Expr) -> tuple:
+    """The order in which a size required equal to another represents both: a constant first,
+    then the simpler expression (a total order, so every broadcast of the same operands agrees)."""
+    return (not e.is_number, sympy.count_ops(e), sympy.srepr(e))
+
+
+def _equate(a: Expr, b: Expr, shapes: Sequence[Sequence[Expr]], k: int) -> bool:
+    """Make ``a == b`` a condition the runtime checks on every call, where a lowering is
+    listening and the sizes depend only on the program's symbols. flowc does not broadcast a
+    symbolic size that turns out to be 1 at run time: it requires the sizes equal."""
+    hook = EQUATE.get()
+    if hook is None:
+        return False
+    why = (f"broadcasting shapes {', '.join(fmt_shape(x) for x in shapes)} requires {a} == {b} in dimension {k} "
+           f"(flowc does not broadcast a symbolic size that is 1 at run time), so it")
+    return hook(a, b, why)
 
 
 # ---------------------------------------------------------------- tasklet literals and casts
