@@ -63,10 +63,12 @@ class MapBody:
     def __init__(self, lw: Lowering, state: State, entry: MapEntry, exit_: MapExit, params: list[str]):
         self.lw = lw
         self.state = state
-        self.entry = entry
-        self.exit = exit_
-        self.params = params
+        #: the scopes from the outermost map in: a nested ``flowc.map`` opens one more
+        self.entries: list[MapEntry] = [entry]
+        self.exits: list[MapExit] = [exit_]
+        self.params = list(params)                     # every enclosing map's parameters
         self.local: dict[str, AccessNode] = {}         # map-local scalar -> its access node
+        self.depth: dict[str, int] = {}                # map-local scalar -> the scope it lives in
         self.outer_in: dict[str, AccessNode] = {}
         self.outer_out: dict[str, AccessNode] = {}
         self.written: dict[tuple, str] = {}            # (array, index) -> local scalar holding it
@@ -94,7 +96,7 @@ class MapBody:
         if len(lz.shape) != 0:
             raise LoweringError(f"inside flowc.map, values must be scalars, not {describe(value)}", _HINT)
         node = T.cast_to(lz.node, lz.dtype, out_dtype)
-        inputs: dict[str, tuple[Memlet, Optional[AccessNode]]] = {}
+        inputs: dict[str, tuple[Memlet, Optional[str]]] = {}     # connector -> (memlet, map-local scalar)
         rename: dict[str, tl.Node] = {}
         seen: dict[tuple, str] = {}
         for conn, lf in lz.leaves.items():
@@ -110,9 +112,9 @@ class MapBody:
             seen[key] = c
             rename[conn] = tl.Name(c)
             if fwd is not None:
-                inputs[c] = (Memlet(fwd, Subset(())), self.local[fwd])
+                inputs[c] = (Memlet(fwd, Subset(())), fwd)
             elif lf.data in self.local:
-                inputs[c] = (Memlet(lf.data, Subset(())), self.local[lf.data])
+                inputs[c] = (Memlet(lf.data, Subset(())), lf.data)
             else:
                 if lf.data in self.written_arrays:
                     raise LoweringError(f"{lf.data!r} is read at another element than the one this map body "
@@ -132,11 +134,16 @@ class MapBody:
         t = self.state.add_tasklet(f"map_stmt_{self.count}", list(inputs), ["_out"], code)
         for c, (m, local) in inputs.items():
             if local is not None:
-                self.state.add_edge(local, None, t, c, m)
+                # a scalar of an enclosing scope enters the nested scopes on its way to the tasklet
+                inner = self.entries[self.depth[local] + 1:]
+                if inner:
+                    self.state.add_memlet_path(self.local[local], *inner, t, memlet=m, dst_conn=c)
+                else:
+                    self.state.add_edge(self.local[local], None, t, c, m)
             else:
-                self.state.add_memlet_path(self.read_node(m.data), self.entry, t, memlet=m, dst_conn=c)
+                self.state.add_memlet_path(self.read_node(m.data), *self.entries, t, memlet=m, dst_conn=c)
         if not inputs:
-            self.state.add_edge(self.entry, None, t, None, Memlet.empty())
+            self.state.add_edge(self.entries[-1], None, t, None, Memlet.empty())
         return t, "_out"
 
     def assign_local(self, value: Value, prefix: str) -> Ref:
@@ -146,6 +153,7 @@ class MapBody:
         node = self.state.add_access(name)
         self.state.add_edge(t, conn, node, None, Memlet(name, Subset(())))
         self.local[name] = node
+        self.depth[name] = len(self.entries) - 1
         return Ref.whole(name, self.lw.desc(name))
 
     def assign_element(self, target: Ref, value: Value, wcr: Optional[str], forward: bool) -> None:
@@ -158,17 +166,42 @@ class MapBody:
             t, conn = self.tasklet(value, target.dtype)
         desc = self.lw.desc(target.data)
         sub = Subset(()) if desc.ndim == 0 else Subset(tuple(Range.index(e) for e in index))
-        self.state.add_memlet_path(t, self.exit, self.write_node(target.data),
+        self.state.add_memlet_path(t, *reversed(self.exits), self.write_node(target.data),
                                    memlet=Memlet(target.data, sub, wcr=wcr), src_conn=conn)
         self.written_arrays.add(target.data)
 
+    def push(self, entry: MapEntry, exit_: MapExit, params: list[str]) -> None:
+        """Open a nested map scope inside the current one."""
+        self.entries.append(entry)
+        self.exits.append(exit_)
+        self.params.extend(params)
+
+    def pop(self, params: list[str]) -> None:
+        """Close the innermost nested scope: its scalars die with it, and what it wrote is not
+        forwarded to later statements of the enclosing body (any iteration may have written it)."""
+        self.finish()
+        depth = len(self.entries) - 1
+        entry, exit_ = self.entries.pop(), self.exits.pop()
+        if self.state.in_degree(entry) == 0:
+            self.state.add_edge(self.entries[-1], None, entry, None, Memlet.empty())
+        if self.state.out_degree(exit_) == 0:
+            self.state.add_edge(exit_, None, self.exits[-1], None, Memlet.empty())
+        dead = {n for n, d in self.depth.items() if d == depth}
+        for n in dead:
+            del self.depth[n]
+        self.written = {k: v for k, v in self.written.items() if v not in dead}
+        del self.params[len(self.params) - len(params):]
+
     def finish(self) -> None:
-        """Connect dangling local scalars to the exit so every node is inside the scope."""
-        for node in self.local.values():
-            if self.state.out_degree(node) == 0:
-                self.state.add_edge(node, None, self.exit, None, Memlet.empty())
-        if self.state.in_degree(self.exit) == 0:
-            self.state.add_edge(self.entry, None, self.exit, None, Memlet.empty())
+        """Connect the innermost scope's dangling local scalars to its exit so every node is
+        inside the scope."""
+        depth = len(self.entries) - 1
+        for name, d in self.depth.items():
+            node = self.local[name]
+            if d == depth and self.state.out_degree(node) == 0:
+                self.state.add_edge(node, None, self.exits[-1], None, Memlet.empty())
+        if self.state.in_degree(self.exits[-1]) == 0:
+            self.state.add_edge(self.entries[-1], None, self.exits[-1], None, Memlet.empty())
 
 
 def _injective(index: tuple[Any, ...], params: list[str]) -> bool:
@@ -189,7 +222,8 @@ def _injective(index: tuple[Any, ...], params: list[str]) -> bool:
     return True
 
 
-def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
+def _map_params(lw: Lowering, node: ast.For, marker: MapMarker) -> tuple[list[ast.Name], list[str]]:
+    """The loop's target names and the map parameters they become (renamed where taken)."""
     if node.orelse:
         raise LoweringError("'for ... else' is not supported")
     targets = node.target.elts if isinstance(node.target, ast.Tuple) else [node.target]
@@ -199,7 +233,6 @@ def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
     if len(targets) != len(marker.ranges):
         with located(lw, node.target):
             raise LoweringError(f"{len(targets)} map parameter(s) for {len(marker.ranges)} range(s)")
-    frame = lw.frame
     params = []
     for t in targets:
         name = t.id if t.id not in lw.program.data and t.id not in lw.reserved and \
@@ -207,6 +240,31 @@ def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
         lw.reserved.add(name)
         lw.bound.add(name)
         params.append(name)
+    return targets, params
+
+
+def _nested_map(lw: Lowering, mb: MapBody, node: ast.For, marker: MapMarker) -> None:
+    """``for j in flowc.map[k + 1:N]:`` inside a map body: a map scope nested in the current one,
+    whose ranges may use the enclosing maps' parameters."""
+    targets, params = _map_params(lw, node, marker)
+    frame = lw.frame
+    entry, exit_ = mb.state.add_map("map", {p: Range(*r) for p, r in zip(params, marker.ranges)})
+    mb.push(entry, exit_, params)
+    env_before = dict(frame.env)
+    for t, p in zip(targets, params):
+        frame.env[t.id] = Sym(sympy.Symbol(p, integer=True))
+    reread = _reread_targets(node.body)
+    for s in node.body:
+        with located(lw, s):
+            _map_stmt(lw, mb, s, reread)
+    mb.pop(params)
+    frame.env.clear()
+    frame.env.update(env_before)
+
+
+def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
+    targets, params = _map_params(lw, node, marker)
+    frame = lw.frame
     lw.end_state()
     state = lw.block.add_state("map")
     entry, exit_ = state.add_map("map", {p: Range(*r) for p, r in zip(params, marker.ranges)})
@@ -264,6 +322,11 @@ def _map_stmt(lw: Lowering, mb: MapBody, s: ast.stmt, reread: set[str]) -> None:
         with located(lw, s.target):
             _map_assign(lw, mb, s.target, value, None, reread)
         return
+    if isinstance(s, ast.For):
+        marker = evaluate(lw, s.iter)
+        if isinstance(marker, MapMarker) and marker.ranges is not None:
+            _nested_map(lw, mb, s, marker)
+            return
     what = {ast.For: "a loop", ast.While: "a while loop", ast.If: "an if statement", ast.Return: "return"}
     raise LoweringError(f"{what.get(type(s), type(s).__name__)} is not supported inside flowc.map", _HINT)
 
