@@ -1,6 +1,7 @@
 """flowc.map bodies DaCe programs write (issue 9): nested maps whose ranges use an enclosing
-map's parameter or a symbol offset."""
+map's parameter or a symbol offset, and if statements."""
 
+import numpy as np
 import pytest
 
 import flowc
@@ -102,3 +103,115 @@ def test_inner_scalar_is_not_visible_after_the_inner_map():
 
     with pytest.raises(flowc.FrontendError, match="'t' has no value here"):
         flowc.program(f).to_ir()
+
+
+@flowc.program
+def branches(a: flowc.float64[N, M], out: flowc.float64[N, M], cnt: flowc.int64[N]):
+    for i, j in flowc.map[0:N, 0:M]:
+        t = a[i, j] * 2.0
+        if i == j:
+            out[i, j] = 1.0
+        elif a[i, j] > 0.5:
+            out[i, j] = t
+            cnt[i] += 1
+        else:
+            u = -t
+            if j > 0 and a[i, j - 1] > 0.25:
+                u = u + a[i, j - 1]
+            out[i, j] = u
+
+
+def _branches(a, out, cnt):
+    n, m = a.shape
+    for i in range(n):
+        for j in range(m):
+            t = a[i, j] * 2.0
+            if i == j:
+                out[i, j] = 1.0
+            elif a[i, j] > 0.5:
+                out[i, j] = t
+                cnt[i] += 1
+            else:
+                u = -t
+                if j > 0 and a[i, j - 1] > 0.25:
+                    u = u + a[i, j - 1]
+                out[i, j] = u
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_if_elif_else_in_a_map(rng, optimize):
+    prog = flowc.program(branches.func, auto_optimize=optimize)
+    for n, m in [(1, 1), (4, 6), (9, 3)]:
+        run_both(prog, rand(rng, (n, m), low=0, high=1), rand(rng, (n, m)), rand(rng, n, np.int64),
+                 ref=_branches)
+
+
+@flowc.program
+def guarded_neighbours(a: flowc.float64[N], out: flowc.float64[N], total: flowc.float64[1]):
+    for i in flowc.map[0:N]:
+        if i > 0 and i < N - 1:
+            out[i] = a[i - 1] + a[i + 1]
+            total[0] += a[i - 1]
+        if a[i] < 0:
+            out[i] *= 2
+        if i == 0:
+            out[i] = a[N - 1]
+
+
+def _guarded_neighbours(a, out, total):
+    n = a.shape[0]
+    for i in range(n):
+        if i > 0 and i < n - 1:
+            out[i] = a[i - 1] + a[i + 1]
+            total[0] += a[i - 1]
+        if a[i] < 0:
+            out[i] *= 2
+        if i == 0:
+            out[i] = a[n - 1]
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_guarded_neighbour_reads_and_reductions(rng, optimize):
+    """Reads a[i - 1] guarded by i > 0 never happen at i == 0 (read inside the select)."""
+    prog = flowc.program(guarded_neighbours.func, auto_optimize=optimize)
+    for n in (1, 2, 8):
+        run_both(prog, rand(rng, n), rand(rng, n), rand(rng, 1), ref=_guarded_neighbours)
+
+
+@flowc.program
+def if_in_nested(a: flowc.float64[N, N], out: flowc.float64[N, N]):
+    for k in flowc.map[0:N]:
+        for j in flowc.map[k:N]:
+            if (j - k) % 2 == 0:
+                out[k, j] = a[k, j]
+            else:
+                out[k, j] = -a[j, k]
+
+
+def _if_in_nested(a, out):
+    n = a.shape[0]
+    for k in range(n):
+        for j in range(k, n):
+            out[k, j] = a[k, j] if (j - k) % 2 == 0 else -a[j, k]
+
+
+def test_if_inside_a_nested_map(rng):
+    for n in (1, 3, 6):
+        run_both(if_in_nested, rand(rng, (n, n)), rand(rng, (n, n)), ref=_if_in_nested)
+
+
+def test_unsafe_guarded_writes_are_refused():
+    def outside(a: flowc.float64[N], out: flowc.float64[N]):
+        for i in flowc.map[0:N]:
+            if i < N - 1:
+                out[i + 1] = a[i]
+
+    def shared(a: flowc.float64[N], out: flowc.float64[N]):
+        for i in flowc.map[0:N]:
+            if a[i] > 0:
+                out[0] = a[i]
+
+    with pytest.raises(flowc.FrontendError, match="must lie inside the array"):
+        flowc.program(outside).to_ir()
+    with pytest.raises(flowc.FrontendError, match="written under an if by several map iterations"):
+        flowc.program(shared).to_ir()
