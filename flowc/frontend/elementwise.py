@@ -69,7 +69,9 @@ def broadcast_to(lz: Lazy, shape: Sequence[Any]) -> Lazy:
     if tuple(lz.shape) == shape:
         return lz
     out = T.broadcast_shapes(lz.shape, shape)
-    if not all(T.same(a, b) for a, b in zip(out, shape)) or len(out) != len(shape):
+    if len(out) != len(shape) or not all(
+            T.match_or_require(a, b, f"a value of shape {T.fmt_shape(lz.shape)} stored into {T.fmt_shape(shape)} "
+                                     f"requires {a} == {b}") for a, b in zip(out, shape)):
         raise LoweringError(f"a value of shape {T.fmt_shape(lz.shape)} cannot be broadcast to "
                             f"{T.fmt_shape(shape)}", "a value whose sizes are equal to the target's or 1")
     off = len(shape) - lz.ndim

@@ -196,7 +196,8 @@ def broadcast_shapes(*shapes: Sequence[Expr]) -> tuple[Expr, ...]:
                 dim = d
             elif must_match(dim, d):
                 continue
-            elif not never_equal(dim, d) and _equate(dim, d, shapes, k):
+            elif match_or_require(dim, d, f"broadcasting shapes {', '.join(fmt_shape(x) for x in shapes)} "
+                                          f"requires {dim} == {d} in dimension {k}"):
                 dim = min(dim, d, key=_canonical)
             else:
                 raise LoweringError(
@@ -213,16 +214,19 @@ def _canonical(e: Expr) -> tuple:
     return (not e.is_number, sympy.count_ops(e), sympy.srepr(e))
 
 
-def _equate(a: Expr, b: Expr, shapes: Sequence[Sequence[Expr]], k: int) -> bool:
-    """Make ``a == b`` a condition the runtime checks on every call, where a lowering is
-    listening and the sizes depend only on the program's symbols. flowc does not broadcast a
-    symbolic size that turns out to be 1 at run time: it requires the sizes equal."""
+def match_or_require(a: Expr, b: Expr, why: str) -> bool:
+    """Whether sizes ``a`` and ``b`` are equal, or may be and are now required equal: proven
+    equal (``must_match``) is True; never equal is False; otherwise ``a == b`` becomes a
+    condition the runtime checks on every call, where a lowering is listening and the sizes
+    depend only on the program's symbols (not on a loop variable). ``why`` starts the error
+    message the runtime gives. flowc does not broadcast a symbolic size that is 1 at run
+    time: it requires the sizes equal."""
+    if must_match(a, b):
+        return True
     hook = EQUATE.get()
-    if hook is None:
+    if hook is None or never_equal(a, b):
         return False
-    why = (f"broadcasting shapes {', '.join(fmt_shape(x) for x in shapes)} requires {a} == {b} in dimension {k} "
-           f"(flowc does not broadcast a symbolic size that is 1 at run time), so it")
-    return hook(a, b, why)
+    return hook(a, b, f"{why} (flowc does not broadcast a symbolic size that is 1 at run time), so it")
 
 
 # ---------------------------------------------------------------- tasklet literals and casts

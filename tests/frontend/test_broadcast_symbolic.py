@@ -98,3 +98,21 @@ def test_loop_variable_sizes_are_refused():
 
     with pytest.raises(flowc.FrontendError, match="cannot be broadcast"):
         flowc.program(f).to_ir()
+
+
+@flowc.program
+def store_constant(x: flowc.float64[N, M], y: flowc.float64[4]):
+    x[:, :] = y * 2
+    x[0, :] += y
+
+
+def test_store_of_a_constant_shape_into_a_symbolic_one(rng):
+    for n in (1, 3):
+        x, y = rand(rng, (n, 4)), rand(rng, 4)
+        exp = x.copy()
+        exp[:, :] = y * 2
+        exp[0, :] += y
+        store_constant(x, y)
+        assert_same(x, exp)
+    with pytest.raises(ValueError, match="M == 4|4 == M"):
+        store_constant(rand(rng, (2, 5)), rand(rng, 4))
