@@ -105,6 +105,8 @@ class Lowering:
         #: inside a flowc.map body: only element code, no states of its own
         self.in_map = False
         self._counter = 0
+        #: differences of sizes already required zero (``require_equal``)
+        self.equalities: set[Any] = set()
 
     def require(self, expr: Any, why: str) -> None:
         """A condition ``expr >= 0`` on the program's size symbols that the code relies on
@@ -126,6 +128,9 @@ class Lowering:
         d = sympy.sympify(a) - sympy.sympify(b)
         if {s.name for s in d.free_symbols} & self.bound:
             return False
+        if d in self.equalities or -d in self.equalities:
+            return True
+        self.equalities.add(d)
         self.require(d, why)
         self.require(-d, why)
         return True
