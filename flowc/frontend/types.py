@@ -98,7 +98,7 @@ EQUATE: contextvars.ContextVar[Optional[Callable[[Expr, Expr, str], bool]]] = \
     contextvars.ContextVar("flowc_equate", default=None)
 
 #: the most residue classes ``_by_residues`` checks (the product of the symbols' periods)
-_MAX_RESIDUE_CLASSES = 1024
+_MAX_RESIDUE_CLASSES = 64
 
 
 def same(a: Expr, b: Expr) -> bool:
@@ -141,17 +141,34 @@ def _by_residues(d: Expr) -> Optional[tuple[Expr, ...]]:
     if not d.has(sympy.floor, sympy.ceiling, sympy.Mod):
         return None
     syms = sorted(d.free_symbols, key=lambda x: x.name)
-    dens = [r.q for r in d.atoms(sympy.Rational)]
-    dens += [int(m.args[1]) for m in d.atoms(sympy.Mod) if m.args[1].is_Integer]
-    period = math.lcm(*dens) if dens else 1
-    if period ** len(syms) > _MAX_RESIDUE_CLASSES:
+    periods = [_period(d, s) for s in syms]
+    if any(p is None for p in periods) or math.prod(periods) > _MAX_RESIDUE_CLASSES:
         return None
     ks = [sympy.Symbol(f"_k{i}", integer=True) for i in range(len(syms))]
     out = []
-    for rs in itertools.product(range(period), repeat=len(syms)):
-        sub = {s: period * k + r for s, k, r in zip(syms, ks, rs)}
+    for rs in itertools.product(*(range(p) for p in periods)):
+        sub = {s: p * k + r for s, p, k, r in zip(syms, periods, ks, rs)}
         out.append(sympy.simplify(d.xreplace(sub)))
     return tuple(out)
+
+
+def _period(d: Expr, sym: Any) -> Optional[int]:
+    """A period in ``sym`` of the floor, ceiling and Mod terms of ``d``: the lcm of the
+    denominators of ``sym``'s coefficients in their arguments (and of the moduli)."""
+    dens = [1]
+    for f in d.atoms(sympy.floor, sympy.ceiling, sympy.Mod):
+        arg = sympy.expand(f.args[0])
+        if sym not in arg.free_symbols:
+            continue
+        c = arg.coeff(sym)
+        if not c.is_Rational:
+            return None
+        dens.append(int(c.q))
+        if isinstance(f, sympy.Mod):
+            if not f.args[1].is_Integer:
+                return None
+            dens.append(int(c.q) * abs(int(f.args[1])))
+    return math.lcm(*dens)
 
 
 def is_one(a: Expr) -> bool:

@@ -116,3 +116,30 @@ def test_store_of_a_constant_shape_into_a_symbolic_one(rng):
         assert_same(x, exp)
     with pytest.raises(ValueError, match="M == 4|4 == M"):
         store_constant(rand(rng, (2, 5)), rand(rng, 4))
+
+
+def test_size_equality_proofs():
+    """Checked against integer values of the symbols: what is proven equal is equal everywhere,
+    what is proven never equal differs everywhere."""
+    import itertools
+
+    import sympy
+
+    from flowc.frontend.types import never_equal, same
+
+    m, n = sympy.Symbol("M", integer=True), sympy.Symbol("N", integer=True)
+    half = sympy.Rational(1, 2)
+    proven = [(sympy.floor(m / 2), sympy.ceiling(m / 2 - half)),
+              (sympy.floor(m / 4) + sympy.floor(n / 3), sympy.ceiling((m - 3) / 4) + sympy.ceiling((n - 2) / 3)),
+              (sympy.Mod(m, 3) + 3 * sympy.floor(m / 3), m)]
+    never = [(2 * sympy.floor(m / 2), 2 * sympy.floor(m / 2) + 1), (m, m + 1)]
+    possible = [(sympy.ceiling(m / 2), sympy.floor(m / 2)), (m, n), (m, sympy.Integer(4))]
+    values = list(itertools.product(range(0, 13), range(0, 7)))
+    for a, b in proven:
+        assert same(a, b) and not never_equal(a, b)
+        assert all(a.subs({m: x, n: y}) == b.subs({m: x, n: y}) for x, y in values)
+    for a, b in never:
+        assert never_equal(a, b) and not same(a, b)
+        assert all(a.subs({m: x, n: y}) != b.subs({m: x, n: y}) for x, y in values)
+    for a, b in possible:
+        assert not same(a, b) and not never_equal(a, b)
