@@ -215,3 +215,64 @@ def test_unsafe_guarded_writes_are_refused():
         flowc.program(outside).to_ir()
     with pytest.raises(flowc.FrontendError, match="written under an if by several map iterations"):
         flowc.program(shared).to_ir()
+
+
+@flowc.program
+def shared_products(a: flowc.float64[N, M], b: flowc.float32[N, M], k: flowc.int64[N, M],
+                    p: flowc.float64[M], q: flowc.float32[M], r: flowc.int64[M]):
+    for i, j in flowc.map[0:N, 0:M]:
+        p[j] *= a[i, j]
+        q[j] *= b[i, j]
+        r[j] *= k[i, j]
+
+
+def test_products_into_shared_elements_compile_and_match(rng):
+    """``p[j] *= ...`` over a map on i and j is a product reduction; its atomic update did not
+    compile for floating-point types (``__atomic_load_n`` takes integers only)."""
+    for n, m in [(1, 1), (5, 3), (40, 9)]:
+        k = rng.integers(-2, 3, size=(n, m)).astype(np.int64)
+        k[k == 0] = 1
+        run_both(shared_products, rand(rng, (n, m), low=0.9, high=1.1), rand(rng, (n, m), np.float32, 0.9, 1.1), k,
+                 rand(rng, m), rand(rng, m, np.float32), rand(rng, m, np.int64),
+                 ref=lambda a, b, k, p, q, r: (np.multiply(p, a.prod(axis=0), out=p),
+                                               np.multiply(q, b.prod(axis=0), out=q),
+                                               np.multiply(r, k.prod(axis=0), out=r)) and None)
+
+
+@flowc.program
+def guarded_updates(a: flowc.float64[N, M], r: flowc.float64[N], p: flowc.float64[M], out: flowc.float64[N, M]):
+    for i, j in flowc.map[0:N, 0:M]:
+        s = a[i, j]
+        if s > 0.3:
+            s += 1.0
+            r[i] -= s
+        else:
+            s *= -2.0
+            p[j] *= 1.0 + s * 0.01
+        if not (s > 0.5 or a[i, j] < 0.1):
+            s = 7.0
+        out[i, j] = s
+
+
+def _guarded_updates(a, r, p, out):
+    n, m = a.shape
+    for i in range(n):
+        for j in range(m):
+            s = a[i, j]
+            if s > 0.3:
+                s += 1.0
+                r[i] -= s
+            else:
+                s *= -2.0
+                p[j] *= 1.0 + s * 0.01
+            if not (s > 0.5 or a[i, j] < 0.1):
+                s = 7.0
+            out[i, j] = s
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_guarded_locals_and_reductions(rng, optimize):
+    prog = flowc.program(guarded_updates.func, auto_optimize=optimize)
+    for n, m in [(1, 1), (3, 4), (20, 7)]:
+        run_both(prog, rand(rng, (n, m), low=0, high=1), rand(rng, n), rand(rng, m), rand(rng, (n, m)),
+                 ref=_guarded_updates)
