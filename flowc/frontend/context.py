@@ -105,6 +105,8 @@ class Lowering:
         #: inside a flowc.map body: only element code, no states of its own
         self.in_map = False
         self._counter = 0
+        #: differences of sizes already required zero (``require_equal``)
+        self.equalities: set[Any] = set()
 
     def require(self, expr: Any, why: str) -> None:
         """A condition ``expr >= 0`` on the program's size symbols that the code relies on
@@ -118,6 +120,20 @@ class Lowering:
                 raise LoweringError(f"{why} is out of bounds")
             return
         self.program.require(e, why)
+
+    def require_equal(self, a: Any, b: Any, why: str) -> bool:
+        """Record that sizes ``a`` and ``b`` must be equal (two requirements, ``a - b >= 0`` and
+        ``b - a >= 0``); False, and nothing recorded, where they depend on a loop variable or
+        map parameter, which no per-call check can see."""
+        d = sympy.sympify(a) - sympy.sympify(b)
+        if {s.name for s in d.free_symbols} & self.bound:
+            return False
+        if d in self.equalities or -d in self.equalities:
+            return True
+        self.equalities.add(d)
+        self.require(d, why)
+        self.require(-d, why)
+        return True
 
     # ------------------------------------------------------------ frames and blocks
     @property

@@ -57,6 +57,36 @@ function("np.ones")(_creator("ones", 1))
 function("np.empty")(_creator("empty", None))
 
 
+@function("np.ndarray")
+def _ndarray(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
+    """``np.ndarray(shape, dtype=...)``: the constructor as an allocator, uninitialized like np.empty."""
+    a = Args("np.ndarray", args, kwargs, ["shape", "dtype"],
+             {"dtype": None, "buffer": None, "offset": None, "strides": None}, ignore=("order",))
+    for p in ("buffer", "offset", "strides"):
+        if not a.none(p):
+            raise LoweringError(f"np.ndarray() with {p}= (a view of existing memory) is not supported",
+                                "np.ndarray(shape, dtype=...) or np.empty(shape, dtype=...) for a new array")
+    return filled(lw, shape_arg(a["shape"]), a.dtype(_F64), None, "ndarray")
+
+
+_F32 = dtype_of("float32")
+
+
+@function("flowc.define_local")
+def _define_local(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
+    """DaCe's ``define_local(dimensions, dtype=float32)``: a new uninitialized transient array."""
+    a = Args("flowc.define_local", args, kwargs, ["dimensions", "dtype"], {"dtype": None})
+    return filled(lw, shape_arg(a["dimensions"]), a.dtype(_F32), None, "local")
+
+
+@function("flowc.define_local_scalar")
+def _define_local_scalar(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
+    """DaCe's ``define_local_scalar(dtype=float32)``: a one-element transient (DaCe's own
+    definition outside a program is ``ndarray([1], dtype)``, so ``s[0]`` indexes it)."""
+    a = Args("flowc.define_local_scalar", args, kwargs, ["dtype"], {"dtype": None})
+    return filled(lw, (sympy.Integer(1),), a.dtype(_F32), None, "local")
+
+
 def _fill_dtype(v: Value) -> DType:
     if not is_arraylike(v):
         raise LoweringError(f"fill_value must be a number or array, not {describe(v)}")

@@ -69,7 +69,9 @@ def broadcast_to(lz: Lazy, shape: Sequence[Any]) -> Lazy:
     if tuple(lz.shape) == shape:
         return lz
     out = T.broadcast_shapes(lz.shape, shape)
-    if not all(T.same(a, b) for a, b in zip(out, shape)) or len(out) != len(shape):
+    if len(out) != len(shape) or not all(
+            T.match_or_require(a, b, f"a value of shape {T.fmt_shape(lz.shape)} stored into {T.fmt_shape(shape)} "
+                                     f"requires {a} == {b}") for a, b in zip(out, shape)):
         raise LoweringError(f"a value of shape {T.fmt_shape(lz.shape)} cannot be broadcast to "
                             f"{T.fmt_shape(shape)}", "a value whose sizes are equal to the target's or 1")
     off = len(shape) - lz.ndim
@@ -291,11 +293,21 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
 
 
 def where(cond: Any, a: Any, b: Any, numpy_call: bool = False) -> Any:
-    """``np.where(cond, a, b)`` (or ``a if cond else b`` on scalars, with ``numpy_call`` False)."""
-    if isinstance(cond, Const):
+    """``np.where(cond, a, b)`` (or ``a if cond else b`` on scalars, with ``numpy_call`` False).
+
+    A condition known at lowering time selects an operand, but ``np.where`` still broadcasts
+    both operands and the condition to one shape and promotes both operands' dtypes: only
+    Python's ``a if c else b`` returns the chosen operand as it is."""
+    if isinstance(cond, Const) and not numpy_call:
         return a if bool(cond.value) else b
+    if isinstance(cond, Const) and isinstance(a, Const) and isinstance(b, Const):
+        out = np.asarray(np.where(_py_value(cond), _py_value(a), _py_value(b)))
+        return Const(out.item(), dtype_of(out.dtype), False)
     shape, (lc, la, lb) = combine([cond, a, b])
     dt, weak = T.promote([(la.dtype, la.weak), (lb.dtype, lb.weak)])
+    if isinstance(cond, Const):
+        pick = la if bool(cond.value) else lb
+        return Lazy(shape, dt, T.cast_to(pick.node, pick.dtype, dt), pick.leaves, False)
     node = tl.Call("where", (T.cast_to(lc.node, lc.dtype, BOOL), T.cast_to(la.node, la.dtype, dt),
                              T.cast_to(lb.node, lb.dtype, dt)))
     return make(shape, dt, node, [lc, la, lb], weak and not lc.leaves and not numpy_call)

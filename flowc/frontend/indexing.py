@@ -352,11 +352,32 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
                             "indices that are compile-time integers, symbols or loop variables")
     sub = basic(target, items, lw.require)
     new = ew.ufunc(aug, [sub, value]) if aug else value
+    if aug and _is_element(target, items):
+        # ``w[i] += v`` is ``w[i] = w[i] + v``: one integer per axis gives a NumPy scalar, and the
+        # sum is written back with an ordinary (unsafe) cast, float to int truncating toward zero
+        store(lw, _real_into(new, sub.dtype), sub, name="assign")
+        return
     store(lw, _same_kind(new, sub.dtype) if aug else new, sub, name="assign")
 
 
+def _is_element(target: Ref, items: list[IndexItem]) -> bool:
+    """Whether ``target[items]`` is one element read as a NumPy scalar (an integer for every
+    axis, no slice, ``...`` or ``None``); anything else is a view, updated in place by a ufunc."""
+    return len(items) == target.ndim and all(it.kind == "int" for it in items)
+
+
+def _real_into(value: Value, dtype: Any) -> Value:
+    """The cast of a scalar written into one element; complex into a real element is refused
+    (NumPy drops the imaginary part with a ComplexWarning)."""
+    if is_arraylike(value) and value.dtype.kind == "c" and dtype.kind != "c":
+        raise LoweringError(f"writing the complex result of an in-place operation into a {dtype.name} "
+                            "element would drop its imaginary part", "a complex array, or a real right-hand side")
+    return value
+
+
 def _same_kind(value: Value, dtype: Any) -> Value:
-    """NumPy's ``same_kind`` casting rule of in-place operations."""
+    """NumPy's ``same_kind`` casting rule of in-place operations on arrays and views (slices,
+    masks, whole arrays); one element assigned with ``x[i] op= v`` is cast as by ``x[i] = ...``."""
     if is_arraylike(value) and not getattr(value, "weak", False) and not T.can_cast(value.dtype, dtype):
         raise LoweringError(f"cannot cast the {value.dtype.name} result of an in-place operation to "
                             f"{dtype.name} (NumPy's same_kind rule)", "an explicit .astype() on the right")

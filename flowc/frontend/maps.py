@@ -11,8 +11,15 @@ reduction: its memlet carries a write-conflict resolution (``wcr``) instead of
 a read-modify-write. An element written earlier in the body and read again
 (same index) is forwarded through a local scalar.
 
-Anything that is not element code (slices, reductions, loops, calls of other
-programs) is rejected with a hint: it belongs outside the map.
+A nested ``flowc.map`` opens a scope inside the current one (its ranges may use
+the enclosing parameters). ``if``/``elif``/``else`` is if-converted: each arm
+runs under a guard, a map-local bool, its values are selects between the new
+and the old value, and its element reads happen by subscript inside the
+select's taken side (or inside the condition's ``&&``/``||``), so a guarded
+``a[i - 1]`` is never read at ``i == 0``.
+
+Anything else that is not element code (slices, reductions, ``range`` loops,
+calls of other programs) is rejected with a hint: it belongs outside the map.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from .context import Lowering
 from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
 from .indexing import basic, evaluate_index
-from .values import MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
+from .map_bounds import inside
+from .values import Const, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 _HINT = ("inside flowc.map, write element code: name = expression, or array[indices] = expression "
          "(and +=, -=, *=); do array operations outside the map")
@@ -63,10 +71,17 @@ class MapBody:
     def __init__(self, lw: Lowering, state: State, entry: MapEntry, exit_: MapExit, params: list[str]):
         self.lw = lw
         self.state = state
-        self.entry = entry
-        self.exit = exit_
-        self.params = params
+        #: the scopes from the outermost map in: a nested ``flowc.map`` opens one more
+        self.entries: list[MapEntry] = [entry]
+        self.exits: list[MapExit] = [exit_]
+        self.params = list(params)                     # every enclosing map's parameters
+        self.ranges: list[tuple[str, tuple[Any, Any, Any]]] = []     # (parameter, (start, stop, step))
+        #: inside ``if`` statements: the map-local bool scalar under which statements take effect
+        self.guard: Optional[Ref] = None
+        #: read array elements inside the tasklet (by subscript), not through element memlets
+        self.lazy_reads = False
         self.local: dict[str, AccessNode] = {}         # map-local scalar -> its access node
+        self.depth: dict[str, int] = {}                # map-local scalar -> the scope it lives in
         self.outer_in: dict[str, AccessNode] = {}
         self.outer_out: dict[str, AccessNode] = {}
         self.written: dict[tuple, str] = {}            # (array, index) -> local scalar holding it
@@ -94,7 +109,7 @@ class MapBody:
         if len(lz.shape) != 0:
             raise LoweringError(f"inside flowc.map, values must be scalars, not {describe(value)}", _HINT)
         node = T.cast_to(lz.node, lz.dtype, out_dtype)
-        inputs: dict[str, tuple[Memlet, Optional[AccessNode]]] = {}
+        inputs: dict[str, tuple[Memlet, Optional[str]]] = {}     # connector -> (memlet, map-local scalar)
         rename: dict[str, tl.Node] = {}
         seen: dict[tuple, str] = {}
         for conn, lf in lz.leaves.items():
@@ -110,9 +125,9 @@ class MapBody:
             seen[key] = c
             rename[conn] = tl.Name(c)
             if fwd is not None:
-                inputs[c] = (Memlet(fwd, Subset(())), self.local[fwd])
+                inputs[c] = (Memlet(fwd, Subset(())), fwd)
             elif lf.data in self.local:
-                inputs[c] = (Memlet(lf.data, Subset(())), self.local[lf.data])
+                inputs[c] = (Memlet(lf.data, Subset(())), lf.data)
             else:
                 if lf.data in self.written_arrays:
                     raise LoweringError(f"{lf.data!r} is read at another element than the one this map body "
@@ -122,6 +137,11 @@ class MapBody:
                     sub = Subset(())
                 elif lf.block:
                     sub = Subset.full(desc.shape)
+                elif self.guard is not None or self.lazy_reads:
+                    # under an if: the element is read inside the tasklet, in the branch of the
+                    # select (or the && / ||) that needs it, never where the guard is false
+                    sub = Subset.full(desc.shape)
+                    rename[conn] = tl.Subscript(c, tuple(T.sym_to_tl(e) for e in index))
                 else:
                     sub = Subset(tuple(Range.index(e) for e in index))
                 inputs[c] = (Memlet(lf.data, sub), None)
@@ -132,11 +152,16 @@ class MapBody:
         t = self.state.add_tasklet(f"map_stmt_{self.count}", list(inputs), ["_out"], code)
         for c, (m, local) in inputs.items():
             if local is not None:
-                self.state.add_edge(local, None, t, c, m)
+                # a scalar of an enclosing scope enters the nested scopes on its way to the tasklet
+                inner = self.entries[self.depth[local] + 1:]
+                if inner:
+                    self.state.add_memlet_path(self.local[local], *inner, t, memlet=m, dst_conn=c)
+                else:
+                    self.state.add_edge(self.local[local], None, t, c, m)
             else:
-                self.state.add_memlet_path(self.read_node(m.data), self.entry, t, memlet=m, dst_conn=c)
+                self.state.add_memlet_path(self.read_node(m.data), *self.entries, t, memlet=m, dst_conn=c)
         if not inputs:
-            self.state.add_edge(self.entry, None, t, None, Memlet.empty())
+            self.state.add_edge(self.entries[-1], None, t, None, Memlet.empty())
         return t, "_out"
 
     def assign_local(self, value: Value, prefix: str) -> Ref:
@@ -146,6 +171,7 @@ class MapBody:
         node = self.state.add_access(name)
         self.state.add_edge(t, conn, node, None, Memlet(name, Subset(())))
         self.local[name] = node
+        self.depth[name] = len(self.entries) - 1
         return Ref.whole(name, self.lw.desc(name))
 
     def assign_element(self, target: Ref, value: Value, wcr: Optional[str], forward: bool) -> None:
@@ -158,17 +184,47 @@ class MapBody:
             t, conn = self.tasklet(value, target.dtype)
         desc = self.lw.desc(target.data)
         sub = Subset(()) if desc.ndim == 0 else Subset(tuple(Range.index(e) for e in index))
-        self.state.add_memlet_path(t, self.exit, self.write_node(target.data),
+        self.state.add_memlet_path(t, *reversed(self.exits), self.write_node(target.data),
                                    memlet=Memlet(target.data, sub, wcr=wcr), src_conn=conn)
         self.written_arrays.add(target.data)
 
+    def push(self, entry: MapEntry, exit_: MapExit, params: list[str]) -> None:
+        """Open a nested map scope inside the current one."""
+        if self.guard is not None:
+            raise LoweringError("a nested flowc.map inside an if statement is not supported",
+                                "put the condition inside the nested map's body")
+        self.ranges.extend((p, (r.start, r.stop, r.step)) for p, r in zip(params, entry.map.ranges))
+        self.entries.append(entry)
+        self.exits.append(exit_)
+        self.params.extend(params)
+
+    def pop(self, params: list[str]) -> None:
+        """Close the innermost nested scope: its scalars die with it, and what it wrote is not
+        forwarded to later statements of the enclosing body (any iteration may have written it)."""
+        self.finish()
+        depth = len(self.entries) - 1
+        entry, exit_ = self.entries.pop(), self.exits.pop()
+        if self.state.in_degree(entry) == 0:
+            self.state.add_edge(self.entries[-1], None, entry, None, Memlet.empty())
+        if self.state.out_degree(exit_) == 0:
+            self.state.add_edge(exit_, None, self.exits[-1], None, Memlet.empty())
+        dead = {n for n, d in self.depth.items() if d == depth}
+        for n in dead:
+            del self.depth[n]
+        self.written = {k: v for k, v in self.written.items() if v not in dead}
+        del self.params[len(self.params) - len(params):]
+        del self.ranges[len(self.ranges) - len(params):]
+
     def finish(self) -> None:
-        """Connect dangling local scalars to the exit so every node is inside the scope."""
-        for node in self.local.values():
-            if self.state.out_degree(node) == 0:
-                self.state.add_edge(node, None, self.exit, None, Memlet.empty())
-        if self.state.in_degree(self.exit) == 0:
-            self.state.add_edge(self.entry, None, self.exit, None, Memlet.empty())
+        """Connect the innermost scope's dangling local scalars to its exit so every node is
+        inside the scope."""
+        depth = len(self.entries) - 1
+        for name, d in self.depth.items():
+            node = self.local[name]
+            if d == depth and self.state.out_degree(node) == 0:
+                self.state.add_edge(node, None, self.exits[-1], None, Memlet.empty())
+        if self.state.in_degree(self.exits[-1]) == 0:
+            self.state.add_edge(self.entries[-1], None, self.exits[-1], None, Memlet.empty())
 
 
 def _injective(index: tuple[Any, ...], params: list[str]) -> bool:
@@ -189,7 +245,8 @@ def _injective(index: tuple[Any, ...], params: list[str]) -> bool:
     return True
 
 
-def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
+def _map_params(lw: Lowering, node: ast.For, marker: MapMarker) -> tuple[list[ast.Name], list[str]]:
+    """The loop's target names and the map parameters they become (renamed where taken)."""
     if node.orelse:
         raise LoweringError("'for ... else' is not supported")
     targets = node.target.elts if isinstance(node.target, ast.Tuple) else [node.target]
@@ -199,7 +256,6 @@ def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
     if len(targets) != len(marker.ranges):
         with located(lw, node.target):
             raise LoweringError(f"{len(targets)} map parameter(s) for {len(marker.ranges)} range(s)")
-    frame = lw.frame
     params = []
     for t in targets:
         name = t.id if t.id not in lw.program.data and t.id not in lw.reserved and \
@@ -207,10 +263,36 @@ def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
         lw.reserved.add(name)
         lw.bound.add(name)
         params.append(name)
+    return targets, params
+
+
+def _nested_map(lw: Lowering, mb: MapBody, node: ast.For, marker: MapMarker) -> None:
+    """``for j in flowc.map[k + 1:N]:`` inside a map body: a map scope nested in the current one,
+    whose ranges may use the enclosing maps' parameters."""
+    targets, params = _map_params(lw, node, marker)
+    frame = lw.frame
+    entry, exit_ = mb.state.add_map("map", {p: Range(*r) for p, r in zip(params, marker.ranges)})
+    mb.push(entry, exit_, params)
+    env_before = dict(frame.env)
+    for t, p in zip(targets, params):
+        frame.env[t.id] = Sym(sympy.Symbol(p, integer=True))
+    reread = _reread_targets(node.body)
+    for s in node.body:
+        with located(lw, s):
+            _map_stmt(lw, mb, s, reread)
+    mb.pop(params)
+    frame.env.clear()
+    frame.env.update(env_before)
+
+
+def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
+    targets, params = _map_params(lw, node, marker)
+    frame = lw.frame
     lw.end_state()
     state = lw.block.add_state("map")
     entry, exit_ = state.add_map("map", {p: Range(*r) for p, r in zip(params, marker.ranges)})
     mb = MapBody(lw, state, entry, exit_, params)
+    mb.ranges = [(p, (r.start, r.stop, r.step)) for p, r in zip(params, entry.map.ranges)]
     env_before = dict(frame.env)
     for t, p in zip(targets, params):
         frame.env[t.id] = Sym(sympy.Symbol(p, integer=True))
@@ -264,11 +346,63 @@ def _map_stmt(lw: Lowering, mb: MapBody, s: ast.stmt, reread: set[str]) -> None:
         with located(lw, s.target):
             _map_assign(lw, mb, s.target, value, None, reread)
         return
+    if isinstance(s, ast.If):
+        _map_if(lw, mb, s, reread)
+        return
+    if isinstance(s, ast.For) and isinstance(s.iter, ast.Subscript):
+        marker = evaluate(lw, s.iter)
+        if isinstance(marker, MapMarker) and marker.ranges is not None:
+            _nested_map(lw, mb, s, marker)
+            return
     what = {ast.For: "a loop", ast.While: "a while loop", ast.If: "an if statement", ast.Return: "return"}
     raise LoweringError(f"{what.get(type(s), type(s).__name__)} is not supported inside flowc.map", _HINT)
 
 
 _WCR = {"add": "sum", "multiply": "prod"}
+_BOOL = ew.BOOL
+
+
+def _map_if(lw: Lowering, mb: MapBody, s: ast.If, reread: set[str]) -> None:
+    """``if``/``elif``/``else`` in a map body, by if-conversion: each arm runs under a guard (a
+    map-local bool), every value it computes is a select ``where(guard, new, old)`` whose
+    element reads happen inside the select's taken side, and every element it writes is written
+    back unchanged where the guard is false (so the written element must be owned by one
+    iteration, or be a reduction, and lie inside the array for every iteration)."""
+    cond = evaluate(lw, s.test)
+    with located(lw, s.test):
+        if not is_arraylike(cond) or len(cond.shape) != 0:
+            raise LoweringError(f"an if condition inside flowc.map must be a scalar, not {describe(cond)}", _HINT)
+        if isinstance(cond, Const):                       # known at lowering time: one arm
+            for st in (s.body if bool(cond.value) else s.orelse):
+                with located(lw, st):
+                    _map_stmt(lw, mb, st, reread)
+            return
+        truth = ew.cast(cond, _BOOL)
+        outer = mb.guard
+        # the condition's own element reads stay inside its && / || (i > 0 and a[i - 1] > 0)
+        mb.lazy_reads = True
+        try:
+            taken = mb.assign_local(truth if outer is None else ew.ufunc("logical_and", [outer, truth]), "cond")
+        finally:
+            mb.lazy_reads = False
+        other = ew.ufunc("logical_not", [taken])
+        other_guard = mb.assign_local(other if outer is None else ew.ufunc("logical_and", [outer, other]),
+                                      "cond") if s.orelse else None
+    for body, guard in ((s.body, taken), (s.orelse, other_guard)):
+        if not body:
+            continue
+        mb.guard = guard
+        try:
+            for st in body:
+                with located(lw, st):
+                    _map_stmt(lw, mb, st, reread)
+        finally:
+            mb.guard = outer
+
+
+def _guarded(mb: MapBody, new: Value, old: Value) -> Value:
+    """``new`` where the current guard holds, ``old`` elsewhere."""
+    return ew.where(mb.guard, new, old)
 
 
 def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: Optional[str],
@@ -277,10 +411,15 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
         raise LoweringError(f"inside flowc.map, values must be scalars, not {describe(value)}", _HINT)
     frame = lw.frame
     if isinstance(target, ast.Name):
-        if aug is not None:
-            from .scope import lookup
+        from .scope import lookup
 
+        if aug is not None:
             value = ew.ufunc(aug, [lookup(lw, target.id), value])
+        if mb.guard is not None:
+            old = frame.env.get(target.id)
+            if old is None or not is_arraylike(old) or len(old.shape) != 0:
+                old = Const(0, ew.as_lazy(value).dtype, False)   # unassigned where the guard is false
+            value = _guarded(mb, value, old)
         frame.env[target.id] = mb.assign_local(value, target.id)
         return
     if not isinstance(target, ast.Subscript):
@@ -295,6 +434,26 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
     elem = basic(base, items, lw.require)
     index = tuple(sympy.expand(e) for e in elem.index(()))
     wcr = None
+    if mb.guard is not None:
+        desc = lw.desc(elem.data)
+        if not inside(index, tuple(desc.shape), mb.ranges):
+            raise LoweringError(f"an element written under an if inside flowc.map must lie inside the array for "
+                                f"every iteration of the map (it is written back unchanged where the condition "
+                                f"is false), but {ast.unparse(target)} may not",
+                                "narrow the map's range so the index stays inside the array, and test the "
+                                "condition inside")
+        owned = _injective(index, mb.params)
+        if not owned and (aug is None or aug not in ("add", "multiply", "subtract")):
+            raise LoweringError(f"{ast.unparse(target)} is written under an if by several map iterations",
+                                "write an element that one iteration owns (indexed by every map parameter), "
+                                "or accumulate into it with +=, -= or *=")
+        if owned:
+            new = ew.ufunc(aug, [elem, value]) if aug is not None else value
+            value = _guarded(mb, new, elem)
+            mb.assign_element(elem, value, None, True)
+            return
+        identity = Const(1 if aug == "multiply" else 0, ew.as_lazy(value).dtype, False)
+        value = _guarded(mb, value, identity)
     if aug is not None:
         if _injective(index, mb.params):
             value = ew.ufunc(aug, [elem, value])

@@ -28,7 +28,7 @@ from .emit import store
 from .errors import LoweringError, Source
 from .expressions import evaluate, located
 from .scope import as_dtype
-from .types import UNIFIABLE, Unify
+from .types import EQUATE, UNIFIABLE, Unify
 from .statements import lower_body
 from .values import SCALAR_PARAMS, Ref, ScalarParameterAsSymbol, Sym, TupleValue, Value, describe, is_arraylike
 
@@ -166,6 +166,7 @@ def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optio
             ref = replace(ref, weak=True)       # a Python number: weak in NumPy 2's promotion
         frame.env[pname] = ref
     token = SCALAR_PARAMS.set(frozenset(scalar_params))
+    equate = EQUATE.set(lw.require_equal)
     try:
         body, ret = split_return(source, source.tree.body)
         lower_body(lw, body)
@@ -174,6 +175,7 @@ def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optio
             with located(lw, ret.value):
                 add_returns(lw, value)
     finally:
+        EQUATE.reset(equate)
         SCALAR_PARAMS.reset(token)
     return program
 

@@ -166,7 +166,15 @@ def from_python(lw: Lowering, obj: Any, name: str) -> Value:
         return DTypeValue(dt)
     if isinstance(obj, types.ModuleType):
         return ModuleValue(obj)
-    if isinstance(obj, (tuple, list)):
+    if isinstance(obj, (list, dict, set, bytearray)):
+        kind = type(obj).__name__
+        raise LoweringError(
+            f"{name!r} is a {kind} from the enclosing scope: a program captures such values when it is "
+            f"first compiled, so a later change ({name}[0] = ..., {name}.append(...)) would be ignored; "
+            f"a mutable {kind} is not supported",
+            "a tuple for constants (G = (1, 2, 3)), or a NumPy array (a global array is passed at each "
+            "call and read as it is then), or pass the values as an argument")
+    if isinstance(obj, tuple):
         return TupleValue(tuple(from_python(lw, o, f"{name}[{i}]") for i, o in enumerate(obj)))
     if obj is None or obj is Ellipsis or isinstance(obj, (str, slice)):
         return PyValue(obj)

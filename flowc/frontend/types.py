@@ -14,9 +14,11 @@ computes in NumPy's dtype.
 from __future__ import annotations
 
 import contextvars
+import functools
+import itertools
 import math
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import sympy
@@ -90,14 +92,83 @@ class Unify(Exception):
         self.drop, self.replacement = drop, replacement
 
 
+#: records that two sizes must be equal on every call (``Lowering.require_equal``); returns
+#: False where the condition cannot be checked per call (it involves a loop variable)
+EQUATE: contextvars.ContextVar[Optional[Callable[[Expr, Expr, str], bool]]] = \
+    contextvars.ContextVar("flowc_equate", default=None)
+
+#: the most residue classes ``_by_residues`` checks (the product of the symbols' periods)
+_MAX_RESIDUE_CLASSES = 64
+
+
 def same(a: Expr, b: Expr) -> bool:
-    """Whether two symbolic sizes are provably equal."""
+    """Whether two symbolic sizes are provably equal for every integer value of their symbols."""
     if a == b:
         return True
     try:
-        return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
     except Exception:          # pragma: no cover - sympy edge cases
         return False
+    if d == 0:
+        return True
+    classes = _by_residues(d)
+    return classes is not None and all(c == 0 for c in classes)
+
+
+def never_equal(a: Expr, b: Expr) -> bool:
+    """Whether two sizes differ for every integer value of their symbols (``3`` and ``4``,
+    ``N`` and ``N + 1``, ``2 * (N // 2)`` and ``2 * (N // 2) + 1``)."""
+    try:
+        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
+    except Exception:          # pragma: no cover - sympy edge cases
+        return False
+    if d.is_number:
+        return d != 0
+    classes = _by_residues(d)
+    return classes is not None and all(c.is_number and c != 0 for c in classes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_residues(d: Expr) -> Optional[tuple[Expr, ...]]:
+    """``d`` simplified in each residue class of its symbols, or None where there is nothing to
+    split (no floor, ceiling or Mod) or too many classes.
+
+    ``floor(M/2)`` and ``ceiling((M - 1)/2)`` differ as expressions, not as numbers. With the
+    symbol written as ``P*k + r`` (P the lcm of the denominators in ``d``, r = 0..P-1, k an
+    integer), every ``floor``/``ceiling``/``Mod`` of a constant-denominator argument takes its
+    integer part out, leaving an expression sympy compares exactly; the results over all
+    classes together decide the question for every integer value of the symbols."""
+    if not d.has(sympy.floor, sympy.ceiling, sympy.Mod):
+        return None
+    syms = sorted(d.free_symbols, key=lambda x: x.name)
+    periods = [_period(d, s) for s in syms]
+    if any(p is None for p in periods) or math.prod(periods) > _MAX_RESIDUE_CLASSES:
+        return None
+    ks = [sympy.Symbol(f"_k{i}", integer=True) for i in range(len(syms))]
+    out = []
+    for rs in itertools.product(*(range(p) for p in periods)):
+        sub = {s: p * k + r for s, p, k, r in zip(syms, periods, ks, rs)}
+        out.append(sympy.simplify(d.xreplace(sub)))
+    return tuple(out)
+
+
+def _period(d: Expr, sym: Any) -> Optional[int]:
+    """A period in ``sym`` of the floor, ceiling and Mod terms of ``d``: the lcm of the
+    denominators of ``sym``'s coefficients in their arguments (and of the moduli)."""
+    dens = [1]
+    for f in d.atoms(sympy.floor, sympy.ceiling, sympy.Mod):
+        arg = sympy.expand(f.args[0])
+        if sym not in arg.free_symbols:
+            continue
+        c = arg.coeff(sym)
+        if not c.is_Rational:
+            return None
+        dens.append(int(c.q))
+        if isinstance(f, sympy.Mod):
+            if not f.args[1].is_Integer:
+                return None
+            dens.append(int(c.q) * abs(int(f.args[1])))
+    return math.lcm(*dens)
 
 
 def is_one(a: Expr) -> bool:
@@ -140,13 +211,39 @@ def broadcast_shapes(*shapes: Sequence[Expr]) -> tuple[Expr, ...]:
                 continue
             if is_one(dim):
                 dim = d
-            elif not must_match(dim, d):
+            elif must_match(dim, d):
+                continue
+            elif match_or_require(dim, d, f"broadcasting shapes {', '.join(fmt_shape(x) for x in shapes)} "
+                                          f"requires {dim} == {d} in dimension {k}"):
+                dim = min(dim, d, key=_canonical)
+            else:
                 raise LoweringError(
                     f"shapes {', '.join(fmt_shape(x) for x in shapes)} cannot be broadcast together "
                     f"(dimension {k}: {dim} vs {d})",
                     "operands whose sizes are equal or 1 in each dimension (aligned from the right)")
         out.append(dim)
     return tuple(out)
+
+
+def _canonical(e: Expr) -> tuple:
+    """The order in which a size required equal to another represents both: a constant first,
+    then the simpler expression (a total order, so every broadcast of the same operands agrees)."""
+    return (not e.is_number, sympy.count_ops(e), sympy.srepr(e))
+
+
+def match_or_require(a: Expr, b: Expr, why: str) -> bool:
+    """Whether sizes ``a`` and ``b`` are equal, or may be and are now required equal: proven
+    equal (``must_match``) is True; never equal is False; otherwise ``a == b`` becomes a
+    condition the runtime checks on every call, where a lowering is listening and the sizes
+    depend only on the program's symbols (not on a loop variable). ``why`` starts the error
+    message the runtime gives. flowc does not broadcast a symbolic size that is 1 at run
+    time: it requires the sizes equal."""
+    if must_match(a, b):
+        return True
+    hook = EQUATE.get()
+    if hook is None or never_equal(a, b):
+        return False
+    return hook(a, b, f"{why} (flowc does not broadcast a symbolic size that is 1 at run time), so it")
 
 
 # ---------------------------------------------------------------- tasklet literals and casts

@@ -287,6 +287,12 @@ def sym_value(v: Any, what: str = "this value") -> Expr:
     name = scalar_parameter(v)
     if name is not None:
         raise ScalarParameterAsSymbol(name)
+    if isinstance(v, Lazy) and len(v.shape) == 0 and v.dtype.is_integer:
+        # arithmetic on integer parameters (``range(1, T - 1)``, ``x[:2 * n]``): with every such
+        # parameter a symbol, the expression folds to a symbolic integer
+        params = sorted({lf.data for lf in v.leaves.values()} & SCALAR_PARAMS.get())
+        if params:
+            raise ScalarParameterAsSymbol(params[0])
     if isinstance(v, (Ref, Lazy)) and len(v.shape) == 0 and v.dtype.is_integer:
         raise LoweringError(f"{what} must be known before the program runs (a symbol), but it is computed at "
                             "run time", "a size symbol (flowc.symbol), an integer parameter, an expression of "

@@ -25,13 +25,31 @@ Expr = sympy.Expr
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def symbol(name: str, **assumptions: Any) -> sympy.Symbol:
-    """An integer size symbol. Extra sympy assumptions (``positive=True``) are
-    accepted for DaCe compatibility; the IR canonicalizes symbols by name."""
-    if not _IDENT.fullmatch(name):
+def symbol(name: str, dtype: Any = None, **assumptions: Any) -> sympy.Symbol:
+    """An integer size symbol. DaCe's spelling ``symbol(name, dtype=int32, **assumptions)`` is
+    accepted: ``dtype`` (positional or keyword) must be an integer type (``flowc.int64``,
+    ``np.int32``, ``int``); flowc computes every symbol as a 64-bit signed integer. Extra sympy
+    assumptions (``positive=True``) are accepted; the IR canonicalizes symbols by name."""
+    if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise IRError(f"symbol name {name!r} is not an identifier")
+    if dtype is not None:
+        _check_symbol_dtype(name, dtype)
     assumptions.setdefault("integer", True)
     return sympy.Symbol(name, **assumptions)
+
+
+def _check_symbol_dtype(name: str, dtype: Any) -> None:
+    from flowc.ir.dtypes import dtype_of
+
+    if dtype is int:
+        return
+    try:
+        dt = dtype_of(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or not dt.is_integer:
+        raise TypeError(f"symbol({name!r}): parameter 'dtype' must be an integer type (flowc.int64, np.int32, "
+                        f"int), got {dtype!r}; size symbols are integers")
 
 
 def canonical_symbol(name: str) -> sympy.Symbol:
