@@ -321,6 +321,10 @@ def lower_while(lw: Lowering, node: ast.While) -> None:
     if node.orelse:
         raise LoweringError("'while ... else' is not supported")
     frame = lw.frame
+    # The condition is folded with the values before the loop. False: the body never runs.
+    # True: the loop never ends, unless the body reassigns a variable the condition reads
+    # (``c = 0; while c < 3: c += 1``, ``err = 1.0; while err > tol: ...; err = ...``), which
+    # makes that variable a carried container and the condition a run-time test.
     with lw.dry_run():
         first = evaluate(lw, node.test)
     with located(lw, node.test):
@@ -328,7 +332,8 @@ def lower_while(lw: Lowering, node: ast.While) -> None:
         truth = static_truth(first)
         if truth is False:
             return
-        if truth is True:
+        read = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
+        if truth is True and not read & set(assigned_names(node.body)[0]):
             raise LoweringError("'while True' loops never end without 'break', which is not supported",
                                 "a condition that becomes false")
     saved_carried = dict(frame.carried)
