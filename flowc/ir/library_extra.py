@@ -8,8 +8,8 @@ MatMul and Reduce::
     Solve:     X = A^-1 B     A[n, n], B[n] or B[n, k]  →  X of B's shape
     Inv:       Ainv[n, n] = A^-1
 
-The only implementation is ``"lapack"`` (``?potrf``, ``?gesv``, ``?getrf`` +
-``?getri`` from the pip-installed OpenBLAS, emitted by
+The only implementation is ``"lapack"`` (``?potrf``, ``?gesv``; Inv solves
+``A X = I`` with ``?gesv``, from the pip-installed OpenBLAS, emitted by
 ``flowc.codegen.lapack``); a failed factorization (not positive definite, a
 singular matrix) makes the call fail with NumPy's message. There is no
 map expansion: factorizations are sequential algorithms that a tuned
