@@ -100,3 +100,37 @@ def test_shifts(dt):
     exp = (a << b, a >> b)
     for o, e in zip(out, exp):
         np.testing.assert_array_equal(o, e)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_fused_expressions_at_the_extremes(rng, auto):
+    """Fused into one tasklet, the optimizer must not assume abs(x) >= 0 or that + never wraps
+    (np.where(4 <= x0, x1, 2) * (x0 % (np.abs(x1) + 1)) gave INT64_MIN for NumPy's 0)."""
+    @flowc.program(auto_optimize=auto)
+    def fused(x0: flowc.int64[N], x1: flowc.int64[N]):
+        return (np.where(4 <= x0, x1, 2) * (x0 % (np.abs(x1) + 1)), (np.abs(x1) + 1) > 0,
+                (x1 + 1) > x1, np.abs(x1) // 3, -x1 < 0, (x0 - x1) // np.where(x1 < 0, -1, 1))
+
+    ext = [2**63 - 1, -2**63, -2**63 + 1, 0, -1, 1, 5, 3, 4]
+    for n in (1, 9, 30):
+        x0 = rng.choice(ext, n).astype(np.int64)
+        x1 = rng.choice(ext, n).astype(np.int64)
+        with np.errstate(all="ignore"):
+            exp = fused.func(x0, x1)
+        for o, e in zip(fused(x0, x1), exp):
+            assert o.dtype == e.dtype
+            np.testing.assert_array_equal(o, e)
+
+
+@pytest.mark.parametrize("dt", ["float16", "float32", "float64"])
+def test_float_abs_of_negative_zero(dt):
+    X = getattr(flowc, dt)
+
+    @flowc.program
+    def fabs(x: X[N]):
+        return np.abs(x), np.abs(x * -1.0)
+
+    x = np.array([-0.0, 0.0, -1.5, np.nan, -np.inf], dtype=dt)
+    for o, e in zip(fabs(x), (np.abs(x), np.abs(x * -1.0))):
+        np.testing.assert_array_equal(o, e)
+        np.testing.assert_array_equal(np.signbit(o), np.signbit(e))
