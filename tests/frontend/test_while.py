@@ -105,16 +105,20 @@ def test_counter_keeps_python_int_promotion(rng):
     assert out.dtype == np.float32
 
 
-def test_jacobi_until_convergence(rng):
+@pytest.mark.parametrize("auto", [False, True])
+def test_jacobi_until_convergence(rng, auto):
+    prog = flowc.program(jacobi.func, auto_optimize=True) if auto else jacobi
     for n in (1, 4, 13):
         r = rng.random((n, n)) * (1 - np.eye(n))
         d = rng.random(n) + n + 1.0
-        run_both(jacobi, r, d, rand(rng, n), ref=with_symbols(jacobi.func, N=n))
+        run_both(prog, r, d, rand(rng, n), ref=with_symbols(jacobi.func, N=n))
 
 
-def test_condition_computed_in_body(rng):
+@pytest.mark.parametrize("auto", [False, True])
+def test_condition_computed_in_body(rng, auto):
+    prog = flowc.program(halve_until_small.func, auto_optimize=True) if auto else halve_until_small
     for n in (1, 5, 20):
-        run_both(halve_until_small, rand(rng, n, low=0.5, high=4.0))
+        run_both(prog, rand(rng, n, low=0.5, high=4.0), ref=halve_until_small.func)
 
 
 def test_data_dependent_exit(rng):
