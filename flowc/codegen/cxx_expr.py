@@ -162,6 +162,8 @@ def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
                 return f"flowc::mod({left}, {right})"
             if n.op == "**":
                 return f"flowc::pow({left}, {right})"
+            if n.op in ("<<", ">>"):
+                return f"flowc::{'lshift' if n.op == '<<' else 'rshift'}({left}, {right})"
             return f"({left} {_BINOPS.get(n.op, n.op)} {right})"
         if isinstance(n, tl.Call):
             args = [go(a) for a in n.args]

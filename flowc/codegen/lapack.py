@@ -5,8 +5,14 @@ its symbol prefix (``scipy_LAPACKE_spotrf``). Each call site declares the
 function at block scope with an assembler label (``int fc_potrf(...)
 __asm__("scipy_LAPACKE_spotrf")``), so no file-level prototype is needed.
 Operands are copied into contiguous row-major buffers (LAPACK overwrites
-them); a failed factorization sets ``flowc_error_message`` to NumPy's
-message and makes the entry point return 1, which the runtime raises.
+them). The ``_work`` variants are called: they run the same LAPACK routine as
+NumPy (which calls LAPACK directly), without LAPACKE's NaN scan of the input,
+which rejects NaN/inf with an "invalid argument" where NumPy computes (NaN
+results). ``inv`` solves ``A X = I`` with ``gesv``, as NumPy's ``inv`` does.
+A failed factorization (a singular matrix, a matrix that is not positive
+definite) sets ``flowc_error_message`` to NumPy's message and makes the entry
+point return ``LINALG_ERROR``, which the runtime raises as
+``numpy.linalg.LinAlgError``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import sympy
 
 from flowc.codegen.cxx_expr import cname, cxx_comment, sym_cxx
 from flowc.codegen.libraries import EmitContext, register
-from flowc.ir.errors import IRError
+from flowc.ir.errors import LINALG_ERROR, IRError
 from flowc.ir.nodes import LibraryNode
 from flowc.ir.symbolic import c_strides, canonical_symbol
 
@@ -74,20 +80,20 @@ def _begin(ctx: EmitContext, state: "State", node: LibraryNode) -> tuple[str, st
     return a, out, t, ct, n, ptr
 
 
-def _fail(ctx: EmitContext, condition: str, message: str) -> None:
+def _fail(ctx: EmitContext, condition: str, message: str, code: int = 1) -> None:
     ctx.emit(f"if ({condition}) {{ std::snprintf(flowc::error_message, sizeof(flowc::error_message), "
-             f"\"{message}\"); return 1; }}")
+             f"\"{message}\"); return {code}; }}")
 
 
 @register("Cholesky", "lapack")
 def emit_cholesky(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     a, out, t, ct, n, ptr = _begin(ctx, state, node)
-    _declare(ctx, "fc_potrf", "potrf", t, f"int, char, int, {ct}*, int")
+    _declare(ctx, "fc_potrf", "potrf_work", t, f"int, char, int, {ct}*, int")
     ctx.emit(f"const int64_t fc_n = {n};")
     _copy_matrix(ctx, a, ptr, "fc_n", "fc_n", lower_only=True)
     ctx.emit(f"const int fc_info = fc_n > 0 ? fc_potrf({ROW_MAJOR}, 'L', (int)fc_n, {ptr}, "
              "(int)std::max<int64_t>(1, fc_n)) : 0;")
-    _fail(ctx, "fc_info > 0", "Matrix is not positive definite")
+    _fail(ctx, "fc_info > 0", "Matrix is not positive definite", LINALG_ERROR)
     _fail(ctx, "fc_info < 0", "LAPACK potrf: invalid argument")
     ctx.gen.depth -= 1
     ctx.emit("}")
@@ -106,7 +112,7 @@ def emit_solve(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     px = ctx.gen.pointer(x)
     ctx.emit(f"{{ // {cxx_comment(node.label)}: solve({a}, {b}) -> {x}")
     ctx.gen.depth += 1
-    _declare(ctx, "fc_gesv", "gesv", t, f"int, int, int, {ct}*, int, int*, {ct}*, int")
+    _declare(ctx, "fc_gesv", "gesv_work", t, f"int, int, int, {ct}*, int, int*, {ct}*, int")
     ctx.emit(f"const int64_t fc_n = {n}, fc_k = {k};")
     ctx.emit(f"{ct}* fc_lu = flowc::alloc<{ct}>(fc_n * fc_n);")
     ctx.emit("int* fc_ipiv = flowc::alloc<int>(fc_n);")
@@ -115,7 +121,7 @@ def emit_solve(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     ctx.emit(f"const int fc_info = fc_n > 0 ? fc_gesv({ROW_MAJOR}, (int)fc_n, (int)fc_k, fc_lu, "
              f"(int)std::max<int64_t>(1, fc_n), fc_ipiv, {px}, (int)std::max<int64_t>(1, fc_k)) : 0;")
     ctx.emit("std::free(fc_lu); std::free(fc_ipiv);")
-    _fail(ctx, "fc_info > 0", "Singular matrix")
+    _fail(ctx, "fc_info > 0", "Singular matrix", LINALG_ERROR)
     _fail(ctx, "fc_info < 0", "LAPACK gesv: invalid argument")
     ctx.gen.depth -= 1
     ctx.emit("}")
@@ -124,17 +130,19 @@ def emit_solve(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
 @register("Inv", "lapack")
 def emit_inv(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     a, out, t, ct, n, ptr = _begin(ctx, state, node)
-    _declare(ctx, "fc_getrf", "getrf", t, f"int, int, int, {ct}*, int, int*")
-    _declare(ctx, "fc_getri", "getri", t, f"int, int, {ct}*, int, const int*")
+    _declare(ctx, "fc_gesv", "gesv_work", t, f"int, int, int, {ct}*, int, int*, {ct}*, int")
     ctx.emit(f"const int64_t fc_n = {n};")
+    ctx.emit(f"{ct}* fc_lu = flowc::alloc<{ct}>(fc_n * fc_n);")
     ctx.emit("int* fc_ipiv = flowc::alloc<int>(fc_n);")
-    _copy_matrix(ctx, a, ptr, "fc_n", "fc_n")
+    _copy_matrix(ctx, a, "fc_lu", "fc_n", "fc_n")
+    ctx.emit("for (int64_t fc_i = 0; fc_i < fc_n; ++fc_i)")
+    ctx.emit(f"  for (int64_t fc_j = 0; fc_j < fc_n; ++fc_j) {ptr}[fc_i * fc_n + fc_j] = fc_i == fc_j ? 1 : 0;")
     ctx.emit("const int fc_ld = (int)std::max<int64_t>(1, fc_n);")
-    ctx.emit(f"int fc_info = fc_n > 0 ? fc_getrf({ROW_MAJOR}, (int)fc_n, (int)fc_n, {ptr}, fc_ld, fc_ipiv) : 0;")
-    ctx.emit(f"if (fc_info == 0 && fc_n > 0) fc_info = fc_getri({ROW_MAJOR}, (int)fc_n, {ptr}, fc_ld, fc_ipiv);")
-    ctx.emit("std::free(fc_ipiv);")
-    _fail(ctx, "fc_info > 0", "Singular matrix")
-    _fail(ctx, "fc_info < 0", "LAPACK getri: invalid argument")
+    ctx.emit(f"const int fc_info = fc_n > 0 ? fc_gesv({ROW_MAJOR}, (int)fc_n, (int)fc_n, fc_lu, fc_ld, fc_ipiv, "
+             f"{ptr}, fc_ld) : 0;")
+    ctx.emit("std::free(fc_lu); std::free(fc_ipiv);")
+    _fail(ctx, "fc_info > 0", "Singular matrix", LINALG_ERROR)
+    _fail(ctx, "fc_info < 0", "LAPACK gesv: invalid argument")
     ctx.gen.depth -= 1
     ctx.emit("}")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+from dataclasses import replace
 from typing import Any, Optional
 
 import sympy
@@ -114,11 +115,11 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
         for _ in range(3):
             changed = False
             with lw.dry_run():
-                temps = {n: lw.temp(shape, dtype, n) for n, (shape, dtype) in specs.items()}
+                temps = {n: replace(lw.temp(shape, dtype, n), weak=weak) for n, (shape, dtype, weak) in specs.items()}
                 finals = dry(temps)
             new_specs = _specs(lw, node, pre, new, initial, finals, local_syms, loop=True, prev=specs)
-            for n, (_, dtype) in new_specs.items():
-                if dtype != specs[n][1]:
+            for n, spec in new_specs.items():
+                if spec[1:] != specs[n][1:]:
                     changed = True
             specs = new_specs
             if not changed:
@@ -126,7 +127,7 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
     # a view of a container that a variable rebinds in the loop is a snapshot in Python (the
     # rebinding makes a new array), which a copy per iteration is; only in-place writes show through
     rebound = {initial[m].data for m in specs if isinstance(initial.get(m), Ref)}
-    for n, (shape, dtype) in specs.items():
+    for n, (shape, dtype, weak) in specs.items():
         view = aliases.get(n)
         if view is not None and view.dtype == dtype and view.data not in rebound:
             frame.carried[n] = frame.aliases[n] = view
@@ -141,6 +142,8 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
             target = lw.temp(shape, dtype, n)
             if v0 is not None and is_arraylike(v0):
                 store(lw, v0, target, name=f"init_{n}")
+        if weak != target.weak:
+            target = replace(target, weak=weak)
         frame.carried[n] = target
         frame.env[n] = target
 
@@ -190,13 +193,19 @@ def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial:
             if n in initial:
                 raise LoweringError(f"the shape of {n!r} depends on the loop variable")
             continue
-        kinds = [(v.dtype, False) for v in values]
+        # a variable that only ever holds Python numbers stays weak (NumPy 2 promotion), so
+        # ``c = 0; if ...: c = 1`` then ``x + c`` keeps x's dtype; the container holds the
+        # number in the widest dtype of its kind (int64, float64)
+        kinds = [(v.dtype, bool(getattr(v, "weak", False))) for v in values]
+        initial_live = loop or len(values) < 2       # the initial value may survive the construct
         if prev is not None and n in prev:
-            kinds.append((prev[n][1], False))
+            kinds.append((prev[n][1], prev[n][2]))
         elif not loop and v0 is not None and is_arraylike(v0) and len(values) < 2:
             kinds.append((v0.dtype, bool(getattr(v0, "weak", False))))
-        dtype, _ = T.promote(kinds)
-        specs[n] = (shape, dtype)
+        dtype, weak = T.promote(kinds)
+        if initial_live and v0 is not None and is_arraylike(v0) and not getattr(v0, "weak", False):
+            weak = False
+        specs[n] = (shape, dtype, weak)
     return specs
 
 
@@ -312,6 +321,10 @@ def lower_while(lw: Lowering, node: ast.While) -> None:
     if node.orelse:
         raise LoweringError("'while ... else' is not supported")
     frame = lw.frame
+    # The condition is folded with the values before the loop. False: the body never runs.
+    # True: the loop never ends, unless the body reassigns a variable the condition reads
+    # (``c = 0; while c < 3: c += 1``, ``err = 1.0; while err > tol: ...; err = ...``), which
+    # makes that variable a carried container and the condition a run-time test.
     with lw.dry_run():
         first = evaluate(lw, node.test)
     with located(lw, node.test):
@@ -319,7 +332,8 @@ def lower_while(lw: Lowering, node: ast.While) -> None:
         truth = static_truth(first)
         if truth is False:
             return
-        if truth is True:
+        read = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
+        if truth is True and not read & set(assigned_names(node.body)[0]):
             raise LoweringError("'while True' loops never end without 'break', which is not supported",
                                 "a condition that becomes false")
     saved_carried = dict(frame.carried)

@@ -289,6 +289,10 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
         return make(shape, result, node, lazies, weak)
     nodes = [T.cast_to(lz.node, lz.dtype, compute) for lz in lazies]
     node = build(nodes, compute)
+    if not compare and compute.is_integer and compute.itemsize < 4 and isinstance(node, (tl.BinOp, tl.UnaryOp)):
+        # C++ computes int8/int16 arithmetic in int: wrap to the NumPy dtype after each operation
+        # (int8 127 + 1 is -128 before the next operation reads it)
+        node = tl.Call(compute.name, (node,))
     return make(shape, result, node, lazies, weak)
 
 

@@ -9,6 +9,7 @@ element memlet ``A[index]``; identical leaves share a connector.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 import sympy
@@ -121,10 +122,12 @@ def _rename(node: tl.Node, mapping: dict[str, tl.Node]) -> tl.Node:
 
 
 def materialize(lw: Lowering, value: Any, prefix: str = "tmp") -> Ref:
-    """A new owned container holding ``value``."""
+    """A new owned container holding ``value``. A weak scalar (a Python number computed at run
+    time, ``c = n + 1``) stays weak: it is still a Python number to NumPy's promotion."""
     lz = as_lazy(value)
     tmp = lw.temp(lz.shape, lz.dtype, prefix)
-    return store(lw, lz, tmp, name=prefix, check_alias=False)
+    out = store(lw, lz, tmp, name=prefix, check_alias=False)
+    return replace(out, weak=True) if lz.weak and not lz.shape and isinstance(out, Ref) else out
 
 
 def copy_to_temp(lw: Lowering, ref: Ref, prefix: str = "copy") -> Ref:

@@ -256,6 +256,6 @@ function("bool")(_py_cast("bool", "bool"))
 
 
 # the other groups of the table register themselves on import
-from . import contractions, creation, linalg, reductions, shapes  # noqa: E402,F401
+from . import contractions, creation, linalg, reductions, scans, shapes  # noqa: E402,F401
 
 __all__ = ["call_function", "call_method", "cast_call", "array_attribute", "finish"]

@@ -39,3 +39,9 @@ class CompileError(FlowcError):
         if compiler_output:
             text += f"\n  compiler output:\n{compiler_output}"
         super().__init__(text)
+
+
+#: the return code of a generated entry point whose linear algebra failed (a singular matrix, a
+#: matrix that is not positive definite): the runtime raises ``numpy.linalg.LinAlgError`` with the
+#: library's error message, as NumPy does; any other nonzero code raises ``RuntimeError``
+LINALG_ERROR = 2

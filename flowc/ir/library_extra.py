@@ -1,4 +1,5 @@
-"""Linear-algebra library nodes: Cholesky, Solve, Inv (LAPACK on the CPU).
+"""Library nodes beyond MatMul and Reduce: Cholesky, Solve, Inv (LAPACK on the CPU) and Scan
+(cumulative sums and products).
 
 Each works on whole 2-D containers (use a view for part of an array), like
 MatMul and Reduce::
@@ -7,12 +8,19 @@ MatMul and Reduce::
     Solve:     X = A^-1 B     A[n, n], B[n] or B[n, k]  →  X of B's shape
     Inv:       Ainv[n, n] = A^-1
 
-The only implementation is ``"lapack"`` (``?potrf``, ``?gesv``, ``?getrf`` +
-``?getri`` from the pip-installed OpenBLAS, emitted by
+The only implementation is ``"lapack"`` (``?potrf``, ``?gesv``; Inv solves
+``A X = I`` with ``?gesv``, from the pip-installed OpenBLAS, emitted by
 ``flowc.codegen.lapack``); a failed factorization (not positive definite, a
 singular matrix) makes the call fail with NumPy's message. There is no
 map expansion: factorizations are sequential algorithms that a tuned
 library does far better.
+
+    Scan:      Y = cumulative op (sum or prod) of X along one axis   (X and Y of one shape)
+
+A scan is ``Y[..., 0, ...] = X[..., 0, ...]``, ``Y[..., i, ...] = Y[..., i-1, ...] op X[..., i, ...]``
+in Y's dtype (X's elements are converted first), as NumPy's ``add.accumulate``. Its
+implementation ``"native"`` is a loop the CPU generator writes (``flowc.codegen.scan``):
+sequential along the axis, parallel over the others.
 """
 
 from __future__ import annotations
@@ -109,4 +117,43 @@ class Inv(_LinalgNode):
             raise IRError(f"{self!r}: A and its inverse differ in dtype")
 
 
-__all__ = ["Cholesky", "Inv", "Solve"]
+class Scan(LibraryNode):
+    inputs = ("_in",)
+    outputs = ("_out",)
+    implementations = ("native",)
+    OPS = ("sum", "prod")
+
+    def __init__(self, name: str = "scan", implementation: str | None = None, op: str = "sum", axis: int = 0):
+        super().__init__(name, implementation)
+        if op not in self.OPS:
+            raise IRError(f"Scan op must be one of {', '.join(self.OPS)}, not {op!r}")
+        if not isinstance(axis, int) or isinstance(axis, bool) or axis < 0:
+            raise IRError(f"Scan axis must be a non-negative int, not {axis!r}")
+        self.op, self.axis = op, axis
+
+    def properties(self) -> dict:
+        return {"op": self.op, "axis": self.axis}
+
+    @property
+    def label(self) -> str:
+        return f"Scan {self.op} axis {self.axis}"
+
+    def operands(self, state: "State") -> tuple[str, str]:
+        return _edge(state, self, "_in", True).data, _edge(state, self, "_out", False).data
+
+    def check_shapes(self, program: "Program", state: "State") -> None:
+        src, dst = self.operands(state)
+        ds, dd = program.data[src], program.data[dst]
+        if ds.ndim == 0 or self.axis >= ds.ndim:
+            raise IRError(f"{self!r}: axis {self.axis} is out of range for {src} of shape {ds.shape}")
+        if dd.ndim != ds.ndim or not all(_same(a, b) for a, b in zip(ds.shape, dd.shape)):
+            raise IRError(f"{self!r}: the output's shape {dd.shape} differs from the input's {ds.shape}")
+        if dd.dtype.kind == "c" and self.op == "prod":
+            raise IRError(f"{self!r}: complex products are not supported")
+
+    def expand(self, program: "Program", state: "State") -> None:
+        raise IRError(f"{self!r} has no map expansion (a scan is sequential along its axis); "
+                      "only the CPU target implements it")
+
+
+__all__ = ["Cholesky", "Inv", "Scan", "Solve"]

@@ -13,8 +13,9 @@ The C contract (what code generation emits)::
 one parameter per ``Param`` in order: an ``array`` is a pointer to its first
 element, a ``scalar`` is passed by value, a ``symbol`` is an ``int64_t``.
 Arrays with ``is_return`` are allocated here for each call. Return value 0
-means success; anything else raises ``RuntimeError`` with the text of
-``extern "C" const char* flowc_error_message()`` if the library exports it.
+means success; ``flowc.ir.errors.LINALG_ERROR`` raises ``numpy.linalg.LinAlgError`` and anything
+else ``RuntimeError``, with the text of ``extern "C" const char* flowc_error_message()`` if the
+library exports it.
 
 Why generated code
 ------------------
@@ -58,7 +59,7 @@ import sympy
 
 from flowc.ir.data import Array, Storage
 from flowc.ir.dtypes import DType
-from flowc.ir.errors import FlowcError, IRError
+from flowc.ir.errors import LINALG_ERROR, FlowcError, IRError
 from flowc.ir.program import Param, Program
 from flowc.ir.symbolic import free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
@@ -359,6 +360,9 @@ class CompiledProgram:
             raw = self._error_message()
             if raw:
                 detail = ": " + raw.decode(errors="replace")
+        if rc == LINALG_ERROR and detail:
+            # a singular / not positive definite matrix: NumPy's exception and message
+            raise np.linalg.LinAlgError(detail[2:])
         raise RuntimeError(f"{self._label}: {self.entry} returned error code {rc}{detail}")
 
 

@@ -59,9 +59,11 @@ __all__ = ["BASE_FLAGS", "cache_dir", "compile_source", "compiler_identity", "de
 #: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt`` inline and
 #: ``-fno-trapping-math`` lets loops with selects (clamps, ``where``, fast exp/tanh) vectorize;
 #: neither changes a result (flowc never reads errno or floating-point exception flags).
+#: ``-fwrapv`` makes signed integer overflow wrap, as NumPy's integer arithmetic does (without
+#: it overflow is undefined behaviour and the optimizer's result depends on the expression).
 #: ``-ffast-math`` is never used because it does (reassociation, no NaN/Inf handling).
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared",
-                               "-fno-math-errno", "-fno-trapping-math")
+                               "-fno-math-errno", "-fno-trapping-math", "-fwrapv")
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

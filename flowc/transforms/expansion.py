@@ -15,7 +15,8 @@ from flowc.ir.nodes import LibraryNode
 from flowc.ir.program import Program
 
 #: implementations code generation can call directly, per target
-NATIVE = {"cpu": {("MatMul", "blas"), ("Cholesky", "lapack"), ("Solve", "lapack"), ("Inv", "lapack")},
+NATIVE = {"cpu": {("MatMul", "blas"), ("Cholesky", "lapack"), ("Solve", "lapack"), ("Inv", "lapack"),
+                  ("Scan", "native")},
           "cuda": {("MatMul", "blas")}}
 
 
