@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import sympy
 
-__all__ = ["flowc_source_hash", "program_key"]
+__all__ = ["closure_positions", "flowc_source_hash", "program_key", "source_hash"]
 
 _FORMAT = "flowc-program-key-1"
 
@@ -45,7 +45,11 @@ _FORMAT = "flowc-program-key-1"
 @functools.cache
 def flowc_source_hash() -> str:
     """A sha256 over flowc's own source files (Python, templates, headers); once per process."""
-    root = Path(__file__).resolve().parent
+    return source_hash(Path(__file__).resolve().parent)
+
+
+def source_hash(root: Path) -> str:
+    """A sha256 over the source files of the package at ``root`` and the versions it runs with."""
     h = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".j2", ".h") and p.is_file()):
         h.update(str(path.relative_to(root)).encode())
