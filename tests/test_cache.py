@@ -61,8 +61,12 @@ import flowc
 from flowc.runtime import cache
 {setup}
 import progmod
-while time.time() < {start}:        # processes that start together
-    time.sleep(0.001)
+ready, count = {ready!r}, {count}
+if ready:                           # processes that start together: each waits until all are ready
+    import os
+    open(os.path.join(ready, str(os.getpid())), "w").close()
+    while len(os.listdir(ready)) < count:
+        time.sleep(0.001)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     rng = np.random.default_rng()
@@ -81,9 +85,9 @@ def write_module(directory: Path, *, scale: float = 2.0, k: float = 3.0, inner: 
     return directory
 
 
-def run_child(moddir: Path, cache_dir: Path, *, setup: str = "", start: float = 0.0) -> subprocess.Popen:
+def run_child(moddir: Path, cache_dir: Path, *, setup: str = "", ready: str = "", count: int = 0) -> subprocess.Popen:
     env = {**os.environ, "FLOWC_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(ROOT)}
-    code = CHILD.format(moddir=str(moddir), setup=setup, start=start)
+    code = CHILD.format(moddir=str(moddir), setup=setup, ready=ready, count=count)
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -365,8 +369,8 @@ def test_threads_compiling_one_source_compile_once(tmp_path: Path, monkeypatch: 
 
 def test_processes_starting_together_compile_once(tmp_path: Path) -> None:
     moddir = write_module(tmp_path / "mod", k=5.0)
-    start = time.time() + 4.0                  # after every child has imported flowc
-    procs = [run_child(moddir, tmp_path / "cache", start=start) for _ in range(4)]
+    (tmp_path / "ready").mkdir()
+    procs = [run_child(moddir, tmp_path / "cache", ready=str(tmp_path / "ready"), count=4) for _ in range(4)]
     stats = [result(p)["stats"] for p in procs]
     assert sum(s["compiles"] for s in stats) == 1, stats
     assert len(list((tmp_path / "cache").glob("*.cpp"))) == 1
