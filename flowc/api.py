@@ -104,7 +104,9 @@ def _program_key(func: Callable[..., Any], arg_types: dict[str, Any],
     if not runtime.cache_enabled():
         return None
     try:
-        return fingerprint.program_key(func, arg_types, (*options, runtime.build_key()))
+        # the build key names the compiler, CPU, flags and BLAS library; the BLAS symbol prefix
+        # is in the generated source only, which a warm start does not generate
+        return fingerprint.program_key(func, arg_types, (*options, runtime.build_key(), runtime.blas_info().prefix))
     except Exception:       # noqa: BLE001 - an object the key cannot read: lower as usual
         return None
 
