@@ -133,13 +133,18 @@ def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]],
 
 def _store(func: Callable[..., Any], key: tuple[str, list[np.ndarray]], program: Program, work: Program,
            entry: str, path: Any) -> None:
-    """Store the compiled ``work`` under ``key`` unless a closure array escaped the key's walk."""
+    """Store the compiled ``work`` under ``key`` unless a closure array escaped the key's walk.
+    A program the IR cannot write as JSON is simply not stored (said under ``FLOWC_DEBUG``)."""
     digest, arrays = key
     closure = fingerprint.closure_positions(getattr(program, "closure_args", {}), arrays)
     if closure is None:
         return
-    runtime.program_cache.store(func.__name__, digest, work, path, entry,
-                                closure, getattr(program, "symbol_params", {}))
+    try:
+        runtime.program_cache.store(func.__name__, digest, work, path, entry, closure,
+                                    getattr(program, "symbol_params", {}))
+    except Exception as exc:     # noqa: BLE001 - failing to store must never fail the call
+        if debug_enabled():
+            print(f"[flowc] {program.name}: not stored for warm starts: {exc}", file=sys.stderr)
 
 
 class ProgramObject:
