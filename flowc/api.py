@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -125,14 +126,30 @@ def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]],
         code = codegen.generate_cpp(work, blas_prefix=runtime.blas_info().prefix, instrument=instrument)
         path = runtime.compile_source(code.source, name=work.name)
     compiled = runtime.bind(work, path, stored.entry)
+    _replay(stored.warnings)
     # TODO(sec): once Program serializes closure_args and symbol_params, only the arrays are set here
     work.closure_args = {cname: arrays[i] for cname, i in stored.closure.items()}
     work.symbol_params = dict(stored.symbol_params)
     return _adapt_call(compiled, work)
 
 
+def _replay(notes: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, int]]:
+    """Warn each note again (category by ``module.qualname`` among the ``Warning`` classes already
+    defined, never imported; UserWarning if it is not among them) and return the notes."""
+    if notes:
+        known: dict[str, type] = {}
+        pending = [Warning]
+        while pending:
+            cls = pending.pop()
+            known[f"{cls.__module__}.{cls.__qualname__}"] = cls
+            pending.extend(cls.__subclasses__())
+        for category, message, filename, lineno in notes:
+            warnings.warn_explicit(message, known.get(category, UserWarning), filename, lineno)
+    return notes
+
+
 def _store(func: Callable[..., Any], key: tuple[str, list[np.ndarray]], program: Program, work: Program,
-           entry: str, path: Any) -> None:
+           entry: str, path: Any, notes: list[tuple[str, str, str, int]]) -> None:
     """Store the compiled ``work`` under ``key`` unless a closure array escaped the key's walk.
     A program the IR cannot write as JSON is simply not stored (said under ``FLOWC_DEBUG``)."""
     digest, arrays = key
@@ -141,7 +158,7 @@ def _store(func: Callable[..., Any], key: tuple[str, list[np.ndarray]], program:
         return
     try:
         runtime.program_cache.store(func.__name__, digest, work, path, entry, closure,
-                                    getattr(program, "symbol_params", {}))
+                                    getattr(program, "symbol_params", {}), notes)
     except Exception as exc:     # noqa: BLE001 - failing to store must never fail the call
         if debug_enabled():
             print(f"[flowc] {program.name}: not stored for warm starts: {exc}", file=sys.stderr)
@@ -187,10 +204,16 @@ class ProgramObject:
             warm = _warm_start(self.func, key, instrument)
             if warm is not None:
                 return warm
-        program = frontend.lower(self.func, arg_types=arg_types or None)
-        compiled, work, entry, path = _build(program, target, self.auto_optimize, instrument)
+        with warnings.catch_warnings(record=True) as caught:     # the filters in force stay in force
+            program = frontend.lower(self.func, arg_types=arg_types or None)
+            compiled, work, entry, path = _build(program, target, self.auto_optimize, instrument)
+        notes = _replay([(f"{w.category.__module__}.{w.category.__qualname__}", str(w.message), w.filename,
+                          w.lineno) for w in caught if not issubclass(w.category, runtime.CacheWarning)])
+        for w in caught:
+            if issubclass(w.category, runtime.CacheWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if key is not None:
-            _store(self.func, key, program, work, entry, path)
+            _store(self.func, key, program, work, entry, path, notes)
         return _adapt_call(compiled, program)
 
     def _infer_types(self, args: tuple) -> dict[str, Union[ArrayType, DType, type]]:

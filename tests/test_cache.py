@@ -75,7 +75,8 @@ with warnings.catch_warnings(record=True) as caught:
         got, want = progmod.prog(x, y), progmod.reference(x, y)
         assert np.allclose(got, want, rtol=1e-12, atol=1e-12), (n, got, want)
 print(json.dumps({{"stats": cache.stats,
-                  "warnings": [str(w.message) for w in caught if issubclass(w.category, flowc.runtime.CacheWarning)]}}))
+                  "warnings": [str(w.message) for w in caught if issubclass(w.category, flowc.runtime.CacheWarning)],
+                  "all_warnings": [f"{{w.category.__name__}}: {{w.message}}" for w in caught]}}))
 '''
 
 
@@ -423,6 +424,30 @@ def test_flowc_source_hash_covers_its_files(tmp_path: Path) -> None:
         second = fingerprint.source_hash(copy)
         assert second != first
         first = second
+
+
+NOTE_CLASS = """
+class LoweringNote(UserWarning):
+    pass
+"""
+
+WARN_ON_LOWER = NOTE_CLASS + """
+import warnings, flowc.api
+_real = flowc.api.frontend.lower
+def _lower(*a, **k):
+    warnings.warn("a note from lowering", LoweringNote)
+    return _real(*a, **k)
+flowc.api.frontend.lower = _lower
+"""
+
+
+def test_warnings_of_lowering_are_replayed_by_a_warm_start(tmp_path: Path) -> None:
+    moddir = write_module(tmp_path / "mod", k=6.0)
+    first = child(moddir, tmp_path / "cache", setup=WARN_ON_LOWER)
+    second = child(moddir, tmp_path / "cache", setup=NOTE_CLASS + NO_FRONTEND)
+    assert second["stats"]["program_hits"] == 1
+    note = "LoweringNote: a note from lowering"
+    assert first["all_warnings"].count(note) == second["all_warnings"].count(note) == 1, (first, second)
 
 
 def test_unannotated_program_warm_start(tmp_path: Path) -> None:

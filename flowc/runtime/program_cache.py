@@ -9,7 +9,9 @@ under a key computed by the caller (:func:`flowc.fingerprint.program_key`):
   library is found without generating its source again;
 - ``closure`` (closure array name -> position among the arrays the key met) and
   ``symbol_params`` (integer parameter -> position): the calling convention the frontend
-  attaches to a program. # TODO(sec): drop both once ``Program`` serializes them itself.
+  attaches to a program. # TODO(sec): drop both once ``Program`` serializes them itself;
+- ``warnings``: what lowering and compiling warned (category as ``module.qualname``, message,
+  file, line), replayed by a warm start so it says what a cold start says.
 
 A damaged entry (manifest mismatch, unreadable JSON) is removed with a warning and counts as a miss.
 """
@@ -20,7 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from flowc.ir.program import Program
 from flowc.ir.serialize import program_from_json, program_to_json
@@ -41,6 +43,7 @@ class StoredProgram:
     entry: str
     closure: dict[str, int]
     symbol_params: dict[str, int]
+    warnings: list[tuple[str, str, str, int]]
 
 
 def _stem(name: str, key: str) -> str:
@@ -93,18 +96,20 @@ def _decode(data: bytes, key: str) -> StoredProgram:
     library, entry = str(doc["library"]), str(doc["entry"])
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", library) or not entry.isidentifier():
         raise ValueError("bad library or entry name")
+    notes = [(str(c), str(m), str(f), int(n)) for c, m, f, n in doc["warnings"]]
     program = program_from_json(doc["ir"])
-    return StoredProgram(program, library, entry, closure, symbol_params)
+    return StoredProgram(program, library, entry, closure, symbol_params, notes)
 
 
 def store(name: str, key: str, program: Program, library: Path, entry: str, closure: dict[str, int],
-          symbol_params: dict[str, Any]) -> None:
+          symbol_params: dict[str, Any], notes: Sequence[tuple[str, str, str, int]] = ()) -> None:
     """Store ``program`` (as compiled into ``library``, exporting ``entry``) under ``key``."""
     if not cache.cache_enabled():
         return
     stem = _stem(name, key)
     doc = {"format": _FORMAT, "key": key, "library": library.stem, "entry": entry, "closure": closure,
-           "symbol_params": {k: int(v) for k, v in symbol_params.items()}, "ir": program_to_json(program)}
+           "symbol_params": {k: int(v) for k, v in symbol_params.items()}, "warnings": [list(n) for n in notes],
+           "ir": program_to_json(program)}
     data = json.dumps(doc).encode()
 
     def write(directory: Path) -> None:
