@@ -234,9 +234,13 @@ def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), l
     build = _Build(extra_flags, link_blas)
     stem = build.stem(source, name)
     if not cache.cache_enabled():
-        work = Path(tempfile.mkdtemp(prefix=f"flowc-{stem}-"))
-        lib = work / f"{stem}.so"
-        _compile(build, source, name, work / f"{stem}.cpp", lib, work / f"{stem}.cpp")
+        try:
+            work = Path(tempfile.mkdtemp(prefix=f"flowc-{stem}-"))
+            lib = work / f"{stem}.so"
+            _compile(build, source, name, work / f"{stem}.cpp", lib, work / f"{stem}.cpp")
+        except OSError as exc:
+            raise CompileError(f"cannot compile {name!r} in a temporary directory (FLOWC_CACHE=0): {exc}; "
+                               f"set TMPDIR to a writable directory, or enable the cache (FLOWC_CACHE_DIR)") from exc
         return lib
 
     def cached(directory: Path) -> Path:
