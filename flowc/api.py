@@ -200,10 +200,20 @@ class ProgramObject:
         arg_types = self._infer_types(example_args)
         instrument = debug_enabled()
         key = _program_key(self.func, arg_types, (target, self.auto_optimize, instrument))
-        if key is not None:
+        if key is None:
+            return self._lower_and_build(arg_types, target, instrument, None)
+        warm = _warm_start(self.func, key, instrument)
+        if warm is not None:
+            return warm
+        # lower and compile once across threads and processes: the others wait here, then load it
+        with runtime.program_cache.exclusive(self.func.__name__, key[0]):
             warm = _warm_start(self.func, key, instrument)
             if warm is not None:
                 return warm
+            return self._lower_and_build(arg_types, target, instrument, key)
+
+    def _lower_and_build(self, arg_types: dict[str, Any], target: str, instrument: bool,
+                         key: Optional[tuple[str, list[np.ndarray]]]) -> Callable[..., Any]:
         with warnings.catch_warnings(record=True) as caught:     # the filters in force stay in force
             program = frontend.lower(self.func, arg_types=arg_types or None)
             compiled, work, entry, path = _build(program, target, self.auto_optimize, instrument)

@@ -31,6 +31,9 @@ process waits on it would let a third process lock a different file).
 Readers do not lock: a verified entry is complete because the manifest is written last. Only a
 miss or a damaged entry takes the lock, re-checks (another process may have just written it),
 and then rebuilds; so N processes that start together compile once and the others wait, then load.
+The public API holds the lock of a lowered-program entry (:func:`exclusive`) while it lowers and
+compiles, so the others skip lowering too. Locks are always taken in the order program entry,
+then library entry, and a library's holder never waits for a program entry: no deadlock.
 
 ``stats`` counts what happened in this process (compiles, hits, rebuilds of damaged entries,
 program-cache hits); tests and ``FLOWC_DEBUG`` read it.
@@ -54,8 +57,8 @@ from typing import Callable, Iterator, Optional, TypeVar, Union
 
 from flowc.ir.errors import CompileError
 
-__all__ = ["CacheWarning", "cache_dir", "cache_enabled", "locked", "remove", "stats", "usable_dir", "verify",
-           "with_fallback", "write_entry", "write_file"]
+__all__ = ["CacheWarning", "cache_dir", "cache_enabled", "exclusive", "locked", "remove", "stats", "usable_dir",
+           "verify", "with_fallback", "write_entry", "write_file"]
 
 T = TypeVar("T")
 
@@ -233,16 +236,52 @@ _thread_locks: dict[tuple[Path, str], threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
 
+_held = threading.local()        # the (directory, stem) pairs this thread holds: locking one again is a no-op
+
+
 @contextlib.contextmanager
 def locked(directory: Path, stem: str) -> Iterator[None]:
     """Hold the entry ``stem``: a per-stem thread lock in this process, then an exclusive
-    ``flock`` on ``<stem>.lock`` against other processes (see the module docstring)."""
+    ``flock`` on ``<stem>.lock`` against other processes (see the module docstring). Reentrant
+    in one thread (a second ``flock`` on a new descriptor would wait for the first forever)."""
+    held = _held.__dict__.setdefault("pairs", set())
+    if (directory, stem) in held:
+        yield
+        return
     with _thread_locks_guard:
         lock = _thread_locks.setdefault((directory, stem), threading.Lock())
     with lock:
         fd = os.open(directory / f"{stem}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            held.add((directory, stem))
+            try:
+                yield
+            finally:
+                held.discard((directory, stem))
         finally:
             os.close(fd)        # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def exclusive(stem: str) -> Iterator[Path]:
+    """:func:`locked` on ``stem`` in the usable directory (created if needed, with the fallback of
+    :func:`with_fallback` if it cannot be); yields the directory."""
+    directory = usable_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        guard = locked(directory, stem)
+        guard.__enter__()
+    except OSError as exc:
+        directory = _fall_back(directory, exc)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            guard = locked(directory, stem)
+            guard.__enter__()
+        except OSError as exc2:
+            raise CompileError(f"flowc cannot lock an entry in {directory}: {_why(exc2)}; "
+                               f"set FLOWC_CACHE_DIR to a writable directory") from exc2
+    try:
+        yield directory
+    finally:
+        guard.__exit__(None, None, None)

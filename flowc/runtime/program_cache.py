@@ -18,6 +18,7 @@ A damaged entry (manifest mismatch, unreadable JSON) is removed with a warning a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from flowc.ir.program import Program
 from flowc.ir.serialize import program_from_json, program_to_json
 from flowc.runtime import cache
 
-__all__ = ["StoredProgram", "load", "store"]
+__all__ = ["StoredProgram", "exclusive", "load", "store"]
 
 _FORMAT = 1
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -52,6 +53,12 @@ def _stem(name: str, key: str) -> str:
 
 def _names(stem: str) -> tuple[str, ...]:
     return (f"{stem}.program.json",)
+
+
+def exclusive(name: str, key: str) -> contextlib.AbstractContextManager[Path]:
+    """Hold the entry of ``key`` against other threads and processes (lower and compile once:
+    the others wait, then find it stored)."""
+    return cache.exclusive(_stem(name, key))
 
 
 def load(name: str, key: str) -> Optional[StoredProgram]:
