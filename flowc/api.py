@@ -17,12 +17,14 @@ import functools
 import itertools
 import os
 import sys
+import threading
 import time
+import warnings
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from flowc import codegen, frontend, runtime, transforms
+from flowc import codegen, fingerprint, frontend, runtime, transforms
 from flowc.ir.data import ArrayType
 from flowc.ir.dtypes import DType, dtype_of
 from flowc.ir.program import Program
@@ -39,6 +41,12 @@ def debug_enabled() -> bool:
 def compile_program(program: Program, target: str = "cpu", auto_optimize: bool = False,
                     instrument: Optional[bool] = None) -> runtime.CompiledProgram:
     """Lower a copy of ``program`` for ``target``, generate code, compile (cached) and bind it."""
+    return _build(program, target, auto_optimize, instrument)[0]
+
+
+def _build(program: Program, target: str, auto_optimize: bool,
+           instrument: Optional[bool]) -> tuple[runtime.CompiledProgram, Program, str, Any]:
+    """``compile_program``, also returning the program as compiled, its entry point and library path."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
     instrument = debug_enabled() if instrument is None else instrument
@@ -55,7 +63,7 @@ def compile_program(program: Program, target: str = "cpu", auto_optimize: bool =
     compiled = runtime.bind(work, path, code.entry)
     if instrument:
         print(f"[flowc] {program.name}: ready in {time.perf_counter() - start:.3f} s ({path})", file=sys.stderr)
-    return compiled
+    return compiled, work, code.entry, path
 
 
 def compile_ir(program: Program, target: str = "cpu", **options: Any) -> Callable[..., Any]:
@@ -109,6 +117,73 @@ def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any
     return wrapped
 
 
+# ---------------------------------------------------------------- the lowered-program cache (warm starts)
+def _program_key(func: Callable[..., Any], arg_types: dict[str, Any],
+                 options: tuple) -> Optional[tuple[str, list[np.ndarray]]]:
+    """The cache key of lowering ``func`` (see :mod:`flowc.fingerprint`), or None when the
+    cache is off or the function cannot be keyed (then it is simply lowered every time)."""
+    if not runtime.cache_enabled():
+        return None
+    try:
+        # the build key names the compiler, CPU, flags and BLAS library; the BLAS symbol prefix
+        # is in the generated source only, which a warm start does not generate
+        return fingerprint.program_key(func, arg_types, (*options, runtime.build_key(), runtime.blas_info().prefix))
+    except Exception:       # noqa: BLE001 - an object the key cannot read: lower as usual
+        return None
+
+
+def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]],
+                instrument: bool) -> Optional[Callable[..., Any]]:
+    """The callable for a program stored under ``key``, skipping the frontend and transformations;
+    None on a miss. A missing or damaged library is rebuilt from the stored IR."""
+    digest, arrays = key
+    stored = runtime.program_cache.load(func.__name__, digest)
+    if stored is None or any(i >= len(arrays) for i in stored.closure.values()):
+        return None
+    work = stored.program
+    path = runtime.cached_library(stored.library)
+    if path is None:
+        code = codegen.generate_cpp(work, blas_prefix=runtime.blas_info().prefix, instrument=instrument)
+        path = runtime.compile_source(code.source, name=work.name)
+    compiled = runtime.bind(work, path, stored.entry)
+    _replay(stored.warnings)
+    # TODO(sec): once Program serializes closure_args and symbol_params, only the arrays are set here
+    work.closure_args = {cname: arrays[i] for cname, i in stored.closure.items()}
+    work.symbol_params = dict(stored.symbol_params)
+    return _adapt_call(compiled, work)
+
+
+def _replay(notes: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, int]]:
+    """Warn each note again (category by ``module.qualname`` among the ``Warning`` classes already
+    defined, never imported; UserWarning if it is not among them) and return the notes."""
+    if notes:
+        known: dict[str, type] = {}
+        pending = [Warning]
+        while pending:
+            cls = pending.pop()
+            known[f"{cls.__module__}.{cls.__qualname__}"] = cls
+            pending.extend(cls.__subclasses__())
+        for category, message, filename, lineno in notes:
+            warnings.warn_explicit(message, known.get(category, UserWarning), filename, lineno)
+    return notes
+
+
+def _store(func: Callable[..., Any], key: tuple[str, list[np.ndarray]], program: Program, work: Program,
+           entry: str, path: Any, notes: list[tuple[str, str, str, int]]) -> None:
+    """Store the compiled ``work`` under ``key`` unless a closure array escaped the key's walk.
+    A program the IR cannot write as JSON is simply not stored (said under ``FLOWC_DEBUG``)."""
+    digest, arrays = key
+    closure = fingerprint.closure_positions(getattr(program, "closure_args", {}), arrays)
+    if closure is None:
+        return
+    try:
+        runtime.program_cache.store(func.__name__, digest, work, path, entry, closure,
+                                    getattr(program, "symbol_params", {}), notes)
+    except Exception as exc:     # noqa: BLE001 - failing to store must never fail the call
+        if debug_enabled():
+            print(f"[flowc] {program.name}: not stored for warm starts: {exc}", file=sys.stderr)
+
+
 class ProgramObject:
     """A ``@flowc.program`` function: call it like the original, or inspect and compile its IR."""
 
@@ -123,6 +198,7 @@ class ProgramObject:
         functools.update_wrapper(self, func)
         self._call: Optional[Callable[..., Any]] = None
         self._by_signature: dict[tuple, Callable[..., Any]] = {}
+        self._lock = threading.RLock()      # the first call lowers and compiles once, whatever the threads
         self._annotated = self._all_annotated()
 
     def _all_annotated(self) -> bool:
@@ -137,8 +213,37 @@ class ProgramObject:
         return frontend.lower(self.func, arg_types=self._infer_types(example_args) or None)
 
     def compile(self, *example_args: Any, target: Optional[str] = None) -> Callable[..., Any]:
-        program = self.to_ir(*example_args)
-        compiled = compile_program(program, target=target or self.target, auto_optimize=self.auto_optimize)
+        """Lower and compile for ``example_args`` (needed for unannotated parameters); a program
+        compiled before, in this process or another, is read back from the cache instead
+        (see :mod:`flowc.fingerprint` for what must be equal)."""
+        target = target or self.target
+        arg_types = self._infer_types(example_args)
+        instrument = debug_enabled()
+        key = _program_key(self.func, arg_types, (target, self.auto_optimize, instrument))
+        if key is None:
+            return self._lower_and_build(arg_types, target, instrument, None)
+        warm = _warm_start(self.func, key, instrument)
+        if warm is not None:
+            return warm
+        # lower and compile once across threads and processes: the others wait here, then load it
+        with runtime.program_cache.exclusive(self.func.__name__, key[0]):
+            warm = _warm_start(self.func, key, instrument)
+            if warm is not None:
+                return warm
+            return self._lower_and_build(arg_types, target, instrument, key)
+
+    def _lower_and_build(self, arg_types: dict[str, Any], target: str, instrument: bool,
+                         key: Optional[tuple[str, list[np.ndarray]]]) -> Callable[..., Any]:
+        with warnings.catch_warnings(record=True) as caught:     # the filters in force stay in force
+            program = frontend.lower(self.func, arg_types=arg_types or None)
+            compiled, work, entry, path = _build(program, target, self.auto_optimize, instrument)
+        notes = _replay([(f"{w.category.__module__}.{w.category.__qualname__}", str(w.message), w.filename,
+                          w.lineno) for w in caught if not issubclass(w.category, runtime.CacheWarning)])
+        for w in caught:
+            if issubclass(w.category, runtime.CacheWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if key is not None:
+            _store(self.func, key, program, work, entry, path, notes)
         return _adapt_call(compiled, program)
 
     def _infer_types(self, args: tuple) -> dict[str, Union[ArrayType, DType, type]]:
@@ -165,13 +270,19 @@ class ProgramObject:
         call = self._call
         if call is None:
             if self._annotated:
-                call = self._call = self.compile()
+                with self._lock:
+                    call = self._call
+                    if call is None:
+                        call = self._call = self.compile()
             else:
                 key = tuple((a.dtype.str, tuple(s == 1 for s in a.shape)) if isinstance(a, np.ndarray)
                             else (type(a), getattr(a, "dtype", None)) for a in args)
                 call = self._by_signature.get(key)
                 if call is None:
-                    call = self._by_signature[key] = self.compile(*args)
+                    with self._lock:
+                        call = self._by_signature.get(key)
+                        if call is None:
+                            call = self._by_signature[key] = self.compile(*args)
         return call(*args, **kwargs)
 
     def __repr__(self) -> str:

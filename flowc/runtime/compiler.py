@@ -2,30 +2,30 @@
 
 ``compile_source`` is the one place flowc invokes a C++ compiler. It is
 called with the complete text of a translation unit and returns the path of a
-shared library that exports whatever the text exports.
+shared library that exports whatever the text exports, checked and loadable.
 
 The cache
 ---------
-A library is named by a sha256 over everything that determines its bytes: the
-source text, the compiler's identity (resolved path plus its ``--version``
-output, computed once per process), the host CPU (model and feature flags, since
-libraries are built with ``-march=native``), the full flag list, and the BLAS
-library path. So an edit to the source, a compiler upgrade, a flag change or a switch
-of BLAS each produce a new entry, and equal inputs always map to the same file:
-a second call (in this process or any later one) returns the existing library
-without starting the compiler. A hit costs the hash and one ``stat``.
+A library is named by a sha256 over its source text and the *build key*
+(:func:`build_key`): the compiler's identity (resolved path plus its
+``--version`` output, computed once per process), the host CPU (model and
+feature flags, since libraries are built with ``-march=native``), the full flag
+list, and the BLAS library path. So an edit to the source, a compiler upgrade,
+a flag change or a switch of BLAS each produce a new entry, and equal inputs
+always map to the same file: a second call (in this process or any later one)
+returns the existing library without starting the compiler.
 
-Where: ``$FLOWC_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowc``, else
-``~/.cache/flowc``. Entries are ``<name>_<hash>.so`` with the source beside it
-as ``<name>_<hash>.cpp`` for people to read. ``FLOWC_CACHE=0`` turns the cache
-off: every call compiles into a fresh temporary directory (left in place, since
-the returned library must outlive the call).
-
-Atomicity: a compile writes into a private temporary directory inside the cache
-directory and then ``os.replace``-s the result into its final name. A rename
-within one file system is atomic, so another process either sees no library or
-a complete one, never a half-written file; two processes compiling the same
-source at once both succeed and the last rename wins (the contents are equal).
+Where, and what an entry is (``<name>_<hash>.so``, its manifest, the source
+beside it as ``<name>_<hash>.cpp`` for people to read), how entries are
+verified, what happens when the directory is unusable and how concurrent
+compiles of one entry are serialized: see :mod:`flowc.runtime.cache`. In
+short: a hit is verified against its manifest (size and sha256, once per
+process) and loaded once; a damaged entry or one that fails to load is
+removed with a warning and rebuilt; an unusable directory falls back to a
+private one with a warning; N processes or threads that need the same missing
+library compile it once. ``FLOWC_CACHE=0`` turns the cache off: every call
+compiles into a fresh temporary directory (left in place, since the returned
+library must outlive the call).
 
 Environment
 -----------
@@ -37,6 +37,8 @@ and the compile time to stderr).
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import functools
 import hashlib
 import os
@@ -52,9 +54,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from flowc.ir.errors import CompileError
+from flowc.runtime import cache
 from flowc.runtime.blas import BlasInfo, blas_info
+from flowc.runtime.cache import cache_dir
 
-__all__ = ["BASE_FLAGS", "cache_dir", "compile_source", "compiler_identity", "debug_enabled", "host_identity"]
+__all__ = ["BASE_FLAGS", "build_key", "cache_dir", "cached_library", "compile_source", "compiler_identity",
+           "debug_enabled", "host_identity"]
 
 #: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt`` inline and
 #: ``-fno-trapping-math`` lets loops with selects (clamps, ``where``, fast exp/tanh) vectorize;
@@ -72,21 +77,6 @@ def debug_enabled() -> bool:
     """Whether ``FLOWC_DEBUG`` asks for diagnostics (set, non-empty and not ``0``)."""
     value = os.environ.get("FLOWC_DEBUG", "")
     return value not in ("", "0")
-
-
-def cache_dir() -> Path:
-    """The cache directory in force now (see the module docstring); not created here."""
-    explicit = os.environ.get("FLOWC_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "flowc"
-    return Path.home() / ".cache" / "flowc"
-
-
-def _cache_enabled() -> bool:
-    return os.environ.get("FLOWC_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 @functools.cache
@@ -154,6 +144,84 @@ def _flags(extra_flags: Sequence[str], blas: Optional[BlasInfo]) -> tuple[list[s
     return compile_flags, link_flags
 
 
+
+
+#: bumped when the layout of an entry changes, so old entries are never read as new ones
+_ENTRY_FORMAT = "flowc-library-2"
+
+
+class _Build:
+    """Everything but the source that decides a library's bytes, resolved once per request."""
+
+    def __init__(self, extra_flags: Sequence[str], link_blas: bool):
+        self.cxx = os.environ.get("FLOWC_CXX") or "g++"
+        identity = compiler_identity(self.cxx)
+        blas = blas_info() if link_blas else None
+        self.compile_flags, self.link_flags = _flags(extra_flags, blas)
+        h = hashlib.sha256()
+        for part in (_ENTRY_FORMAT, identity, host_identity(), "\0".join(self.compile_flags),
+                     "\0".join(self.link_flags), str(blas.lib_path) if blas is not None else ""):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\0\1\0")
+        self.key = h.hexdigest()
+
+    def stem(self, source: str, name: str) -> str:
+        h = hashlib.sha256(self.key.encode())
+        h.update(source.encode("utf-8", "surrogatepass"))
+        return f"{_NAME_SAFE.sub('_', name)[:64] or 'flowc'}_{h.hexdigest()[:24]}"
+
+
+def build_key(extra_flags: Sequence[str] = (), link_blas: bool = True) -> str:
+    """A sha256 over what decides a library's bytes apart from its source (compiler, CPU, flags,
+    BLAS). Part of the key of a cached lowered program, which names its library without its source."""
+    return _Build(extra_flags, link_blas).key
+
+
+# ---------------------------------------------------------------- verified, loaded entries
+_checked: dict[Path, Path] = {}          # library path -> itself, once verified and loaded in this process
+_handles: dict[Path, ctypes.CDLL] = {}   # keeps each checked library loaded for the process's lifetime
+
+
+def _library_files(stem: str) -> tuple[str, ...]:
+    return (f"{stem}.so",)
+
+
+def _check(directory: Path, stem: str) -> tuple[str, Optional[Path]]:
+    """Verify the entry against its manifest and load it once: ``("ok", path)`` or (why, None)."""
+    path = directory / f"{stem}.so"
+    if path in _checked:
+        return "ok", path
+    status, _ = cache.verify(directory, stem, _library_files(stem))
+    if status != "ok":
+        return status, None
+    try:
+        _handles[path] = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL)
+    except OSError as exc:
+        return f"damaged: it cannot be loaded ({exc})", None
+    _checked[path] = path
+    return "ok", path
+
+
+def cached_library(stem: str) -> Optional[Path]:
+    """The verified, loaded library ``<stem>.so`` of the cache, or None (missing or damaged; a
+    damaged entry is removed with a warning). Never compiles; for callers that know the stem."""
+    if not cache.cache_enabled():
+        return None
+
+    def lookup(directory: Path) -> Optional[Path]:
+        status, path = _check(directory, stem)
+        if status.startswith("damaged"):
+            with cache.locked(directory, stem):
+                status, path = _check(directory, stem)
+                if status.startswith("damaged"):
+                    cache.remove(directory, stem, _library_files(stem), status[len("damaged: "):])
+        if path is not None:
+            cache.stats["hits"] += 1
+        return path
+
+    return cache.with_fallback(lookup)
+
+
 def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), link_blas: bool = True) -> Path:
     """Compile one C++ translation unit into a shared library and return its path.
 
@@ -161,61 +229,80 @@ def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), l
     ``extra_flags`` are appended after the base flags and ``FLOWC_CXXFLAGS``. With ``link_blas``
     the BLAS from :func:`flowc.runtime.blas_info` is on the include path and linked with an rpath.
 
-    A cache hit returns the existing library without running any subprocess. On a compiler
-    failure raises :class:`flowc.ir.errors.CompileError` whose message holds the compiler's
-    output and the path of the saved source.
+    A verified cache hit returns the existing library without running any subprocess. On a
+    compiler failure raises :class:`flowc.ir.errors.CompileError` whose message holds the
+    compiler's output and the path of the saved source.
     """
-    cxx = os.environ.get("FLOWC_CXX") or "g++"
-    identity = compiler_identity(cxx)
-    blas = blas_info() if link_blas else None
-    compile_flags, link_flags = _flags(extra_flags, blas)
-
-    h = hashlib.sha256()
-    for part in (source, identity, host_identity(), "\0".join(compile_flags), "\0".join(link_flags),
-                 str(blas.lib_path) if blas is not None else ""):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0\1\0")
-    digest = h.hexdigest()
-    stem = f"{_NAME_SAFE.sub('_', name)[:64] or 'flowc'}_{digest[:24]}"
-
-    use_cache = _cache_enabled()
-    if use_cache:
-        directory = cache_dir()
-        final = directory / f"{stem}.so"
-        if final.exists():
-            if debug_enabled():
-                print(f"flowc: cache hit for {name}: {directory / (stem + '.cpp')}", file=sys.stderr)
-            return final
-        directory.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=directory))
-    else:
-        directory = work = Path(tempfile.mkdtemp(prefix=f"flowc-{stem}-"))
-        final = directory / f"{stem}.so"
-
-    src, lib = work / f"{stem}.cpp", work / f"{stem}.so"
-    saved_src = directory / f"{stem}.cpp"
-    argv = [*_compiler_command(cxx), *compile_flags, "-o", str(lib), str(src), *link_flags]
-    try:
-        src.write_text(source, encoding="utf-8")
-        start = time.perf_counter()
+    build = _Build(extra_flags, link_blas)
+    stem = build.stem(source, name)
+    if not cache.cache_enabled():
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True)
-            output, code = (proc.stderr + proc.stdout).strip(), proc.returncode
+            work = Path(tempfile.mkdtemp(prefix=f"flowc-{stem}-"))
+            lib = work / f"{stem}.so"
+            _compile(build, source, name, work / f"{stem}.cpp", lib, work / f"{stem}.cpp")
         except OSError as exc:
-            output, code = f"cannot run {argv[0]}: {exc}", None
-        elapsed = time.perf_counter() - start
-        if work != directory:
-            os.replace(src, saved_src)      # the source stays readable next to the library
-        if code != 0:
-            raise CompileError(
-                f"compiling {name!r} failed" + (f" (exit code {code})" if code is not None else "")
-                + f"\n  command: {shlex.join(argv)}",
-                source_path=str(saved_src), compiler_output=output)
-        if work != directory:
-            os.replace(lib, final)          # atomic: readers see no library or a complete one
-    finally:
-        if work != directory:
-            shutil.rmtree(work, ignore_errors=True)
+            raise CompileError(f"cannot compile {name!r} in a temporary directory (FLOWC_CACHE=0): {exc}; "
+                               f"set TMPDIR to a writable directory, or enable the cache (FLOWC_CACHE_DIR)") from exc
+        return lib
+
+    def cached(directory: Path) -> Path:
+        status, path = _check(directory, stem)
+        if path is not None:
+            cache.stats["hits"] += 1
+            return path
+        directory.mkdir(parents=True, exist_ok=True)
+        with cache.locked(directory, stem):          # one compile per entry; the others wait, then load
+            status, path = _check(directory, stem)
+            if path is not None:
+                cache.stats["hits"] += 1
+                return path
+            if status.startswith("damaged"):
+                cache.remove(directory, stem, _library_files(stem), status[len("damaged: "):])
+            work = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=directory))
+            try:
+                saved_src = directory / f"{stem}.cpp"
+                _compile(build, source, name, work / f"{stem}.cpp", work / f"{stem}.so", saved_src)
+                cache.write_entry(directory, stem, {f"{stem}.so": work / f"{stem}.so"})
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            status, path = _check(directory, stem)
+            if path is None:
+                raise CompileError(f"the library compiled for {name!r} is {status[len('damaged: '):]}",
+                                   source_path=str(saved_src))
+            return path
+
+    return cache.with_fallback(cached)
+
+
+def _compile(build: _Build, source: str, name: str, src: Path, lib: Path, saved_src: Path) -> None:
+    """Run the compiler on ``source`` (written to ``src``, then moved to ``saved_src``) into ``lib``.
+
+    A compiler that fails because the disk is full raises ``OSError(ENOSPC)`` (a cache problem,
+    which the caller answers by falling back to another directory); other failures raise
+    :class:`CompileError` with the compiler's output."""
+    argv = [*_compiler_command(build.cxx), *build.compile_flags, "-o", str(lib), str(src), *build.link_flags]
+    src.write_text(source, encoding="utf-8")
+    start = time.perf_counter()
+    output, code = _run_compiler(argv)
+    elapsed = time.perf_counter() - start
+    cache.stats["compiles"] += 1
+    if src != saved_src:
+        os.replace(src, saved_src)      # the source stays readable next to the library
+    if code != 0:
+        if "No space left on device" in output:
+            raise OSError(errno.ENOSPC, f"the compiler ran out of disk space: {output[-300:]}", str(lib.parent))
+        raise CompileError(
+            f"compiling {name!r} failed" + (f" (exit code {code})" if code is not None else "")
+            + f"\n  command: {shlex.join(argv)}",
+            source_path=str(saved_src), compiler_output=output)
     if debug_enabled():
         print(f"flowc: compiled {name} in {elapsed:.3f} s: {saved_src}", file=sys.stderr)
-    return final
+
+
+def _run_compiler(argv: list[str]) -> tuple[str, Optional[int]]:
+    """Run the compiler: (its output, its exit code or None if it could not start)."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+    except OSError as exc:
+        return f"cannot run {argv[0]}: {exc}", None
+    return (proc.stderr + proc.stdout).strip(), proc.returncode

@@ -1,15 +1,20 @@
 """Compile latency and per-call overhead through ``@flowc.program``.
 
-    python samples/bench/compile_and_call.py
+    python samples/bench/compile_and_call.py [--rounds 3] [--warm 3] [--flowc CHECKOUT]
 
-Each figure is measured in fresh processes (medians of 3): ``import flowc`` time; the first call of
-a softmax program with an empty cache (parse, lower, generate, g++, load, run); the first call in a
-new process that finds it in the cache; and the per-call overhead of a trivial program (median of
-many calls on 16 elements) against a bare NumPy ufunc call of the same work.
+Each figure is measured in fresh processes (medians over rounds): ``import flowc`` time; the
+*cold* first call of a softmax program and of the BERT encoder layer (``samples/bert_encoder.py``,
+auto-optimized, at its tiny size so that running it costs next to nothing) with an empty cache
+(lower, optimize, generate, g++, load, run); the *warm* first call in a new process that finds both
+in the cache (read the stored lowered program, verify and load the library, bind, run: no
+frontend, no transformations, no code generation, no compiler); and the per-call overhead of a
+trivial program (median of many calls on 16 elements) against a bare NumPy ufunc call of the same
+work. Each warm child also reports whether it really skipped lowering (``program_hits``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -26,6 +31,12 @@ CHILD = textwrap.dedent('''
     import numpy as np
     import flowc
     t1 = time.perf_counter()
+    sys.path.insert(0, SAMPLES)
+    import bert_encoder as be
+    try:
+        from flowc.runtime.cache import stats
+    except ImportError:          # a flowc without the lowered-program cache (--flowc)
+        stats = {}
     N, M = flowc.symbol("N"), flowc.symbol("M")
 
     @flowc.program
@@ -40,7 +51,16 @@ CHILD = textwrap.dedent('''
     t3 = time.perf_counter()
     assert np.abs(y - np.exp(x - x.max(-1, keepdims=True)) / np.exp(x - x.max(-1, keepdims=True)).sum(-1,
                   keepdims=True)).max() < 1e-5
-    print(json.dumps({"import_s": t1 - t0, "first_call_s": t3 - t2}))
+    layer = flowc.program(be.encoder_layer, auto_optimize=True)
+    dims = be.SIZES["tiny"]
+    inputs = be.make_inputs(np.random.default_rng(), **dims)
+    t4, c4 = time.perf_counter(), time.process_time()
+    out = layer(*inputs, H=dims["H"], P=dims["P"])
+    t5, c5 = time.perf_counter(), time.process_time()
+    assert np.abs(out - be.numpy_layer(*inputs, H=dims["H"], P=dims["P"])).max() < 1e-3
+    print(json.dumps({"import_s": t1 - t0, "first_call_s": t3 - t2, "bert_first_call_s": t5 - t4,
+                      "bert_first_call_cpu_s": c5 - c4,
+                      "program_hits": stats.get("program_hits", 0)}))
 ''')
 
 OVERHEAD = textwrap.dedent('''
@@ -68,10 +88,13 @@ OVERHEAD = textwrap.dedent('''
 ''')
 
 
+SAMPLES = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def run(code: str, env: dict) -> dict:
     """Run ``code`` as a script in a new process (the frontend reads function source from files)."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(code)
+        f.write(f"SAMPLES = {SAMPLES!r}\n" + code)
     try:
         out = subprocess.run([sys.executable, f.name], env=env, capture_output=True, text=True)
     finally:
@@ -82,21 +105,38 @@ def run(code: str, env: dict) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3, help="fresh caches (each: one cold child)")
+    ap.add_argument("--warm", type=int, default=3, help="warm children per round")
+    ap.add_argument("--flowc", help="a flowc checkout to import instead of the installed one (a baseline)")
+    args = ap.parse_args()
     base_env = dict(os.environ)
-    cold, cached, imports = [], [], []
-    for _ in range(3):
+    if args.flowc:
+        base_env["PYTHONPATH"] = os.pathsep.join(p for p in (args.flowc, base_env.get("PYTHONPATH")) if p)
+    cold, cold_bert, warm, warm_bert, warm_bert_cpu, imports, hits = [], [], [], [], [], [], []
+    for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as cache:
             env = {**base_env, "FLOWC_CACHE_DIR": cache}
             first = run(CHILD, env)
-            second = run(CHILD, env)
             cold.append(first["first_call_s"])
-            cached.append(second["first_call_s"])
-            imports.append(second["import_s"])
+            cold_bert.append(first["bert_first_call_s"])
+            for _ in range(args.warm):
+                again = run(CHILD, env)
+                warm.append(again["first_call_s"])
+                warm_bert.append(again["bert_first_call_s"])
+                warm_bert_cpu.append(again["bert_first_call_cpu_s"])
+                imports.append(again["import_s"])
+                hits.append(again["program_hits"])
     overhead = run(OVERHEAD, base_env)
     results = {
         "import_flowc_s": statistics.median(imports),
         "softmax_cold_first_call_s": statistics.median(cold),
-        "softmax_cached_first_call_new_process_s": statistics.median(cached),
+        "softmax_warm_first_call_new_process_s": statistics.median(warm),
+        "bert_tiny_cold_first_call_s": statistics.median(cold_bert),
+        "bert_tiny_warm_first_call_new_process_s": statistics.median(warm_bert),
+        # CPU time of this process (all its threads): what the wall time would be on an idle machine
+        "bert_tiny_warm_first_call_cpu_s": statistics.median(warm_bert_cpu),
+        "warm_program_hits_min": min(hits),
         **overhead,
     }
     for k, v in results.items():
