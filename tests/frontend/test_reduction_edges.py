@@ -5,12 +5,14 @@ another code path). Every result is compared with NumPy on fresh random inputs.
 Programs are typed per dtype by annotating one function several times (``typed``), so sizes
 (1 included) share one binary and each dtype costs two compiles (plain and optimized)."""
 
+import inspect
 import types
 
 import numpy as np
 import pytest
 
 import flowc
+from flowc import ir
 
 from fe_helpers import assert_same
 
@@ -21,13 +23,19 @@ FLOWC_TYPES = {np.float16: flowc.float16, np.float32: flowc.float32, np.float64:
                np.int32: flowc.int32, np.int64: flowc.int64, np.bool_: flowc.bool_}
 
 
-def typed(func, dtype, *shapes):
-    """``func`` compiled plain and with auto_optimize, its parameters annotated as arrays of
-    ``dtype`` with the given symbolic shapes."""
+def typed_func(func, dtype, *shapes):
+    """A copy of ``func`` whose parameters are annotated as arrays of ``dtype`` with the given
+    symbolic shapes."""
     copy = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__,
                               func.__closure__)
     names = func.__code__.co_varnames[:func.__code__.co_argcount]
     copy.__annotations__ = {n: FLOWC_TYPES[dtype][tuple(shape)] for n, shape in zip(names, shapes)}
+    return copy
+
+
+def typed(func, dtype, *shapes):
+    """``func`` typed by ``typed_func``, compiled plain and with auto_optimize."""
+    copy = typed_func(func, dtype, *shapes)
     return [flowc.program(copy), flowc.program(auto_optimize=True)(copy)]
 
 
@@ -128,3 +136,81 @@ def test_argmax_argmin_always_match_numpy_and_stay_in_range(rng, dtype):
                 # never an index past the end, whatever the data
                 assert np.all((0 <= np.asarray(g)) & (np.asarray(g) < x.size)), (xs, got)
         check(progs, args_123, *xs)
+
+
+# ------------------------------------------------------------------ reductions of nothing
+def line_of(func, marker):
+    """File line of the first line of ``func``'s source that contains ``marker``."""
+    lines, first = inspect.getsourcelines(func)
+    return first + next(i for i, text in enumerate(lines) if marker in text)
+
+
+def empty_max(x):
+    a = np.max(x, axis=1)                       # max-1
+    b = np.min(x, axis=0, keepdims=True)        # min-0
+    c = np.argmax(x, axis=1)                    # argmax-1
+    d = x.argmin()                              # argmin-all
+    e = np.maximum.reduce(x, axis=None)         # maximum-reduce
+    return a, b, c, d, e
+
+
+@pytest.mark.parametrize("optimize", (False, True))
+def test_empty_max_min_argmax_raise_naming_the_operation_and_line(rng, optimize):
+    prog = flowc.program(auto_optimize=optimize)(typed_func(empty_max, np.float32, [N, M]))
+    x = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+    assert_same(prog(x), empty_max(x))
+    for shape in ((3, 0), (0, 4), (0, 0)):
+        x = np.empty(shape, np.float32)
+        with pytest.raises(ValueError) as numpy_error:
+            empty_max(x)
+        with pytest.raises(ValueError) as info:
+            prog(x)
+        message = str(info.value)
+        # the first operation that NumPy refuses is the first requirement that fails
+        first = {(3, 0): ("np.max", "max-1", "zero-size array to reduction operation maximum"),
+                 (0, 4): ("np.min", "min-0", "zero-size array to reduction operation minimum"),
+                 (0, 0): ("np.max", "max-1", "zero-size array to reduction operation maximum")}[shape]
+        what, marker, words = first
+        assert f"{what} at {__file__}:{line_of(empty_max, marker)} ({words}" in message, message
+        assert words in str(numpy_error.value)
+
+
+def keeps_empty_other_axes(x):
+    return (np.max(x, axis=1, keepdims=True), np.argmin(x, axis=1), np.sum(x), np.prod(x, axis=0),
+            np.max(x, axis=1, initial=-3.0), np.min(x, initial=2.5), np.any(x > 0, axis=0), np.all(x > 0))
+
+
+@pytest.mark.parametrize("optimize", (False, True))
+def test_empty_results_and_reductions_with_an_identity_are_fine(rng, optimize):
+    """Only the reduced extent must be non-empty: max over axis 1 of an [0, M] array is an empty
+    result; sum/prod/any/all and max with initial= have an identity."""
+    prog = flowc.program(auto_optimize=optimize)(typed_func(keeps_empty_other_axes, np.float64, [N, M]))
+    for n, m in ((0, 3), (1, 4), (5, 2)):
+        x = rng.uniform(-1, 1, (n, m))
+        assert_same(prog(x), keeps_empty_other_axes(x))
+    with pytest.raises(ValueError, match="np.max at .* needs M - 1 >= 0, but M = 0"):
+        prog(np.empty((2, 0)))
+
+
+def test_empty_requirements_survive_json_and_optimization():
+    p = flowc.program(typed_func(empty_max, np.float64, [N, M])).to_ir()
+    whats = sorted(why.split(" at ")[0] for _, why in p.requirements)
+    assert whats == sorted(["np.argmax", "np.max", "np.maximum.reduce", "np.min", "ndarray.argmin"])
+    q = ir.from_json(p.to_json())
+    assert q.requirements == p.requirements
+    for optimize in (False, True):
+        compiled = q.compile(auto_optimize=optimize)
+        x = np.random.default_rng().uniform(-1, 1, (2, 3))
+        assert_same(compiled(x), empty_max(x))
+        with pytest.raises(ValueError, match="np.min at .*operation minimum which has no identity"):
+            compiled(np.empty((0, 3)))
+
+
+@flowc.program
+def empty_constant(x: flowc.float64[N, 0]):
+    return np.max(x, axis=1)
+
+
+def test_a_constant_empty_extent_is_refused_at_compile_time():
+    with pytest.raises(flowc.FrontendError, match="np.max: zero-size array to reduction operation maximum"):
+        empty_constant(np.empty((2, 0)))
