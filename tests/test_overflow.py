@@ -145,6 +145,15 @@ def test_sizes_that_crashed_the_process_now_raise(tmp_path):
                 print("no error", k)
             except ValueError as e:
                 print("ValueError", k, e)
+
+        # the native code on its own (no binder checks) refuses the wrapped size too
+        from flowc.api import compile_program
+        cp = compile_program(f.to_ir())
+        out = np.empty(3)
+        for k in (2**61, 2**62):
+            args = [x.ctypes.data if p.name == "x" else out.ctypes.data if p.kind == "array" else
+                    {"N": 3, "K": k}[p.name] for p in cp.params]
+            print("native", cp.function(*args), cp._error_message().decode())
     """)
     env = dict(os.environ, PYTHONPATH=str(Path(flowc.__file__).resolve().parents[1]))
     (tmp_path / "crash.py").write_text(script)
@@ -152,4 +161,5 @@ def test_sizes_that_crashed_the_process_now_raise(tmp_path):
                           env=env)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     lines = done.stdout.splitlines()
-    assert len(lines) == 3 and all(line.startswith("ValueError") for line in lines), done.stdout
+    assert len(lines) == 5 and all(line.startswith("ValueError") for line in lines[:3]), done.stdout
+    assert lines[3:] == ["native 1 the intermediates need more than 2**63 - 1 bytes"] * 2, done.stdout
