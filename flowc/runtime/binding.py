@@ -39,6 +39,13 @@ Symbols: the first input dimension that is a bare symbol (``N`` in ``x: [N, M]``
 defines it; every other dimension, expressions included, is checked against
 it. Symbols that no such dimension determines must be passed by keyword
 (``prog(x, K=25)``); a keyword that contradicts an inferred value is an error.
+
+Sizes are ``int64_t`` in the native code. Before anything runs, each call checks the program's
+requirements (``expr >= 0`` on the sizes), that keyword symbols fit int64 (ctypes wraps larger
+ones silently), that the bytes of every array flowc allocates (returned arrays and intermediates,
+added up as the native workspace is) fit int64, and that symbolic ``for`` loop counters stay in
+int64 (``_int64_facts``). Each check is one line of Python integer arithmetic on the hot path;
+the messages are built only on failure.
 """
 
 from __future__ import annotations
