@@ -39,6 +39,13 @@ def steps(x: flowc.float64[N]):
 
 
 @flowc.program
+def count_steps(x: flowc.float64[N], T: int):
+    for _ in range(T):
+        x[:] = x * 0.5 + 1.0
+    return x + 0.0
+
+
+@flowc.program
 def double_steps(x: flowc.float64[N]):
     for _ in range(2 * S):
         x[:] = x * 0.5 + 1.0
@@ -112,6 +119,16 @@ def test_intermediates_that_fit_alone_but_not_together_are_refused(rng):
     k = 2**59 + 2**58                               # 6 * 2**59 bytes each, 12 * 2**59 > 2**63 together
     with pytest.raises(ValueError, match=f"need [0-9]+ bytes together, more than the {LIMIT}, with K = {k}"):
         two_halves(rng.uniform(0.5, 1.5, 3), K=k)
+
+
+def test_a_loop_count_of_2_to_the_64_plus_2_is_refused_not_wrapped_to_2(rng):
+    x = rng.uniform(0.5, 1.5, 4)
+    before = x.copy()
+    with pytest.raises(ValueError, match=f"symbol 'T' = {2**64 + 2} is larger than the {LIMIT}"):
+        count_steps(x, 2**64 + 2)
+    np.testing.assert_array_equal(x, before)
+    for t in (1, 2, 5):
+        np.testing.assert_allclose(count_steps(x.copy(), t), reference_steps(x, t), rtol=1e-12)
 
 
 def test_loop_counters_past_int64_are_refused(rng):
