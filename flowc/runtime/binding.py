@@ -610,7 +610,17 @@ def _int64_facts(program: Program, symbols: set[str]) -> tuple[list[tuple[str, s
     (with why) whose values a ``for`` loop's counter takes or steps past: its start, its stop and
     ``stop + step - 1`` (the counter after the last step). Bare symbols and constants are left out
     (the symbol check covers them), and so is anything that depends on a loop variable, which only
-    the native code knows."""
+    the native code knows, or that has no Python spelling here (the native code adds up its
+    workspace with overflow checks of its own)."""
+    names = {s: s for s in symbols}
+
+    def printable(e: sympy.Expr) -> bool:
+        try:
+            _py_expr(e, names)
+        except IRError:
+            return False
+        return True
+
     allocations: list[tuple[str, sympy.Expr, str]] = []
     for name, desc in program.data.items():
         if not isinstance(desc, Array) or desc.view_of is not None:
@@ -618,7 +628,7 @@ def _int64_facts(program: Program, symbols: set[str]) -> tuple[list[tuple[str, s
         if not (desc.transient or name in program.returns):
             continue
         nbytes = sympy.expand(sympy.sympify(desc.total_size()) * desc.dtype.itemsize)
-        if free_symbol_names(nbytes) and free_symbol_names(nbytes) <= symbols:
+        if free_symbol_names(nbytes) and free_symbol_names(nbytes) <= symbols and printable(nbytes):
             allocations.append((name, nbytes, "returned array" if name in program.returns else "intermediate"))
     checks: list[tuple[sympy.Expr, str]] = []
     seen: set[sympy.Expr] = set()
@@ -631,7 +641,8 @@ def _int64_facts(program: Program, symbols: set[str]) -> tuple[list[tuple[str, s
             item.stop + step + 1 if step.is_number else item.stop + step
         for e in (item.start, item.stop, step, after):
             e = sympy.sympify(e)
-            if e.is_Symbol or e.is_Integer or e in seen or not free_symbol_names(e) <= symbols:
+            if e.is_Symbol or e.is_Integer or e in seen or not free_symbol_names(e) <= symbols \
+                    or not printable(e):
                 continue
             seen.add(e)
             checks.append((e, why))
