@@ -22,6 +22,7 @@ resolve to their root container's pointer plus an offset.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Optional
@@ -67,6 +68,23 @@ class GeneratedCode:
 def generate_cpp(program: Program, *, blas_prefix: str = "scipy_", instrument: bool = False) -> GeneratedCode:
     """C++ source for ``program`` (library nodes other than BLAS MatMul must be expanded first)."""
     return _Generator(program, blas_prefix, instrument).generate()
+
+
+def checked_size_cxx(expr: Expr, flag: str) -> str:
+    """A symbolic size as int64 C++ whose sums and products set the bool ``flag`` when they
+    overflow instead of wrapping (the value is then meaningless). Other operations (floor, Min,
+    ...) are printed as plain int64 arithmetic by ``sym_cxx``."""
+    e = sympy.sympify(expr)
+    if e.is_Add:
+        return functools.reduce(lambda a, b: f"flowc::add_ck({a}, {b}, {flag})",
+                                (checked_size_cxx(t, flag) for t in e.as_ordered_terms()))
+    if e.is_Mul and sympy.fraction(e)[1] == 1:
+        return functools.reduce(lambda a, b: f"flowc::mul_ck({a}, {b}, {flag})",
+                                (checked_size_cxx(f, flag) for f in e.as_ordered_factors()))
+    if e.is_Pow and e.exp.is_Integer and int(e.exp) > 0:
+        return functools.reduce(lambda a, b: f"flowc::mul_ck({a}, {b}, {flag})",
+                                [checked_size_cxx(e.base, flag)] * int(e.exp))
+    return f"(int64_t){sym_cxx(e)}"
 
 
 class _Generator:
@@ -168,12 +186,21 @@ class _Generator:
             return
         offset: sympy.Expr = sympy.Integer(0)
         places = []
+        # the size is added up with overflow checks: a wrapped byte count (8 * 2**61 is 0 in int64)
+        # would hand the program a buffer far smaller than what it writes
+        self.emit("bool fc_ws_overflow = false;")
+        self.emit("int64_t fc_ws_bytes = 0;")
         for name in arrays:
             desc = self.program.data[name]
             places.append((name, offset))
             nbytes = desc.total_size() * desc.dtype.itemsize
             offset = offset + 64 * sympy.ceiling(nbytes / 64)
-        self.emit(f"char* fc_ws = static_cast<char*>(flowc::workspace({sym_cxx(offset)}));")
+            count = checked_size_cxx(sympy.expand(desc.total_size()), "fc_ws_overflow")
+            self.emit(f"fc_ws_bytes = flowc::add_ck(fc_ws_bytes, flowc::round64_ck(flowc::mul_ck({count}, "
+                      f"(int64_t){desc.dtype.itemsize}, fc_ws_overflow), fc_ws_overflow), fc_ws_overflow);")
+        self.emit('if (fc_ws_overflow) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
+                  '"the intermediates need more than 2**63 - 1 bytes"); return 1; }')
+        self.emit("char* fc_ws = static_cast<char*>(flowc::workspace(fc_ws_bytes));")
         self.emit('if (!fc_ws) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
                   '"out of memory for intermediates"); return 1; }')
         for name, off in places:

@@ -17,6 +17,7 @@ no strided view can express it.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
@@ -107,6 +108,16 @@ class Lowering:
         self._counter = 0
         #: differences of sizes already required zero (``require_equal``)
         self.equalities: set[Any] = set()
+        #: the AST nodes being lowered, innermost last, with their sources (``location``)
+        self.nodes: list[tuple[Source, ast.AST]] = []
+
+    def location(self) -> str:
+        """``file:line`` of the innermost node being lowered (for messages of run-time checks)."""
+        if not self.nodes:
+            return "<unknown>"
+        source, node = self.nodes[-1]
+        line = source.first_line + (getattr(node, "lineno", None) or source.tree.lineno) - 1
+        return f"{source.filename}:{line}"
 
     def require(self, expr: Any, why: str) -> None:
         """A condition ``expr >= 0`` on the program's size symbols that the code relies on

@@ -53,7 +53,9 @@ UNARY = {ast.USub: "negative", ast.UAdd: "positive", ast.Invert: "invert"}
 
 @contextlib.contextmanager
 def located(lw: Lowering, node: ast.AST) -> Iterator[None]:
-    """Turn any failure while lowering ``node`` into a FrontendError pointing at it."""
+    """Turn any failure while lowering ``node`` into a FrontendError pointing at it; while it is
+    lowered, ``lw.location()`` names its source line (for checks made at run time)."""
+    lw.nodes.append((lw.frame.source, node))
     try:
         yield
     except (FrontendError, Unify, ScalarParameterAsSymbol):
@@ -66,6 +68,8 @@ def located(lw: Lowering, node: ast.AST) -> Iterator[None]:
     except Exception as exc:
         raise lw.frame.source.error(node, f"internal error while lowering this code ({describe_exc(exc)})",
                                     "please report this as a flowc bug") from exc
+    finally:
+        lw.nodes.pop()
 
 
 def evaluate(lw: Lowering, node: ast.AST) -> Value:

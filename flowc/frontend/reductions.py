@@ -51,9 +51,30 @@ def _result_dtype(op: str, dtype: DType) -> DType:
         return dtype_of(np.asarray(_TYPING[op](np.ones(1, dtype=dtype.numpy))).dtype)
 
 
+#: NumPy's words for a max/min reduction of nothing
+_EMPTY = {"max": "zero-size array to reduction operation maximum which has no identity",
+          "min": "zero-size array to reduction operation minimum which has no identity",
+          "argmax": "attempt to get argmax of an empty sequence",
+          "argmin": "attempt to get argmin of an empty sequence"}
+
+
+def require_nonempty(lw: Lowering, what: str, message: str, shape: tuple[Any, ...], axes: tuple[int, ...]) -> None:
+    """A max/min (or argmax/argmin) over ``axes`` has no identity: NumPy raises when the reduced
+    extent is empty. A constant empty extent is refused now; a symbolic one becomes a program
+    requirement (``extent - 1 >= 0``) that the runtime checks before every call, with a message
+    naming ``what`` (the user's spelling, e.g. ``np.max``) and its source line. Only the reduced
+    axes matter: a max over axis 1 of an [0, M] array is an empty result, not an error."""
+    extent = sympy.Mul(*(sympy.sympify(shape[a]) for a in axes))
+    if any(T.same(shape[a], 0) for a in axes):
+        raise LoweringError(f"{what}: {message}")
+    lw.require(extent - 1, f"{what} at {lw.location()} ({message})")
+
+
 def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool = False,
-           initial: Optional[Value] = None, dtype: Optional[DType] = None) -> Value:
-    """``op`` (sum, prod, max, min) over ``axis`` with NumPy's result dtype."""
+           initial: Optional[Value] = None, dtype: Optional[DType] = None, what: Optional[str] = None) -> Value:
+    """``op`` (sum, prod, max, min) over ``axis`` with NumPy's result dtype. ``what`` (the user's
+    name of the operation) makes a max/min without ``initial`` refuse empty reductions as NumPy
+    does; internal reductions whose empty result is meaningful (any/all) leave it out."""
     if not is_arraylike(value):
         raise LoweringError(f"cannot reduce {describe(value)}")
     shape = tuple(value.shape)
@@ -62,8 +83,8 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
     out_dtype = dtype or _result_dtype(op, value.dtype)
     if op in ("max", "min") and value.dtype.kind == "c":
         raise LoweringError(f"{op} is not supported on complex values", "sum, prod or mean of complex arrays")
-    if op in ("max", "min") and any(T.same(shape[a], 0) for a in axes):
-        raise LoweringError(f"zero-size array to reduction operation {op} which has no identity")
+    if op in ("max", "min") and initial is None and what is not None and axes:
+        require_nonempty(lw, what, _EMPTY[op], shape, axes)
     if nd == 0 or not axes:
         result: Value = ew.cast(value, out_dtype) if value.dtype != out_dtype else value
     else:
@@ -160,7 +181,7 @@ def _simple(op: str) -> Any:
         name = f"np.{op}" if self is None else f"ndarray.{op}"
         a = _reduction_args(name, args, kwargs, self)
         initial = None if a.none("initial") else a["initial"]
-        return reduce(lw, op, a["a"], a["axis"], _keepdims(a), initial, a.dtype())
+        return reduce(lw, op, a["a"], a["axis"], _keepdims(a), initial, a.dtype(), what=name)
 
     return fn
 
@@ -236,8 +257,10 @@ for _k in ("mean", "var", "std"):
     _register(_k, (_k,), _stat(_k))
 
 
-def argreduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool) -> Value:
-    """argmax (op "max") / argmin ("min"): the first index of the extreme value along ``axis``."""
+def argreduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool, what: Optional[str] = None) -> Value:
+    """argmax (op "max") / argmin ("min"): the first index of the extreme value along ``axis``.
+    ``what``: the user's name of the operation, for the empty-sequence check."""
+    what = what or f"np.arg{op}"
     if not is_arraylike(x) or len(x.shape) == 0:
         raise LoweringError(f"arg{op}() needs an array with at least one dimension")
     if x.dtype.kind == "c":
@@ -245,8 +268,9 @@ def argreduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool) -> Val
     if axis is None or (isinstance(axis, PyValue) and axis.obj is None):
         from .shapes import reshape
 
+        require_nonempty(lw, what, _EMPTY[f"arg{op}"], tuple(x.shape), tuple(range(len(x.shape))))
         flat = reshape(lw, as_ref(lw, x, "arg_in"), Const(-1, ew.INT64, True))
-        out = argreduce(lw, op, flat, Const(0, ew.INT64, True), False)
+        out = argreduce(lw, op, flat, Const(0, ew.INT64, True), False, what)
         if keepdims:
             from .shapes import reshape as rs
 
@@ -257,6 +281,7 @@ def argreduce(lw: Lowering, op: str, x: Value, axis: Any, keepdims: bool) -> Val
     if len(ax) != 1:
         raise LoweringError(f"arg{op}() takes a single axis")
     k = ax[0]
+    require_nonempty(lw, what, _EMPTY[f"arg{op}"], tuple(x.shape), (k,))
     xr = as_ref(lw, x, "arg_in")
     extreme = reduce(lw, op, xr, Const(k, ew.INT64, True), True)
     size = sympy.sympify(x.shape[k])
@@ -279,7 +304,7 @@ def _arg(op: str) -> Any:
             a.values["a"] = self
         if not a.none("out"):
             raise LoweringError(f"{name}(out=...) is not supported")
-        return argreduce(lw, op, a["a"], a["axis"], _keepdims(a))
+        return argreduce(lw, op, a["a"], a["axis"], _keepdims(a), name)
 
     return fn
 
@@ -335,7 +360,7 @@ def _ufunc_reduce(lw: Lowering, ufunc: Any, args: list[Value], kwargs: dict[str,
         dt = dtype_of(np.asarray(ufunc.reduce(np.ones(1, dtype=x.dtype.numpy))).dtype)
     if name in ("fmax", "fmin") and is_arraylike(x) and x.dtype.kind == "f":
         return _nan_skipping(lw, name, op, x, a["axis"], _keepdims(a), initial, dt)
-    return reduce(lw, op, x, a["axis"], _keepdims(a), initial, dt)
+    return reduce(lw, op, x, a["axis"], _keepdims(a), initial, dt, what=f"np.{name}.reduce")
 
 
 def _nan_skipping(lw: Lowering, name: str, op: str, x: Value, axis: Any, keepdims: bool,
@@ -345,7 +370,7 @@ def _nan_skipping(lw: Lowering, name: str, op: str, x: Value, axis: Any, keepdim
     xr = as_ref(lw, x, "f_in")
     nan = ew.ufunc("isnan", [xr])
     skip = ew.where(nan, Const(float("-inf") if op == "max" else float("inf"), x.dtype, False), xr)
-    r = reduce(lw, op, skip, axis, keepdims)
+    r = reduce(lw, op, skip, axis, keepdims, what=None if initial is not None else f"np.{name}.reduce")
     all_nan = _bool_reduce(lw, "min", nan, axis, keepdims)
     result: Value = ew.where(all_nan, Const(float("nan"), x.dtype, False), r)
     if initial is not None:

@@ -40,6 +40,13 @@ Symbols: the first input dimension that is a bare symbol (``N`` in ``x: [N, M]``
 defines it; every other dimension, expressions included, is checked against
 it. Symbols that no such dimension determines must be passed by keyword
 (``prog(x, K=25)``); a keyword that contradicts an inferred value is an error.
+
+Sizes are ``int64_t`` in the native code. Before anything runs, each call checks the program's
+requirements (``expr >= 0`` on the sizes), that keyword symbols fit int64 (ctypes wraps larger
+ones silently), that the bytes of every array flowc allocates (returned arrays and intermediates,
+added up as the native workspace is) fit int64, and that symbolic ``for`` loop counters stay in
+int64 (``_int64_facts``). Each check is one line of Python integer arithmetic on the hot path;
+the messages are built only on failure.
 """
 
 from __future__ import annotations
@@ -57,11 +64,12 @@ from typing import Any, Callable, Optional
 import numpy as np
 import sympy
 
+from flowc.ir.control import Loop
 from flowc.ir.data import Array, Storage
 from flowc.ir.dtypes import DType
 from flowc.ir.errors import LINALG_ERROR, FlowcError, IRError
 from flowc.ir.program import Param, Program
-from flowc.ir.symbolic import free_symbol_names, permuted_strides
+from flowc.ir.symbolic import evaluate, free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
 
 __all__ = ["CompiledProgram", "bind"]
@@ -216,14 +224,23 @@ def _scalar_value(cp: "CompiledProgram", name: str, value: Any, dt: DType) -> An
     return (_Complex64 if dt.name == "complex64" else _Complex128)(c.real, c.imag)
 
 
+#: the largest value of the C++ side's int64_t: sizes, symbols, loop counters and byte counts
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+_LIMIT_TEXT = f"the int64 limit {INT64_MAX} (2**63 - 1)"
+
+
 def _symbol_value(cp: "CompiledProgram", name: str, value: Any) -> int:
-    """Slow path for a symbol passed by keyword: a non-negative int."""
+    """Slow path for a symbol passed by keyword: a non-negative int that fits int64 (ctypes
+    would wrap a larger one silently: 2**64 + 2 became 2)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{cp._label}: symbol {name!r} must be a non-negative int, got "
                         f"{_kind_name(value)} {value!r}")
     v = operator.index(value)
     if v < 0:
         raise ValueError(f"{cp._label}: symbol {name!r} must be non-negative, got {v}")
+    if v > INT64_MAX:
+        raise ValueError(f"{cp._label}: symbol {name!r} = {v} is larger than {_LIMIT_TEXT}")
     return v
 
 
@@ -252,6 +269,8 @@ class CompiledProgram:
     _symbol_origin: dict[str, tuple[str, int]]
     _error_message: Optional[Callable[[], Optional[bytes]]]
     _dtypes: dict[int, DType]
+    _allocations: list[tuple[str, sympy.Expr, str]]
+    _int64_checks: list[tuple[sympy.Expr, str]]
 
     def __call__(self, *args: Any, **symbols: Any) -> Any:   # replaced per program by bind()
         raise TypeError("CompiledProgram objects are made by flowc.runtime.bind()")
@@ -324,6 +343,25 @@ class CompiledProgram:
         given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
         raise ValueError(f"{self._label}: {why} needs {expr} >= 0, but {given}")
 
+    def _err_bytes(self, **values: int) -> None:
+        """The arrays flowc allocates (returns and intermediates) need more bytes than int64 counts."""
+        given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+        total = 0
+        for name, nbytes, what in self._allocations:
+            b = int(evaluate(nbytes, values))
+            total += b
+            if b > INT64_MAX:
+                raise ValueError(f"{self._label}: {what} {name!r} ({self._describe(name)}) needs {nbytes} = {b} "
+                                 f"bytes, more than {_LIMIT_TEXT}, with {given}")
+        raise ValueError(f"{self._label}: the arrays flowc allocates ({len(self._allocations)} returned arrays and "
+                         f"intermediates) need {total} bytes together, more than {_LIMIT_TEXT}, with {given}")
+
+    def _err_int64(self, index: int, value: int, **values: int) -> None:
+        expr, why = self._int64_checks[index]
+        given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+        raise ValueError(f"{self._label}: {why}: {expr} = {value} does not fit int64 "
+                         f"[{INT64_MIN}, {INT64_MAX}], with {given}")
+
     def _err_shape(self, name: str, got: tuple, expected: tuple) -> None:
         desc = self.program.data[name]
         for d, (g, e, s) in enumerate(zip(got, expected, desc.shape)):
@@ -394,8 +432,9 @@ def _written_roots(program: Program) -> set[str]:
     return written
 
 
-def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, dict[str, Any], dict]:
-    """Source text and globals of the marshalling function, plus where each symbol comes from."""
+def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, dict[str, Any], dict, list, list]:
+    """Source text and globals of the marshalling function, where each symbol comes from, and
+    the int64 facts it checks (``_int64_facts``)."""
     g: dict[str, Any] = {
         "_fc_MISSING": MISSING, "_fc_ndarray": np.ndarray, "_fc_empty": np.empty,
         "_fc_vp": ctypes.c_void_p.from_address, "_fc_id": id, "_fc_scalar": _scalar_value,
@@ -464,13 +503,27 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         if s in origin:
             continue
         emit(f"if {s} is _fc_MISSING: self._err_missing_symbol({s!r})")
-        emit(f"{local[s]} = {s} if (type({s}) is int and {s} >= 0) else _fc_symbol(self, {s!r}, {s})")
+        emit(f"{local[s]} = {s} if (type({s}) is int and 0 <= {s} <= {INT64_MAX}) else _fc_symbol(self, {s!r}, {s})")
 
     # 3. conditions the program assumes of its symbols (constant slice bounds inside symbolic axes)
     for k, (expr, _) in enumerate(program.requirements):
         names = sorted(free_symbol_names(expr))
         values = ", ".join(f"{n}={local[n]}" for n in names)
         emit(f"if not {_py_expr(expr, local)} >= 0: self._err_requirement({k}, {values})")
+
+    # 3b. what the native code computes in int64: the bytes it allocates, its loop counters
+    allocations, int64_checks = _int64_facts(program, set(symbols))
+    if allocations:
+        total = sympy.Add(*(nbytes for _, nbytes, _ in allocations)) + 64 * len(allocations)
+        names = sorted(free_symbol_names(total))
+        if names:
+            values = ", ".join(f"{n}={local[n]}" for n in names)
+            emit(f"if {_py_expr(total, local)} > {INT64_MAX}: self._err_bytes({values})")
+    for k, (expr, _) in enumerate(int64_checks):
+        names = sorted(free_symbol_names(expr))
+        values = ", ".join(f"{n}={local[n]}" for n in names)
+        emit(f"_fc_v = {_py_expr(expr, local)}")
+        emit(f"if not {INT64_MIN} <= _fc_v <= {INT64_MAX}: self._err_int64({k}, _fc_v, {values})")
 
     # 4. shapes and strides of arrays; scalar conversion
     call_args: list[str] = []
@@ -548,7 +601,56 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         emit(f"return ({', '.join(ret_vars)})")
 
     src = f"def {fname}({', '.join(head)}):\n" + "".join(f"    {line}\n" for line in body)
-    return src, g, origin
+    return src, g, origin, allocations, int64_checks
+
+
+def _int64_facts(program: Program, symbols: set[str]) -> tuple[list[tuple[str, sympy.Expr, str]],
+                                                                 list[tuple[sympy.Expr, str]]]:
+    """What must fit the native code's int64 arithmetic, beyond the symbols themselves.
+
+    Allocations: (name, byte count, kind) of every array flowc allocates (returned arrays and
+    non-view intermediates whose sizes depend on symbols; the generated code adds them up, rounded
+    to 64 bytes, into one workspace, so the binder checks their sum). Loop counters: expressions
+    (with why) whose values a ``for`` loop's counter takes or steps past: its start, its stop and
+    ``stop + step - 1`` (the counter after the last step). Bare symbols and constants are left out
+    (the symbol check covers them), and so is anything that depends on a loop variable, which only
+    the native code knows, or that has no Python spelling here (the native code adds up its
+    workspace with overflow checks of its own)."""
+    names = {s: s for s in symbols}
+
+    def printable(e: sympy.Expr) -> bool:
+        try:
+            _py_expr(e, names)
+        except IRError:
+            return False
+        return True
+
+    allocations: list[tuple[str, sympy.Expr, str]] = []
+    for name, desc in program.data.items():
+        if not isinstance(desc, Array) or desc.view_of is not None:
+            continue
+        if not (desc.transient or name in program.returns):
+            continue
+        nbytes = sympy.expand(sympy.sympify(desc.total_size()) * desc.dtype.itemsize)
+        if free_symbol_names(nbytes) and free_symbol_names(nbytes) <= symbols and printable(nbytes):
+            allocations.append((name, nbytes, "returned array" if name in program.returns else "intermediate"))
+    checks: list[tuple[sympy.Expr, str]] = []
+    seen: set[sympy.Expr] = set()
+    for item in program.body.walk():
+        if not isinstance(item, Loop):
+            continue
+        why = f"the counter of loop {item.var!r} (range({item.start}, {item.stop}, {item.step}))"
+        step = item.step
+        after = item.stop + step - 1 if step.is_number and step > 0 else \
+            item.stop + step + 1 if step.is_number else item.stop + step
+        for e in (item.start, item.stop, step, after):
+            e = sympy.sympify(e)
+            if e.is_Symbol or e.is_Integer or e in seen or not free_symbol_names(e) <= symbols \
+                    or not printable(e):
+                continue
+            seen.add(e)
+            checks.append((e, why))
+    return allocations, checks
 
 
 def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
@@ -581,7 +683,7 @@ def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
         error_message.restype = ctypes.c_char_p
 
     debug = debug_enabled()
-    source, namespace, origin = _generate(program, params, debug)
+    source, namespace, origin, allocations, int64_checks = _generate(program, params, debug)
     namespace["_fc_fn"] = function
     code = compile(source, f"<flowc binder for {program.name}>", "exec")
     exec(code, namespace)      # noqa: S102 - the text is generated above from identifiers and constants
@@ -594,5 +696,6 @@ def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
     obj._label = f"{program.name}()"
     obj._symbol_origin = origin
     obj._error_message = error_message
+    obj._allocations, obj._int64_checks = allocations, int64_checks
     obj._dtypes = {i: p.dtype for i, p in enumerate(p for p in params if p.kind != "symbol" and not p.is_return)}
     return obj
