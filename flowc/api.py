@@ -147,9 +147,8 @@ def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]],
         path = runtime.compile_source(code.source, name=work.name)
     compiled = runtime.bind(work, path, stored.entry)
     _replay(stored.warnings)
-    # TODO(sec): once Program serializes closure_args and symbol_params, only the arrays are set here
+    # the IR names the closure arrays (stored without values); the live ones are those the key met
     work.closure_args = {cname: arrays[i] for cname, i in stored.closure.items()}
-    work.symbol_params = dict(stored.symbol_params)
     return _adapt_call(compiled, work)
 
 
@@ -173,12 +172,11 @@ def _store(func: Callable[..., Any], key: tuple[str, list[np.ndarray]], program:
     """Store the compiled ``work`` under ``key`` unless a closure array escaped the key's walk.
     A program the IR cannot write as JSON is simply not stored (said under ``FLOWC_DEBUG``)."""
     digest, arrays = key
-    closure = fingerprint.closure_positions(getattr(program, "closure_args", {}), arrays)
+    closure = fingerprint.closure_positions(program.closure_args, arrays)
     if closure is None:
         return
     try:
-        runtime.program_cache.store(func.__name__, digest, work, path, entry, closure,
-                                    getattr(program, "symbol_params", {}), notes)
+        runtime.program_cache.store(func.__name__, digest, work, path, entry, closure, notes)
     except Exception as exc:     # noqa: BLE001 - failing to store must never fail the call
         if debug_enabled():
             print(f"[flowc] {program.name}: not stored for warm starts: {exc}", file=sys.stderr)

@@ -64,11 +64,15 @@ __all__ = ["BASE_FLAGS", "build_key", "cache_dir", "cached_library", "compile_so
 #: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt`` inline and
 #: ``-fno-trapping-math`` lets loops with selects (clamps, ``where``, fast exp/tanh) vectorize;
 #: neither changes a result (flowc never reads errno or floating-point exception flags).
+#: ``-ffp-contract=off`` keeps ``a * b + c`` two roundings, as NumPy computes it (GCC's default
+#: fuses it into one FMA, and a result truncated to an integer then differs: ``int(-24 + -40 * -0.7)``
+#: is 3 with FMA and 4 in NumPy); flowc's own polynomials (exp, tanh) use explicit FMAs.
 #: ``-fwrapv`` makes signed integer overflow wrap, as NumPy's integer arithmetic does (without
 #: it overflow is undefined behaviour and the optimizer's result depends on the expression).
 #: ``-ffast-math`` is never used because it does (reassociation, no NaN/Inf handling).
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared",
-                               "-fno-math-errno", "-fno-trapping-math", "-fwrapv")
+                               "-fno-math-errno", "-fno-trapping-math", "-fwrapv",
+                               "-ffp-contract=off")
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

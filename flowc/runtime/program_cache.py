@@ -7,9 +7,9 @@ under a key computed by the caller (:func:`flowc.fingerprint.program_key`):
   (:mod:`flowc.ir.serialize`; data only, no pickle, so reading an entry never runs code);
 - ``library``: the stem of its compiled library and ``entry``, the exported C function, so the
   library is found without generating its source again;
-- ``closure`` (closure array name -> position among the arrays the key met) and
-  ``symbol_params`` (integer parameter -> position): the calling convention the frontend
-  attaches to a program. # TODO(sec): drop both once ``Program`` serializes them itself;
+- ``closure`` (closure array name -> position among the arrays the key met): where the live
+  closure arrays are found again, since the IR is stored without their values (the rest of the
+  calling convention, ``Program.closure_args``' names and ``symbol_params``, is in the IR);
 - ``warnings``: what lowering and compiling warned (category as ``module.qualname``, message,
   file, line), replayed by a warm start so it says what a cold start says.
 
@@ -31,7 +31,7 @@ from flowc.runtime import cache
 
 __all__ = ["StoredProgram", "exclusive", "load", "store"]
 
-_FORMAT = 1
+_FORMAT = 2
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -43,7 +43,6 @@ class StoredProgram:
     library: str
     entry: str
     closure: dict[str, int]
-    symbol_params: dict[str, int]
     warnings: list[tuple[str, str, str, int]]
 
 
@@ -99,24 +98,22 @@ def _decode(data: bytes, key: str) -> StoredProgram:
     if doc.get("format") != _FORMAT or doc.get("key") != key:
         raise ValueError("written for another key or format")
     closure = {str(k): int(v) for k, v in doc["closure"].items()}
-    symbol_params = {str(k): int(v) for k, v in doc["symbol_params"].items()}
     library, entry = str(doc["library"]), str(doc["entry"])
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", library) or not entry.isidentifier():
         raise ValueError("bad library or entry name")
     notes = [(str(c), str(m), str(f), int(n)) for c, m, f, n in doc["warnings"]]
     program = program_from_json(doc["ir"])
-    return StoredProgram(program, library, entry, closure, symbol_params, notes)
+    return StoredProgram(program, library, entry, closure, notes)
 
 
 def store(name: str, key: str, program: Program, library: Path, entry: str, closure: dict[str, int],
-          symbol_params: dict[str, Any], notes: Sequence[tuple[str, str, str, int]] = ()) -> None:
+          notes: Sequence[tuple[str, str, str, int]] = ()) -> None:
     """Store ``program`` (as compiled into ``library``, exporting ``entry``) under ``key``."""
     if not cache.cache_enabled():
         return
     stem = _stem(name, key)
     doc = {"format": _FORMAT, "key": key, "library": library.stem, "entry": entry, "closure": closure,
-           "symbol_params": {k: int(v) for k, v in symbol_params.items()}, "warnings": [list(n) for n in notes],
-           "ir": program_to_json(program)}
+           "warnings": [list(n) for n in notes], "ir": program_to_json(program, closure_values=False)}
     data = json.dumps(doc).encode()
 
     def write(directory: Path) -> None:

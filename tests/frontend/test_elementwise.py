@@ -246,3 +246,21 @@ def test_float16_scalar_argument(rng):
     for n in (3, 11):
         run_both(float16_scalar, rand(rng, n, np.float16), np.float16(rng.uniform(-2, 2)),
                  np.float32(rng.uniform(-2, 2)))
+
+
+@flowc.program
+def multiply_add(a: flowc.float64[N], b: flowc.float64[N], c: flowc.float64[N]):
+    return a * b + c, (a * b + c).astype(np.int64), c - a * b
+
+
+def test_multiply_add_rounds_twice_as_numpy(rng):
+    # GCC fuses a * b + c into one FMA by default; NumPy rounds the product first. Truncated to an
+    # integer the difference shows: -24 + (-40 * -0.7) is 4 in NumPy and 3 with an FMA.
+    a = np.array([-40.0, 0.1, 3.0, -7.3])
+    b = np.array([-0.7, 0.3, 1.1, 0.9])
+    c = np.array([-24.0, -0.03, -3.3, 6.57])
+    run_both(multiply_add, a, b, c)
+    for n in (1, 9, 130):
+        x = rng.standard_normal(n) * 50
+        y = rng.standard_normal(n)
+        run_both(multiply_add, x, y, -(x * y) + rng.standard_normal(n) * 1e-9)
