@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from flowc.ir.program import Program
 from flowc.ir.serialize import program_from_json, program_to_json
