@@ -19,8 +19,69 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from flowc.ir.errors import IRError
 from flowc.ir.expr import Code
 from flowc.ir.symbolic import Range
+
+#: prefixes of the connectors by which data enters (``IN_x``) and leaves (``OUT_x``) a map entry or exit
+IN_PREFIX, OUT_PREFIX = "IN_", "OUT_"
+
+
+@dataclass(frozen=True)
+class ScopeConnector:
+    """A connector of a map entry or exit: data named ``name`` enters the node by ``IN_name``
+    (``incoming``) and leaves it by ``OUT_name``. The pair ``IN_x``/``OUT_x`` is one path
+    through the scope boundary; ``partner`` is the other end of that path on the same node.
+
+    Edges store connectors as text (that is the JSON form); this is the one place that
+    text is built and taken apart."""
+
+    incoming: bool
+    name: str
+
+    @staticmethod
+    def parse(text: Optional[str]) -> Optional["ScopeConnector"]:
+        """The connector ``text`` names, or None if it is not an ``IN_``/``OUT_`` connector."""
+        if text is None:
+            return None
+        if text.startswith(IN_PREFIX) and len(text) > len(IN_PREFIX):
+            return ScopeConnector(True, text[len(IN_PREFIX):])
+        if text.startswith(OUT_PREFIX) and len(text) > len(OUT_PREFIX):
+            return ScopeConnector(False, text[len(OUT_PREFIX):])
+        return None
+
+    @property
+    def partner(self) -> "ScopeConnector":
+        return ScopeConnector(not self.incoming, self.name)
+
+    def __str__(self) -> str:
+        return (IN_PREFIX if self.incoming else OUT_PREFIX) + self.name
+
+
+def in_connector(name: str) -> str:
+    """``IN_name``: where data named ``name`` enters a map entry or exit."""
+    return IN_PREFIX + name
+
+
+def out_connector(name: str) -> str:
+    """``OUT_name``: where data named ``name`` leaves a map entry or exit."""
+    return OUT_PREFIX + name
+
+
+def connector_name(text: Optional[str]) -> str:
+    """The ``x`` of ``IN_x`` or ``OUT_x``; an IRError for any other connector."""
+    conn = ScopeConnector.parse(text)
+    if conn is None:
+        raise IRError(f"{text!r} is not a map connector (IN_<name> or OUT_<name>)")
+    return conn.name
+
+
+def partner_connector(text: Optional[str]) -> str:
+    """``OUT_x`` for ``IN_x`` and ``IN_x`` for ``OUT_x``: the other end of the path through the node."""
+    conn = ScopeConnector.parse(text)
+    if conn is None:
+        raise IRError(f"{text!r} is not a map connector (IN_<name> or OUT_<name>)")
+    return str(conn.partner)
 
 
 class Schedule(str, enum.Enum):

@@ -16,7 +16,8 @@ import networkx as nx
 
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
+from flowc.ir.nodes import (AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, ScopeConnector, Tasklet,
+                            in_connector, out_connector)
 from flowc.ir.propagation import propagate_subset, union
 from flowc.ir.symbolic import Range, Subset
 
@@ -287,8 +288,9 @@ class State:
         edges = []
         conn = m.data
         for i, (u, v) in enumerate(hops):
-            sc = src_conn if i == 0 else (f"OUT_{conn}" if isinstance(u, (MapEntry, MapExit)) else None)
-            dc = dst_conn if i == len(hops) - 1 else (f"IN_{conn}" if isinstance(v, (MapEntry, MapExit)) else None)
+            scope_u, scope_v = isinstance(u, (MapEntry, MapExit)), isinstance(v, (MapEntry, MapExit))
+            sc = src_conn if i == 0 else (out_connector(conn) if scope_u else None)
+            dc = dst_conn if i == len(hops) - 1 else (in_connector(conn) if scope_v else None)
             existing = self._existing_through_edge(u, sc, v, dc, memlets[i])
             if existing is not None:
                 edges.append(existing)
@@ -299,11 +301,12 @@ class State:
     def _existing_through_edge(self, u: Node, sc: Optional[str], v: Node, dc: Optional[str],
                                m: Memlet) -> Optional[Edge]:
         """Reuse (and widen) the edge that already enters a map by ``IN_x``, or leaves by ``OUT_x``."""
-        if isinstance(v, MapEntry) and dc and dc.startswith("IN_"):
+        dconn, sconn = ScopeConnector.parse(dc), ScopeConnector.parse(sc)
+        if isinstance(v, MapEntry) and dconn is not None and dconn.incoming:
             for e in self.in_edges(v):
                 if e.dst_conn == dc and e.src is u:
                     return self.set_memlet(e, e.memlet.with_subset(union(e.memlet.subset, m.subset)))
-        if isinstance(u, MapExit) and sc and sc.startswith("OUT_"):
+        if isinstance(u, MapExit) and sconn is not None and not sconn.incoming:
             for e in self.out_edges(u):
                 if e.src_conn == sc and e.dst is v:
                     return self.set_memlet(e, e.memlet.with_subset(union(e.memlet.subset, m.subset)))
@@ -334,14 +337,14 @@ class State:
                 src = inodes.get(mem.data) or inodes.setdefault(mem.data, self.add_access(mem.data))
                 self.add_memlet_path(src, entry, tasklet, memlet=mem, dst_conn=conn)
             else:
-                self.add_edge(entry, f"OUT_{mem.data}", tasklet, conn, mem)
+                self.add_edge(entry, out_connector(mem.data), tasklet, conn, mem)
         for conn, ml in outputs.items():
             mem = _as_memlet(ml)
             if external_edges:
                 dst = onodes.get(mem.data) or onodes.setdefault(mem.data, self.add_access(mem.data))
                 self.add_memlet_path(tasklet, exit_, dst, memlet=mem, src_conn=conn)
             else:
-                self.add_edge(tasklet, conn, exit_, f"IN_{mem.data}", mem)
+                self.add_edge(tasklet, conn, exit_, in_connector(mem.data), mem)
         return tasklet, entry, exit_
 
     def __repr__(self) -> str:

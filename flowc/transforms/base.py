@@ -26,12 +26,15 @@ from flowc.ir.state import State
 
 @dataclass(frozen=True)
 class Match:
-    """Where a transformation applies: a state and the ids of the pattern's nodes."""
+    """Where a transformation applies: a state and the ids of the pattern's nodes, and
+    ``data``, the container the match is about where there is one (the intermediate a
+    fusion removes, the transient ``LocalStorage`` shrinks)."""
 
     transformation: str
     state: str
     nodes: tuple[int, ...]
     info: str = field(default="", compare=False)
+    data: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"state": self.state, "nodes": list(self.nodes), "info": self.info}
@@ -60,8 +63,8 @@ class Transformation(abc.ABC):
         """The rewrite at one match (``can_apply`` holds there)."""
 
     # ------------------------------------------------------------ helpers for subclasses
-    def match(self, state: State, *nodes: Node, info: str = "") -> Match:
-        return Match(type(self).__name__, state.name, tuple(n.id for n in nodes), info)
+    def match(self, state: State, *nodes: Node, info: str = "", data: Optional[str] = None) -> Match:
+        return Match(type(self).__name__, state.name, tuple(n.id for n in nodes), info, data)
 
     @staticmethod
     def resolve(program: Program, match: Match) -> tuple[State, list[Node]]:

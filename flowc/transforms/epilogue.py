@@ -36,7 +36,7 @@ from flowc.ir.data import Array, Scalar
 from flowc.ir.epilogue import ACC, OUT, Epilogue, index_symbol
 from flowc.ir.library import MatMul
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, MapEntry, Node, Tasklet
+from flowc.ir.nodes import AccessNode, MapEntry, Node, Tasklet, partner_connector
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol, equal, is_positive, is_zero
@@ -69,7 +69,7 @@ class EpilogueFusion(Transformation):
                     for e2 in state.out_edges(e.dst):
                         if isinstance(e.dst, AccessNode) and isinstance(e2.dst, MapEntry):
                             yield self.match(state, mm, e.dst, e2.dst,
-                                             info=f"{mm.label} -> {e.data} -> {e2.dst.map.label}")
+                                             info=f"{mm.label} -> {e.data} -> {e2.dst.map.label}", data=e.data)
 
     def can_apply(self, program: Program, match: Match) -> bool:
         return isinstance(self.plan(program, match), _Plan)
@@ -297,7 +297,7 @@ def _checks_output(program: Program, state: State, mm: MatMul, t_name: str, writ
 def _outermost(state: State, e: Edge, nest: list[MapEntry]) -> Edge:
     """The edge entering the outermost map of ``nest`` that ``e`` (inside it) continues."""
     while e.src in nest:
-        conn = "IN_" + e.src_conn[len("OUT_"):]
+        conn = partner_connector(e.src_conn)
         e = next(i for i in state.in_edges(e.src) if i.dst_conn == conn)
     return e
 

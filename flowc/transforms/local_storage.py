@@ -43,7 +43,7 @@ class LocalStorage(Transformation):
                     continue
                 seen.add(n.data)
                 for scope in chain:            # outermost first: the largest saving
-                    yield self.match(state, scope, n, info=f"{n.data} in {scope.map.label}")
+                    yield self.match(state, scope, n, info=f"{n.data} in {scope.map.label}", data=n.data)
 
     def can_apply(self, program: Program, match: Match) -> bool:
         return self.plan(program, match) is not None
@@ -98,11 +98,10 @@ class LocalStorage(Transformation):
         further scan shrinks again inside nested scopes (row buffer → register)."""
         applied: list[Match] = []
         while True:
-            chosen: dict[str, Match] = {}
+            chosen: dict[Optional[str], Match] = {}
             for m in self.candidates(program):
-                name = m.info.split(" in ")[0]
-                if name not in chosen and self.can_apply(program, m):
-                    chosen[name] = m
+                if m.data not in chosen and self.can_apply(program, m):
+                    chosen[m.data] = m
             if not chosen:
                 return applied
             applied += [self.apply_at(program, m) for m in chosen.values()]

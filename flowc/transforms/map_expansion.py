@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import Map, MapEntry, MapExit, Schedule
+from flowc.ir.nodes import Map, MapEntry, MapExit, Schedule, partner_connector
 from flowc.ir.program import Program
 from flowc.ir.propagation import propagate_subset, union
 from flowc.transforms.base import Match, Transformation
@@ -62,7 +62,7 @@ class MapExpansion(Transformation):
             prev = outer_by_conn.get(e.src_conn)
             outer_by_conn[e.src_conn] = e.memlet.with_subset(sub if prev is None else union(prev.subset, sub))
         for conn, memlet in outer_by_conn.items():
-            in_conn = None if conn is None else "IN_" + conn[4:]
+            in_conn = None if conn is None else partner_connector(conn)
             state.add_edge(entry, conn, i_entry, in_conn, memlet)
         # exit side
         outer_out: dict[str, Memlet] = {}
@@ -75,6 +75,6 @@ class MapExpansion(Transformation):
             prev = outer_out.get(e.dst_conn)
             outer_out[e.dst_conn] = e.memlet.with_subset(sub if prev is None else union(prev.subset, sub))
         for conn, memlet in outer_out.items():
-            state.add_edge(i_exit, "OUT_" + conn[3:], exit_, conn, memlet)
+            state.add_edge(i_exit, partner_connector(conn), exit_, conn, memlet)
         if not outer_out:
             state.add_edge(i_exit, None, exit_, None, Memlet.empty())
