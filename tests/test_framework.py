@@ -40,3 +40,85 @@ def test_local_storage_matches_name_their_container(factory):
     for m in MapFusion().candidates(copy.deepcopy(p)):
         _, (_, t, _) = MapFusion.resolve(p, m)
         assert m.data == t.data
+
+
+# ---------------------------------------------------------------- one contract, typed parameters
+
+def _all_transformations():
+    from flowc.transforms import (EpilogueFusion, LayoutSelection, MapTiling, NormalizationFusion)
+    return [EpilogueFusion(), LayoutSelection(), LocalStorage(), MapExpansion(), MapFusion(), MapTiling(tile=8),
+            NormalizationFusion()]
+
+
+@pytest.mark.parametrize("factory", [softmax, layernorm])
+def test_every_transformation_says_why_not_at_each_candidate(factory):
+    """why_not is None exactly at the matches, a non-empty reason at every other candidate,
+    and apply at a refused candidate raises an IRError carrying that reason."""
+    p, _, _ = factory()
+    expand_library_nodes(p)
+    for t in _all_transformations():
+        found = set(t.matches(p))
+        for m in t.candidates(p):
+            why = t.why_not(p, m)
+            assert (why is None) == (m in found), (t, m, why)
+            if why is not None:
+                assert isinstance(why, str) and why
+                q = copy.deepcopy(p)
+                with pytest.raises(ir.IRError, match="does not apply"):
+                    t.apply(q, m)
+                assert q.history == []
+
+
+def test_plans_share_one_shape():
+    """plan returns what the rewrite needs or raises NotApplicable: never a reason as a value."""
+    from builder_programs import head_merge
+
+    from flowc.transforms import LayoutSelection, NotApplicable
+    p, _, _ = head_merge()
+    (m,) = LayoutSelection().matches(p)
+    plan = LayoutSelection().plan(p, m)
+    assert (plan.src.data, plan.dst.data, plan.perm) == ("C", "D", (0, 2, 1, 3))
+    q, _, _ = head_merge(extra_reader=True)
+    reasons = []
+    for m in LayoutSelection().candidates(q):
+        with pytest.raises(NotApplicable) as refused:
+            LayoutSelection().plan(q, m)
+        reasons.append(str(refused.value))
+    assert any("other writers or readers" in r for r in reasons), reasons
+
+
+def test_parameters_are_typed_and_recorded():
+    from flowc.transforms import MapTiling, Transformation
+    t = MapTiling(tile=16, dims=[0, -1])
+    assert t.dims == (0, -1) and t.params() == {"tile": 16, "dims": [0, -1]}
+    assert MapTiling.from_params(t.params()) == t
+    assert MapExpansion().params() == {"inner": 1, "top_level_only": True}
+    for bad, err in ((dict(tile="8"), TypeError), (dict(tile=True), TypeError), (dict(dims=[0.5]), TypeError),
+                     (dict(tile=0), ValueError)):
+        with pytest.raises(err):
+            MapTiling(**bad)
+    with pytest.raises(TypeError, match="top_level_only"):
+        MapExpansion(top_level_only=1)
+    with pytest.raises(ir.IRError, match="no parameter 'tiles'"):
+        MapTiling.from_params({"tiles": 8})
+    assert {"MapFusion", "MapTiling", "LocalStorage"} <= set(Transformation.registry)
+
+
+def test_history_entries_are_validated_on_load():
+    from builder_programs import elementwise
+
+    from flowc.transforms import MapTiling
+    p, _, _ = elementwise()
+    p.apply(MapTiling(tile=4, dims=[1]))
+    (entry,) = p.history
+    assert entry["transformation"] == "MapTiling" and entry["params"] == {"tile": 4, "dims": [1]}
+    assert sorted(entry["match"]) == ["labels", "nodes", "state"]
+    text = p.to_json()
+    assert ir.from_json(text).history == p.history
+    for old, new, why in (('"MapTiling"', '"MapTilingX"', "unknown transformation 'MapTilingX'"),
+                          ('"tile": 4', '"tile": "4"', "must be an int"),
+                          ('"tile": 4', '"size": 4', "no parameter 'size'"),
+                          ('"labels"', '"names"', "match must be a dict")):
+        assert old in text
+        with pytest.raises(ir.IRError, match=why):
+            ir.from_json(text.replace(old, new))

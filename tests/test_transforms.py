@@ -373,7 +373,7 @@ def test_map_tiling_preserves_semantics(tile, dims):
     p, reference, inputs = elementwise()
     q = copy.deepcopy(p)
     assert len(apply_validated(q, MapTiling(tile=tile, dims=dims))) == 1
-    assert q.history[-1]["options"] == {"tile": tile, "dims": dims}
+    assert q.history[-1]["params"] == {"tile": tile, "dims": dims}
     check_same(p, q, reference, inputs, sizes=((3, 5), (17, 64), (64, 33)))
 
 

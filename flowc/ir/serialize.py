@@ -22,7 +22,8 @@ The format (``"format": "flowc-ir"``, ``"version": 1``) is plain JSON:
   and refer to nodes by id;
 - map ``hints`` and ``program.history`` are stored as they are, so they must
   hold JSON values (numbers, strings, booleans, None, lists, string-keyed dicts);
-  a tuple would come back as a list.
+  a tuple would come back as a list. History entries are checked on reading
+  (``flowc.ir.history``: known transformation names, their parameters, match shape).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar, Storage
 from flowc.ir.dtypes import dtype_of
 from flowc.ir.errors import IRError
+from flowc.ir.history import validate_history
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.state import State
@@ -192,7 +194,7 @@ def program_from_json(text: str) -> Any:
         p.arg_names = list(doc["arg_names"])
         p.returns = list(doc["returns"])
         _block_from(p, p.body, doc["body"])
-        p.history = doc["history"]
+        p.history = validate_history(doc["history"])
         p.requirements = [(as_expr(e), why) for e, why in doc.get("requirements", [])]
     except (KeyError, TypeError, ValueError) as exc:
         raise IRError(f"malformed flowc IR JSON: {type(exc).__name__}: {exc}") from exc

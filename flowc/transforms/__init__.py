@@ -5,7 +5,7 @@ or all at once with ``auto_optimize``.
 """
 
 from flowc.ir.program import Program
-from flowc.transforms.base import Match, Transformation, apply, matches
+from flowc.transforms.base import Match, NotApplicable, Transformation, apply, matches, replay
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import expand_library_nodes
 from flowc.transforms.layout import LayoutSelection
@@ -37,5 +37,6 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
 
 __all__ = [
     "PIPELINE", "EpilogueFusion", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "MapTiling", "Match",
-    "NormalizationFusion", "Transformation", "apply", "auto_optimize", "expand_library_nodes", "matches",
+    "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
+    "matches", "replay",
 ]

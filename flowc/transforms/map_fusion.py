@@ -30,7 +30,7 @@ from flowc.ir.program import Program
 from flowc.ir.propagation import union
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.scopes import (
     data_read_written,
     ranges_equal,
@@ -60,6 +60,8 @@ def _reaches(state: State, src, dst, skip: set) -> bool:
 
 
 class MapFusion(Transformation):
+    """Merge a producer map into a consumer map of the same ranges that reads its output."""
+
     def candidates(self, program: Program) -> Iterator[Match]:
         for state in program.states():
             scopes = state.scope_dict()
@@ -72,15 +74,17 @@ class MapFusion(Transformation):
                             yield self.match(state, x1, t, e2, info=f"{x1.map.label} -> {t.data} -> {e2.map.label}",
                                              data=t.data)
 
-    def can_apply(self, program: Program, match: Match) -> bool:
-        return self.why_not(program, match) is None
-
     @staticmethod
     def intermediates(state: State, x1: MapExit, e2: MapEntry) -> list:
         """Access nodes the producer's exit writes and the consumer's entry reads."""
         return [t for t in state.successors(x1) if e2 in state.successors(t)]
 
-    def why_not(self, program: Program, match: Match) -> str | None:
+    def plan(self, program: Program, match: Match) -> None:
+        why = self._reason(program, match)
+        if why is not None:
+            raise NotApplicable(why)
+
+    def _reason(self, program: Program, match: Match) -> str | None:
         """The reason fusion would be wrong here, or None."""
         state, (x1, _, e2) = self.resolve(program, match)
         e1 = state.entry_of(x1)
@@ -115,7 +119,7 @@ class MapFusion(Transformation):
             return f"the consumer writes {', '.join(sorted(clash))}, which the producer also touches"
         return None
 
-    def apply(self, program: Program, match: Match) -> None:
+    def rewrite(self, program: Program, match: Match, plan: None) -> None:
         state, (x1, _, e2) = self.resolve(program, match)
         e1, x2 = state.entry_of(x1), state.exit_of(e2)
         rename_params(state, e2, dict(zip(e2.map.params, e1.map.params)))

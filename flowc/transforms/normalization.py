@@ -28,7 +28,7 @@ from typing import Iterator
 from flowc.ir.library import Reduce
 from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.expansion import expand_library_nodes
 from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
@@ -51,22 +51,26 @@ class NormalizationFusion(Transformation):
                 if isinstance(n, Reduce):
                     yield self.match(state, n, info=n.label)
 
-    def can_apply(self, program: Program, match: Match) -> bool:
+    def plan(self, program: Program, match: Match) -> None:
         state, (node,) = self.resolve(program, match)
+        if not isinstance(node, Reduce):
+            raise NotApplicable(f"{node!r} is not a reduction")
         src = program.data[node.operands(state)[0]]
         # a row-local reduction reduces trailing axes and keeps leading ones
-        return bool(node.axes) and node.axes[-1] == src.ndim - 1 and \
-            list(node.axes) == list(range(src.ndim - len(node.axes), src.ndim)) and len(node.axes) < src.ndim
+        if not (node.axes and list(node.axes) == list(range(src.ndim - len(node.axes), src.ndim))
+                and len(node.axes) < src.ndim):
+            raise NotApplicable(f"{node.label} reduces axes {list(node.axes)} of {src.ndim}, not trailing axes "
+                                "within rows")
 
-    def apply(self, program: Program, match: Match) -> None:
+    def rewrite(self, program: Program, match: Match, plan: None) -> None:
         fuse_rows(program)
 
     def apply_everywhere(self, program: Program) -> list[Match]:
         found = self.matches(program)
         if found:
+            entries = [self.history_entry(program, m) for m in found]
             fuse_rows(program)
-            for m in found:
-                program.history.append({"transformation": type(self).__name__, "options": {}, **m.to_dict()})
+            program.history += entries
         return found
 
 
