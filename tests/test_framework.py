@@ -122,3 +122,62 @@ def test_history_entries_are_validated_on_load():
         assert old in text
         with pytest.raises(ir.IRError, match=why):
             ir.from_json(text.replace(old, new))
+
+
+# ---------------------------------------------------------------- cheap copies
+
+def _bert():
+    import sys
+    from pathlib import Path
+
+    from flowc import frontend
+    samples = str(Path(__file__).resolve().parent.parent / "samples")
+    sys.path.insert(0, samples)
+    try:
+        from bert_encoder import encoder_layer
+    finally:
+        sys.path.remove(samples)
+    return frontend.lower(encoder_layer)
+
+
+def _shape(program):
+    """Every node's in- and out-edge order (what transformations walk), by node ids."""
+    return [(st.name, n.id, [(e.src.id, e.key) for e in st.in_edges(n)], [(e.dst.id, e.key) for e in st.out_edges(n)])
+            for st in program.states() for n in st.nodes()]
+
+
+@pytest.mark.parametrize("factory", ["loop", "branch", "while_loop", "softmax", "bert"])
+def test_clone_is_an_independent_equal_copy(factory):
+    import builder_programs
+
+    from flowc.transforms import auto_optimize
+    p = _bert() if factory == "bert" else getattr(builder_programs, factory)()[0]
+    auto_optimize(p)                       # a history, map hints, shrunk data
+    before = p.to_json()
+    q = p.clone()
+    assert q.to_json() == before and _shape(q) == _shape(p)
+    assert q.history == p.history and q.history is not p.history
+    for name in p.data:
+        assert q.data[name] == p.data[name] and q.data[name] is not p.data[name]
+    for sp, sq in zip(p.states(), q.states()):
+        assert sq.program is q and sq.graph is not sp.graph
+        assert not set(map(id, sp.nodes())) & set(map(id, sq.nodes()))
+        maps_p = {id(n.map) for n in sp.nodes() if isinstance(n, ir.MapEntry)}
+        for n in sq.nodes():
+            if isinstance(n, ir.MapEntry):
+                assert id(n.map) not in maps_p and sq.exit_of(n).map is n.map
+    # changing the copy leaves the original as it was, and the copy behaves like a deep copy
+    r = copy.deepcopy(p)
+    for program in (q, r):
+        for _, n in program.all_nodes():
+            if isinstance(n, ir.MapEntry):
+                n.map.hints["probe"] = [1]
+                n.map.params.append("zz")
+        if program.history:
+            program.history[0]["params"]["probe"] = 1
+        next(iter(program.data.values())).transient = "probe"
+    assert p.to_json() == before
+    q2, r2 = p.clone(), copy.deepcopy(p)
+    q2.apply(MapExpansion(top_level_only=False))
+    r2.apply(MapExpansion(top_level_only=False))
+    assert q2.to_json() == r2.to_json() and p.to_json() == before

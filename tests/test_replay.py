@@ -116,9 +116,12 @@ def test_history_replays_to_the_same_ir(name, optimize):
     assert history == done.history
     if optimize and any(isinstance(n, ir.Reduce) for _, n in make().all_nodes()):
         assert any(h["transformation"] == "LibraryExpansion" for h in history)
-    fresh = make()
+    base = make()
+    lowered = base.to_json()
+    fresh = base.clone()                            # how a search explores: replay onto a cheap copy
     replay(fresh, history)
     assert fresh.to_json() == want
+    assert base.to_json() == lowered
 
 
 def test_softmax_auto_optimize_replays():

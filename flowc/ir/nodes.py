@@ -15,6 +15,7 @@ for JSON and for messages.
 
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -109,6 +110,19 @@ class Node:
     def out_connectors(self) -> Optional[set[str]]:
         return set()
 
+    def clone(self, maps: dict[int, "Map"]) -> "Node":
+        """A copy for ``Program.clone``: lists, dicts and sets a transformation might change in
+        place are copied; everything else (tasklet code, epilogues, names) is immutable and
+        shared. ``maps`` holds the copies of the maps seen so far (by ``id``), so that an
+        entry and its exit keep sharing one ``Map``."""
+        new = object.__new__(type(self))
+        d = self.__dict__.copy()
+        for k, v in d.items():
+            if type(v) in (list, dict, set):
+                d[k] = v.copy()
+        new.__dict__ = d
+        return new
+
     def __repr__(self) -> str:
         return f"{self.label} (node {self.id})"
 
@@ -166,10 +180,38 @@ class Map:
     def __str__(self) -> str:
         return f"{self.label}[{', '.join(f'{p}={r}' for p, r in zip(self.params, self.ranges))}]"
 
+    def copy(self) -> "Map":
+        """An independent copy (ranges are immutable and shared; hints, JSON values, are copied)."""
+        new = object.__new__(Map)
+        new.__dict__ = {**self.__dict__, "params": list(self.params), "ranges": list(self.ranges),
+                        "hints": _copy_json(self.hints)}
+        return new
+
+
+def _copy_json(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return copy.deepcopy(value) if type(value) not in (str, int, float, bool, type(None)) else value
+
+
+def _clone_scope_node(node: "MapEntry | MapExit", maps: dict[int, Map]) -> "MapEntry | MapExit":
+    new = object.__new__(type(node))
+    new.__dict__ = node.__dict__.copy()
+    m = maps.get(id(node.map))
+    if m is None:
+        m = maps[id(node.map)] = node.map.copy()
+    new.map = m
+    return new
+
 
 class MapEntry(Node):
     def __init__(self, map_: Map):
         self.map = map_
+
+    def clone(self, maps: dict[int, Map]) -> "MapEntry":
+        return _clone_scope_node(self, maps)
 
     @property
     def label(self) -> str:
@@ -188,6 +230,9 @@ class MapEntry(Node):
 class MapExit(Node):
     def __init__(self, map_: Map):
         self.map = map_
+
+    def clone(self, maps: dict[int, Map]) -> "MapExit":
+        return _clone_scope_node(self, maps)
 
     @property
     def label(self) -> str:

@@ -9,6 +9,7 @@ fill in every outer memlet by propagation, so no edge lacks its subset.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
@@ -72,6 +73,36 @@ class State:
         self._next_id = 0
         self._version = 0
         self._cache: dict[str, tuple[tuple, Any]] = {}
+
+    def clone(self, program: Optional["Program"]) -> "State":
+        """A copy of this state for ``program`` (see ``Program.clone``): new nodes and a new
+        graph with the same node ids, edge keys and edge order — also each node's order of
+        in-edges, so transformations walk the copy exactly as they walk the original.
+        Memlets are immutable and shared."""
+        new = copy.copy(self)
+        new.program = program
+        new._version, new._cache = 0, {}
+        for k, v in vars(self).items():
+            if k not in ("name", "program", "graph", "_next_id", "_version", "_cache"):
+                setattr(new, k, copy.deepcopy(v))
+        maps: dict[int, Any] = {}
+        old = self.graph
+        nm = {n: n.clone(maps) for n in old._node}
+        g = nx.MultiDiGraph()
+        g.graph.update(old.graph)
+        g._node.update((nm[n], dict(a)) for n, a in old._node.items())
+        data: dict[int, dict] = {}
+        for u, nbrs in old._succ.items():
+            out: dict = {}
+            for v, keys in nbrs.items():
+                kd = out[nm[v]] = {}
+                for k, d in keys.items():
+                    kd[k] = data[id(d)] = dict(d)
+            g._succ[nm[u]] = out
+        for v, nbrs in old._pred.items():       # the same attribute dicts as the successors'
+            g._pred[nm[v]] = {nm[u]: {k: data[id(d)] for k, d in keys.items()} for u, keys in nbrs.items()}
+        new.graph = g
+        return new
 
     def touch(self) -> None:
         """Invalidate cached analyses (topological order, scopes) after a structural change."""
