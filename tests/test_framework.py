@@ -3,6 +3,7 @@ one contract for every transformation, a replayable history, and a cheap program
 
 import copy
 
+import numpy as np
 import pytest
 from builder_programs import layernorm, softmax
 
@@ -92,6 +93,7 @@ def test_parameters_are_typed_and_recorded():
     t = MapTiling(tile=16, dims=[0, -1])
     assert t.dims == (0, -1) and t.params() == {"tile": 16, "dims": [0, -1]}
     assert MapTiling.from_params(t.params()) == t
+    assert MapTiling(tile=np.int64(8)).params() == {"tile": 8, "dims": None}      # any integer, stored as int
     assert MapExpansion().params() == {"inner": 1, "top_level_only": True}
     for bad, err in ((dict(tile="8"), TypeError), (dict(tile=True), TypeError), (dict(dims=[0.5]), TypeError),
                      (dict(tile=0), ValueError)):
@@ -181,3 +183,31 @@ def test_clone_is_an_independent_equal_copy(factory):
     q2.apply(MapExpansion(top_level_only=False))
     r2.apply(MapExpansion(top_level_only=False))
     assert q2.to_json() == r2.to_json() and p.to_json() == before
+
+
+def test_parameter_types_cover_literals_and_fixed_tuples():
+    from dataclasses import dataclass
+    from typing import Literal, Optional
+
+    from flowc.transforms import Transformation
+
+    @dataclass(frozen=True)
+    class _Probe(Transformation):          # a leading underscore: not registered
+        order: tuple[int, str] = (0, "a")
+        kind: Literal["rows", "cols"] = "rows"
+        scale: Optional[float] = None
+
+        def candidates(self, program):
+            return iter(())
+
+        def rewrite(self, program, match, plan):
+            pass
+
+    assert _Probe(order=[1, "b"], scale=2).params() == {"order": [1, "b"], "kind": "rows", "scale": 2.0}
+    with pytest.raises(ValueError, match="2 items"):
+        _Probe(order=(1,))
+    with pytest.raises(TypeError, match=r"order\[1\]"):
+        _Probe(order=(1, 2))
+    with pytest.raises(ValueError, match="'rows', 'cols'"):
+        _Probe(kind="diag")
+    assert "_Probe" not in Transformation.registry

@@ -32,6 +32,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import numbers
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator, Optional, Union
@@ -87,18 +88,23 @@ def _check_value(name: str, value: Any, tp: Any) -> Any:
     if origin is tuple:
         if not isinstance(value, (tuple, list)):
             raise TypeError(f"parameter {name!r} must be a sequence, got {type(value).__name__}")
-        item = args[0] if args else Any
-        return tuple(_check_value(f"{name}[{i}]", v, item) for i, v in enumerate(value))
+        if len(args) == 2 and args[1] is Ellipsis:
+            items = [args[0]] * len(value)
+        elif len(args) != len(value):
+            raise ValueError(f"parameter {name!r} must have {len(args)} items, got {len(value)}")
+        else:
+            items = list(args)
+        return tuple(_check_value(f"{name}[{i}]", v, t) for i, (v, t) in enumerate(zip(value, items)))
     if tp is bool:
         if not isinstance(value, bool):
             raise TypeError(f"parameter {name!r} must be a bool, got {value!r}")
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"parameter {name!r} must be an int, got {value!r}")
         return int(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"parameter {name!r} must be a number, got {value!r}")
         return float(value)
     if tp is str:
