@@ -14,6 +14,7 @@ from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.map_fusion import MapFusion
 from flowc.transforms.normalization import NormalizationFusion
 from flowc.transforms.tiling import MapTiling
+from flowc.transforms.search import SearchReport, SearchResult, auto_search  # noqa: E402 - uses the above
 
 #: the fixed pipeline of ``auto_optimize``, in order (each applied until it no longer matches)
 PIPELINE = (
@@ -40,5 +41,5 @@ __all__ = [
     "PIPELINE", "EpilogueFusion", "LayoutSelection", "LibraryExpansion", "LocalStorage", "MapExpansion", "MapFusion",
     "MapTiling", "Match",
     "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
-    "matches", "replay",
+    "SearchReport", "SearchResult", "auto_search", "matches", "replay",
 ]

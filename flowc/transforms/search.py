@@ -1,0 +1,634 @@
+"""Auto-search: time configurations of the transformation pipeline and keep the fastest.
+
+    result = flowc.transforms.auto_search(program, sizes={"N": 4096, "M": 768}, budget_s=60)
+    result.program          # the chosen Program (its history replays onto a fresh lowering)
+    print(result.report)    # the candidates: configuration, bytes moved, time, ratio, status
+
+The space is ``flowc.transforms.search_space``: ``auto_optimize``'s pipeline with a decision
+at every match (leave a fusion / layout change / map split out, add a normalization fusion,
+tile a map). The method, a first version:
+
+1. **Incumbent.** ``auto_optimize``'s program is built, compiled, run on fresh random inputs
+   at the requested sizes (its outputs are the reference) and timed.
+2. **Neighbours.** Every configuration one decision away from it is built. Builds that raise
+   are discarded; the IR's cost model prunes the rest: a candidate that moves more than
+   ``prune_ratio`` times the incumbent's bytes (``Program.data_movement``) is not timed, nor
+   one whose IR equals another's. The transformations here do not change the arithmetic, so
+   flops do not separate candidates; bytes do.
+3. **Timing.** Survivors, fewest bytes first, are compiled (flowc's pipeline, disk cache on),
+   run and compared with the reference on the same inputs (a candidate that fails to compile,
+   raises or differs is discarded and reported), then timed: repeats, median; two medians
+   closer than the noise band (the larger interquartile range, at least ``tolerance`` of the
+   median) are a tie, and ties go to the incumbent.
+4. **Composition.** Decisions at different matches compose: the winners are added greedily,
+   fastest first, each kept only if the combination is faster again (a coordinate descent
+   over per-match choices; the paper's shortest path over per-operator configurations
+   needs candidates timed in isolation, which this version does not extract yet).
+5. **Confirmation.** The assembled program and ``auto_optimize``'s are timed again,
+   alternately, in the same run; the assembled one wins only beyond the noise band.
+
+The search stops starting candidates when the next would not fit in ``budget_s`` (one in
+progress finishes). The result is stored (``search_cache``) as the chosen history, keyed by
+the program's IR, sizes, target and machine; a later call replays it without timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+import sympy
+
+from flowc.ir.data import Array, Scalar
+from flowc.ir.errors import IRError
+from flowc.ir.program import Program
+from flowc.transforms import search_cache
+from flowc.transforms.base import replay
+from flowc.transforms.search_space import Built, build, describe, neighbours
+
+TARGETS = ("cpu",)
+
+#: ``timer(run, candidate)``: call ``run()`` (one execution of the candidate on its inputs)
+#: as often as it likes and return the per-execution times in seconds
+Timer = Callable[[Callable[[], Any], "Candidate"], Sequence[float]]
+
+
+# ---------------------------------------------------------------- report
+
+@dataclass
+class Candidate:
+    """One configuration the search considered and what became of it.
+
+    ``status``: ``baseline`` (auto_optimize), ``timed``, ``pruned`` (cost model), ``duplicate``
+    (same IR as another), ``failed`` (raised while building, compiling or running), ``differs``
+    (wrong result), ``skipped`` (budget), ``chosen``."""
+
+    config: frozenset
+    status: str = "pending"
+    bytes_moved: Optional[int] = None
+    times: list[float] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def description(self) -> str:
+        return describe(self.config)
+
+    @property
+    def median(self) -> Optional[float]:
+        return float(np.median(self.times)) if self.times else None
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range of the times (the measured noise)."""
+        if len(self.times) < 2:
+            return 0.0
+        q1, q3 = np.percentile(self.times, [25, 75])
+        return float(q3 - q1)
+
+
+@dataclass
+class SearchReport:
+    """What the search did: every candidate, the timings, the choice and how long it took."""
+
+    program: str
+    target: str
+    sizes: dict[str, int]
+    candidates: list[Candidate] = field(default_factory=list)
+    baseline_time_s: Optional[float] = None      # auto_optimize, confirmed in the same run
+    chosen_time_s: Optional[float] = None
+    chosen: str = "auto_optimize"
+    chosen_history: list[dict[str, Any]] = field(default_factory=list)
+    search_time_s: float = 0.0
+    timings: int = 0                              # calls of the timer
+    cache_hit: bool = False
+    cache_path: Optional[str] = None
+    complete: bool = False                        # every candidate left after pruning was timed
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.candidates:
+            out[c.status] = out.get(c.status, 0) + 1
+        return out
+
+    @property
+    def speedup(self) -> Optional[float]:
+        """auto_optimize's time / the chosen program's (1.0 when auto_optimize was kept)."""
+        if self.baseline_time_s and self.chosen_time_s:
+            return self.baseline_time_s / self.chosen_time_s
+        return None
+
+    def table(self) -> str:
+        base = next((c.median for c in self.candidates if c.status == "baseline"), None) or self.baseline_time_s
+        head = (f"auto_search {self.program} on {self.target} at "
+                f"{', '.join(f'{k}={v}' for k, v in sorted(self.sizes.items()))}: ")
+        if self.cache_hit:
+            head += f"stored configuration replayed from {self.cache_path} (no timing)"
+        else:
+            counts = ", ".join(f"{v} {k}" for k, v in sorted(self.counts().items()))
+            head += f"{len(self.candidates)} candidates ({counts}) in {self.search_time_s:.1f} s, {self.timings} timed"
+        lines = [head, f"chosen: {self.chosen}"]
+        if self.speedup is not None:
+            lines.append(f"time: {self.chosen_time_s * 1e3:.3f} ms vs auto_optimize {self.baseline_time_s * 1e3:.3f} ms"
+                         f" ({self.speedup:.2f}x)")
+        lines += self.notes
+        if self.candidates:
+            lines.append(f"{'status':<10} {'MB moved':>9} {'time ms':>9} {'ratio':>6}  configuration")
+            for c in self.candidates:
+                mb = f"{c.bytes_moved / 1e6:.2f}" if c.bytes_moved is not None else "-"
+                med = c.median
+                ms = f"{med * 1e3:.3f}" if med is not None else "-"
+                ratio = f"{med / base:.2f}" if med is not None and base else "-"
+                why = f"  [{c.reason}]" if c.reason else ""
+                lines.append(f"{c.status:<10} {mb:>9} {ms:>9} {ratio:>6}  {c.description}{why}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+@dataclass
+class SearchResult:
+    """The chosen program and the report (unpacks as ``program, report = auto_search(...)``)."""
+
+    program: Program
+    report: SearchReport
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.program
+        yield self.report
+
+
+# ---------------------------------------------------------------- timing
+
+class RepeatTimer:
+    """The default timer: one warm-up run, then ``repeats`` samples; each sample runs the
+    program often enough to last ``min_sample_s`` (so microsecond kernels are not all
+    clock noise) and reports the time per run."""
+
+    def __init__(self, repeats: int = 5, min_sample_s: float = 0.005):
+        if repeats < 1:
+            raise ValueError(f"repeats must be positive, got {repeats}")
+        self.repeats, self.min_sample_s = repeats, min_sample_s
+
+    def __call__(self, run: Callable[[], Any], candidate: Candidate) -> list[float]:
+        t = time.perf_counter()
+        run()
+        once = max(time.perf_counter() - t, 1e-7)
+        n = max(1, min(1000, math.ceil(self.min_sample_s / once)))
+        samples = []
+        for _ in range(self.repeats):
+            t = time.perf_counter()
+            for _ in range(n):
+                run()
+            samples.append((time.perf_counter() - t) / n)
+        return samples
+
+
+def _band(a: Candidate, b: Candidate, tolerance: float) -> float:
+    """Differences of medians smaller than this are noise."""
+    return max(tolerance * min(a.median, b.median), a.spread, b.spread)
+
+
+def _faster(a: Candidate, b: Candidate, tolerance: float) -> bool:
+    """``a`` is faster than ``b`` beyond the noise."""
+    return a.median + _band(a, b, tolerance) < b.median
+
+
+# ---------------------------------------------------------------- inputs and checking
+
+def _size_of(expr: Any, sizes: dict[str, int], what: str) -> int:
+    e = sympy.sympify(expr)
+    missing = sorted(s.name for s in e.free_symbols if s.name not in sizes)
+    if missing:
+        raise ValueError(f"sizes: no value for {', '.join(missing)} (needed by {what})")
+    return int(e.subs({s: sizes[s.name] for s in e.free_symbols}))
+
+
+def _random_value(rng: np.random.Generator, dtype: np.dtype, shape: tuple[int, ...]) -> Any:
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype.kind == "c":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        return rng.integers(0, 4, size=shape).astype(dtype)
+    raise ValueError(f"cannot make random inputs of dtype {dtype}")
+
+
+def random_inputs(program: Program, sizes: dict[str, int],
+                  rng: Optional[np.random.Generator] = None) -> tuple[list[Any], dict[str, int]]:
+    """Fresh random arguments for ``program``'s entry point at ``sizes`` (closure arrays keep
+    their values) and the size symbols as keywords."""
+    rng = rng or np.random.default_rng()
+    closure = getattr(program, "closure_args", {})
+    args: list[Any] = []
+    for name in program.arg_names:
+        if name in closure:
+            args.append(closure[name])
+            continue
+        desc = program.data[name]
+        if isinstance(desc, Scalar):
+            v = _random_value(rng, desc.dtype.numpy, ())
+            args.append(desc.dtype.numpy.type(v + 1 if desc.dtype.numpy.kind in "iuf" else v))
+        else:
+            assert isinstance(desc, Array)
+            shape = tuple(_size_of(s, sizes, f"the shape of {name}") for s in desc.shape)
+            args.append(_random_value(rng, desc.dtype.numpy, shape))
+    kwargs = {s: int(sizes[s]) for s in program.free_symbols() if s in sizes}
+    missing = [s for s in program.free_symbols() if s not in sizes]
+    if missing:
+        raise ValueError(f"sizes: no value for {', '.join(missing)}")
+    return args, kwargs
+
+
+def sizes_from_args(program: Program, example_args: Sequence[Any]) -> dict[str, int]:
+    """The size symbols' values that ``example_args`` (the function's arguments) imply."""
+    args = list(example_args)
+    sizes: dict[str, int] = {}
+    for name, pos in sorted(getattr(program, "symbol_params", {}).items(), key=lambda kv: -kv[1]):
+        if pos < len(args):
+            sizes[name] = int(args.pop(pos))
+    closure = getattr(program, "closure_args", {})
+    names = [n for n in program.arg_names if n not in closure]
+    if len(args) != len(names):
+        raise ValueError(f"example_args: {program.name} takes {len(names)} arguments, got {len(args)}")
+    for name, value in zip(names, args):
+        desc = program.data[name]
+        if isinstance(desc, Array):
+            shape = np.shape(value)
+            if len(shape) != desc.ndim:
+                raise ValueError(f"example_args: {name} has {len(shape)} dimensions, the program expects {desc.ndim}")
+            for s, n in zip(desc.shape, shape):
+                s = sympy.sympify(s)
+                if s.is_Symbol:
+                    sizes.setdefault(s.name, int(n))
+    return sizes
+
+
+def _outputs(result: Any, args: list[Any]) -> list[np.ndarray]:
+    """What a run produced: its results and its array arguments (a program may write them)."""
+    res = list(result) if isinstance(result, tuple) else ([] if result is None else [result])
+    return [np.asarray(r) for r in res] + [a for a in args if isinstance(a, np.ndarray)]
+
+
+def _why_differs(got: list[np.ndarray], want: list[np.ndarray]) -> Optional[str]:
+    if len(got) != len(want):
+        return f"{len(got)} outputs, expected {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.shape != w.shape:
+            return f"output {i} has shape {g.shape}, expected {w.shape}"
+        if w.dtype.kind in "fc":
+            tol = 1e-3 if w.dtype.itemsize <= 4 * (2 if w.dtype.kind == "c" else 1) else 1e-9
+            scale = float(np.max(np.abs(w), initial=0.0))
+            if not np.allclose(g, w, rtol=tol, atol=tol * max(1.0, scale), equal_nan=True):
+                err = float(np.nanmax(np.abs(g - w))) if g.size else 0.0
+                return f"output {i} differs from auto_optimize's by up to {err:.3g}"
+        elif not np.array_equal(g, w):
+            return f"output {i} differs from auto_optimize's"
+    return None
+
+
+def _compile(program: Program, target: str) -> Callable[..., Any]:
+    """The candidate compiled by flowc's normal pipeline (disk cache on)."""
+    return program.compile(target=target, auto_optimize=False, instrument=False)
+
+
+# ---------------------------------------------------------------- progress
+
+class _Progress:
+    """A tqdm bar when tqdm is installed and ``progress`` is not False; plain lines on stderr
+    with ``FLOWC_DEBUG``; otherwise silent."""
+
+    def __init__(self, progress: Optional[bool], name: str, deadline: float):
+        self.bar, self.lines, self.deadline, self.name = None, False, deadline, name
+        if progress is False:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None and (progress or sys.stderr.isatty()):
+            self.bar = tqdm(desc=f"auto_search {name}", unit="cand", leave=False)
+        else:
+            self.lines = bool(progress) or os.environ.get("FLOWC_DEBUG", "") not in ("", "0")
+
+    def total(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.total = n
+            self.bar.refresh()
+
+    def step(self, cand: Candidate, best: Optional[float]) -> None:
+        left = max(0.0, self.deadline - time.monotonic())
+        best_s = f"{best * 1e3:.3f} ms" if best else "-"
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(best=best_s, left=f"{left:.0f}s")
+        elif self.lines:
+            med = f"{cand.median * 1e3:.3f} ms" if cand.median is not None else "-"
+            print(f"[flowc] auto_search {self.name}: {cand.status} {med} (best {best_s}, {left:.0f} s left) "
+                  f"{cand.description}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------- the search
+
+def _check_sizes(sizes: Any) -> dict[str, int]:
+    if not isinstance(sizes, dict):
+        raise TypeError(f"sizes must be a dict of symbol name → int, got {type(sizes).__name__}")
+    out = {}
+    for k, v in sizes.items():
+        if not isinstance(k, str):
+            raise TypeError(f"sizes: keys must be symbol names (str), got {k!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"sizes[{k!r}] must be an int, got {v!r}")
+        if v < 1:
+            raise ValueError(f"sizes[{k!r}] must be positive, got {v}")
+        out[k] = int(v)
+    return out
+
+
+class _Search:
+    def __init__(self, program: Program, target: str, sizes: dict[str, int], budget_s: float,
+                 timer: Timer, tolerance: float, prune_ratio: float, progress: Optional[bool]):
+        self.program, self.target, self.sizes = program, target, sizes
+        self.timer, self.tolerance, self.prune_ratio = timer, tolerance, prune_ratio
+        self.start = time.monotonic()
+        self.deadline = self.start + budget_s
+        self.report = SearchReport(program.name, target, dict(sizes))
+        self.progress = _Progress(progress, program.name, self.deadline)
+        self.inputs = random_inputs(program, sizes)
+        self.symbols = {s: sizes[s] for s in program.free_symbols()}
+        self.eval_cost = 0.0                       # seconds the last evaluation took
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def bytes_of(self, program: Program) -> int:
+        return int(program.data_movement(**self.symbols)["total"])
+
+    def run_once(self, compiled: Callable[..., Any]) -> list[np.ndarray]:
+        args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
+        return _outputs(compiled(*args, **self.inputs[1]), args)
+
+    def evaluate(self, cand: Candidate, program: Program, reference: Optional[list[np.ndarray]]) -> Any:
+        """Compile, run, check against ``reference`` and time ``cand``; returns its outputs
+        (None when it was discarded, with the status and reason set)."""
+        t = time.monotonic()
+        try:
+            stage = "compiling"
+            compiled = _compile(program, self.target)
+            stage = "running"
+            out = self.run_once(compiled)
+            if reference is not None:
+                why = _why_differs(out, reference)
+                if why:
+                    cand.status, cand.reason = "differs", why
+                    return None
+            stage = "timing"
+            self.time(cand, compiled)
+        except Exception as exc:  # noqa: BLE001 - a candidate must never stop the search
+            cand.status, cand.reason = "failed", f"{stage}: {type(exc).__name__}: {exc}"
+            cand.times = []
+            return None
+        finally:
+            self.eval_cost = time.monotonic() - t
+        cand.status = "timed" if cand.status == "pending" else cand.status
+        return out
+
+    def time(self, cand: Candidate, compiled: Callable[..., Any]) -> None:
+        """Add the timer's samples of ``compiled`` (on its own copy of the inputs) to ``cand``."""
+        args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
+        kwargs = self.inputs[1]
+        times = [float(x) for x in self.timer(lambda: compiled(*args, **kwargs), cand)]
+        self.report.timings += 1
+        if not times or not all(math.isfinite(x) and x >= 0 for x in times):
+            raise ValueError(f"the timer returned {times!r}, not a list of times")
+        cand.times += times
+
+    def fits(self, reserve: int = 1) -> bool:
+        """Whether ``reserve`` more evaluations fit in the budget."""
+        return self.left() > reserve * self.eval_cost
+
+    def run(self) -> Program:
+        report = self.report
+        baseline_built = build(self.program, frozenset(), self.target, self.sizes)
+        base = Candidate(frozenset(), "baseline", self.bytes_of(baseline_built.program))
+        report.candidates.append(base)
+        chosen_program = baseline_built.program
+        if self.left() <= 0:
+            report.notes.append("budget spent before anything was timed: auto_optimize's program, untimed")
+            return chosen_program
+        reference = self.evaluate(base, baseline_built.program, None)
+        if reference is None:
+            raise IRError(f"auto_search: auto_optimize's program itself failed: {base.reason}")
+        base.status = "baseline"
+        pending = self.neighbours(baseline_built)
+        self.progress.total(len(pending))
+        best = base
+        timed: list[Candidate] = []
+        programs: dict[frozenset, Program] = {}
+        for cand, program in pending:
+            if not self.fits(reserve=3):           # keep room for composing and confirming
+                cand.status, cand.reason = "skipped", "budget"
+                continue
+            if self.evaluate(cand, program, reference) is not None:
+                timed.append(cand)
+                programs[cand.config] = program
+                if cand.median < best.median:
+                    best = cand
+            self.progress.step(cand, best.median)
+        report.complete = all(c.status != "skipped" for c in report.candidates)
+        winners = sorted((c for c in timed if _faster(c, base, self.tolerance)), key=lambda c: c.median)
+        best, best_program = self.compose(base, winners, programs, reference, baseline_built)
+        if best is not base:
+            best, best_program = self.confirm(base, best, best_program, baseline_built.program)
+        self.progress.close()
+        if best is not base:
+            best.status = "chosen"
+            chosen_program = best_program
+        report.chosen = best.description
+        return chosen_program
+
+    def neighbours(self, baseline: Built) -> list[tuple[Candidate, Program]]:
+        """Build every configuration one decision away; prune by the cost model and duplicates."""
+        seen = {hashlib.sha256(baseline.program.to_json().encode()).hexdigest(): "auto_optimize"}
+        base_bytes = self.report.candidates[0].bytes_moved or 0
+        out: list[tuple[Candidate, Program]] = []
+        for config in neighbours(baseline.points):
+            cand = Candidate(config)
+            self.report.candidates.append(cand)
+            try:
+                program = build(self.program, config, self.target, self.sizes, baseline=baseline).program
+                cand.bytes_moved = self.bytes_of(program)
+            except Exception as exc:  # noqa: BLE001 - a transformation bug must not stop the search
+                cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+                continue
+            digest = hashlib.sha256(program.to_json().encode()).hexdigest()
+            if digest in seen:
+                cand.status, cand.reason = "duplicate", f"same IR as {seen[digest]}"
+                continue
+            seen[digest] = cand.description
+            if cand.bytes_moved > self.prune_ratio * base_bytes:
+                cand.status = "pruned"
+                cand.reason = f"moves {cand.bytes_moved / max(base_bytes, 1):.2f}x auto_optimize's bytes"
+                continue
+            out.append((cand, program))
+        out.sort(key=lambda cp: cp[0].bytes_moved)
+        return out
+
+    def compose(self, base: Candidate, winners: list[Candidate], programs: dict[frozenset, Program],
+                reference: list[np.ndarray], baseline: Built) -> tuple[Candidate, Program]:
+        """Greedy: start from the fastest winner, add each next one if the union is faster."""
+        if not winners:
+            return base, baseline.program
+        best = winners[0]
+        best_program = programs[best.config]
+        for w in winners[1:]:
+            if not self.fits(reserve=2):
+                self.report.notes.append("budget: stopped composing winners")
+                break
+            keys = {c.key for c in best.config}
+            if any(c.key in keys for c in w.config):
+                continue
+            cand = Candidate(best.config | w.config)
+            self.report.candidates.append(cand)
+            try:
+                program = build(self.program, cand.config, self.target, self.sizes, baseline=baseline).program
+                cand.bytes_moved = self.bytes_of(program)
+            except Exception as exc:  # noqa: BLE001
+                cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+                continue
+            if self.evaluate(cand, program, reference) is not None and _faster(cand, best, self.tolerance):
+                best, best_program = cand, program
+            self.progress.step(cand, best.median)
+        return best, best_program
+
+    def confirm(self, base: Candidate, best: Candidate, best_program: Program,
+                base_program: Program) -> tuple[Candidate, Program]:
+        """Time the pick and auto_optimize again, alternately; keep the pick only if it still
+        wins beyond the noise."""
+        again_base = Candidate(frozenset(), "baseline")
+        again_best = Candidate(best.config)
+        try:
+            runs = [(again_base, _compile(base_program, self.target)),
+                    (again_best, _compile(best_program, self.target))]
+            for _ in range(2):
+                for cand, compiled in runs:
+                    self.time(cand, compiled)
+        except Exception as exc:  # noqa: BLE001
+            self.report.notes.append(f"confirmation failed ({type(exc).__name__}: {exc}): keeping auto_optimize")
+            return base, base_program
+        self.report.baseline_time_s, self.report.chosen_time_s = again_base.median, again_best.median
+        if _faster(again_best, again_base, self.tolerance):
+            self.report.notes.append("confirmed against auto_optimize, timed alternately in the same run")
+            return best, best_program
+        self.report.notes.append(f"not confirmed ({again_best.median * 1e3:.3f} vs {again_base.median * 1e3:.3f} ms, "
+                                 "within noise): keeping auto_optimize")
+        self.report.chosen_time_s = again_base.median
+        return base, base_program
+
+
+def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int]] = None,
+                example_args: Optional[Sequence[Any]] = None, budget_s: float = 60.0, cache: bool = True,
+                timer: Optional[Timer] = None, repeats: int = 5, tolerance: float = 0.03,
+                prune_ratio: float = 1.25, progress: Optional[bool] = None) -> SearchResult:
+    """Search configurations of the transformation pipeline for the fastest ``program`` at the
+    given sizes (see the module docstring); never returns something slower than
+    ``auto_optimize`` beyond the measured noise.
+
+    ``program``: a fresh lowering (``Program``) or a ``@flowc.program`` function (lowered
+    here, typed by ``example_args`` if unannotated). ``sizes`` (symbol → int) or
+    ``example_args`` say the sizes to tune for; inputs are fresh random arrays of those sizes.
+    ``budget_s``: seconds of searching (a budget too small to time anything returns
+    ``auto_optimize``'s program). ``cache``: replay a stored result without timing, and store
+    this one. ``timer``: how candidates are timed (``RepeatTimer(repeats)`` by default);
+    ``tolerance``: the smallest relative difference that is not a tie; ``prune_ratio``:
+    candidates moving more than this times auto_optimize's bytes are not timed."""
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
+    if hasattr(program, "to_ir") and not isinstance(program, Program):
+        program = program.to_ir(*(example_args or ()))
+    if not isinstance(program, Program):
+        raise TypeError(f"program must be a flowc Program or a @flowc.program function, got {type(program).__name__}")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or budget_s < 0:
+        raise ValueError(f"budget_s must be a non-negative number of seconds, got {budget_s!r}")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1):
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}")
+    if not (isinstance(prune_ratio, (int, float)) and prune_ratio >= 1):
+        raise ValueError(f"prune_ratio must be a number >= 1, got {prune_ratio!r}")
+    if sizes is None and example_args is None:
+        raise ValueError("auto_search needs sizes={symbol: int} or example_args to know what sizes to tune for")
+    found = sizes_from_args(program, example_args) if example_args is not None else {}
+    sizes = {**found, **_check_sizes(sizes if sizes is not None else {})}
+    missing = [s for s in program.free_symbols() if s not in sizes]
+    if missing:
+        raise ValueError(f"sizes: no value for {', '.join(missing)} (the program's size symbols: "
+                         f"{', '.join(program.free_symbols())})")
+    sizes = {s: sizes[s] for s in program.free_symbols()}
+    start = time.monotonic()
+    key = search_cache.entry_key(program.to_json(), sizes, target, search_cache.machine())
+    done = len(program.history)
+    if cache:
+        hit = _from_store(program, key, sizes, target, budget_s)
+        if hit is not None:
+            hit.report.search_time_s = time.monotonic() - start
+            return hit
+    search = _Search(program, target, sizes, budget_s, timer or RepeatTimer(repeats), tolerance, prune_ratio,
+                     progress)
+    chosen = search.run()
+    report = search.report
+    report.search_time_s = time.monotonic() - start
+    report.chosen_history = chosen.history[done:]
+    if report.baseline_time_s is None:
+        base = report.candidates[0]
+        report.baseline_time_s = report.chosen_time_s = base.median
+    if cache and report.timings:
+        path = search_cache.save(key, {
+            "program": program.name, "sizes": sizes, "target": target, "machine": search_cache.machine(),
+            "history": report.chosen_history, "chosen": report.chosen, "budget_s": float(budget_s),
+            "complete": report.complete, "baseline_time_s": report.baseline_time_s,
+            "chosen_time_s": report.chosen_time_s, "search_time_s": report.search_time_s})
+        report.cache_path = str(path)
+    return SearchResult(chosen, report)
+
+
+def _from_store(program: Program, key: str, sizes: dict[str, int], target: str,
+                budget_s: float) -> Optional[SearchResult]:
+    """The stored result replayed onto a clone of ``program``, or None (nothing stored, a
+    damaged entry — with a warning — or a partial search that a larger budget may improve)."""
+    try:
+        entry = search_cache.load(key)
+    except search_cache.DamagedEntry as exc:
+        warnings.warn(f"flowc auto_search: ignoring a damaged tuning entry and searching again: {exc}",
+                      stacklevel=3)
+        return None
+    if entry is None:
+        return None
+    if not entry.get("complete", False) and budget_s > float(entry.get("budget_s", 0) or 0):
+        return None
+    try:
+        chosen = replay(program.clone(), entry["history"])
+    except IRError as exc:
+        warnings.warn(f"flowc auto_search: the stored configuration does not replay ({exc}); searching again",
+                      stacklevel=3)
+        return None
+    report = SearchReport(program.name, target, dict(sizes), chosen=str(entry.get("chosen", "stored")),
+                          chosen_history=entry["history"], cache_hit=True,
+                          cache_path=str(search_cache.path_of(key)), complete=bool(entry.get("complete")))
+    for name in ("baseline_time_s", "chosen_time_s"):
+        value = entry.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            setattr(report, name, float(value))
+    return SearchResult(chosen, report)
