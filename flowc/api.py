@@ -94,9 +94,11 @@ class ProgramObject:
 
     __flowc_program__ = True
 
-    def __init__(self, func: Callable[..., Any], target: str = "cpu", auto_optimize: bool = False):
+    def __init__(self, func: Callable[..., Any], target: str = "cpu", auto_optimize: Union[bool, str] = False):
         if target not in TARGETS:
             raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
+        if auto_optimize not in (False, True, "search"):
+            raise ValueError(f"auto_optimize must be False, True or 'search', got {auto_optimize!r}")
         self.func = func
         self.target = target
         self.auto_optimize = auto_optimize
@@ -116,9 +118,15 @@ class ProgramObject:
         need example arguments to type them."""
         return frontend.lower(self.func, arg_types=self._infer_types(example_args) or None)
 
-    def compile(self, *example_args: Any, target: Optional[str] = None) -> Callable[..., Any]:
+    def compile(self, *example_args: Any, target: Optional[str] = None,
+                sizes: Optional[dict[str, int]] = None) -> Callable[..., Any]:
         program = self.to_ir(*example_args)
-        compiled = compile_program(program, target=target or self.target, auto_optimize=self.auto_optimize)
+        if self.auto_optimize == "search":     # tuned for the sizes of the example (stored, replayed later)
+            searched = transforms.auto_search(program, target=target or self.target, example_args=example_args,
+                                              sizes=sizes or {})
+            compiled = compile_program(searched.program, target=target or self.target)
+        else:
+            compiled = compile_program(program, target=target or self.target, auto_optimize=self.auto_optimize)
         return _adapt_call(compiled, program)
 
     def _infer_types(self, args: tuple) -> dict[str, Union[ArrayType, DType, type]]:
@@ -144,14 +152,15 @@ class ProgramObject:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         call = self._call
         if call is None:
-            if self._annotated:
+            if self._annotated and self.auto_optimize != "search":
                 call = self._call = self.compile()
             else:
                 key = tuple((a.dtype.str, tuple(s == 1 for s in a.shape)) if isinstance(a, np.ndarray)
                             else (type(a), getattr(a, "dtype", None)) for a in args)
                 call = self._by_signature.get(key)
                 if call is None:
-                    call = self._by_signature[key] = self.compile(*args)
+                    call = self._by_signature[key] = self.compile(
+                        *args, **({"sizes": kwargs} if self.auto_optimize == "search" else {}))
         return call(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -159,8 +168,10 @@ class ProgramObject:
 
 
 def program(func: Optional[Callable[..., Any]] = None, *, target: str = "cpu",
-            auto_optimize: bool = False) -> Any:
-    """``@flowc.program`` or ``@flowc.program(target="cpu", auto_optimize=True)``."""
+            auto_optimize: Union[bool, str] = False) -> Any:
+    """``@flowc.program`` or ``@flowc.program(target="cpu", auto_optimize=True)``;
+    ``auto_optimize="search"`` runs ``flowc.transforms.auto_search`` at the first call of each
+    argument signature, for the sizes of that call (the result is stored and replayed later)."""
     if func is None:
         return lambda f: ProgramObject(f, target=target, auto_optimize=auto_optimize)
     return ProgramObject(func, target=target, auto_optimize=auto_optimize)
