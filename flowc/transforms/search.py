@@ -10,7 +10,8 @@ tile a map). The method, a first version:
 
 1. **Incumbent.** ``auto_optimize``'s program is built, compiled, run on fresh random inputs
    at the requested sizes (its outputs are the reference) and timed.
-2. **Neighbours.** Every configuration one decision away from it is built. Builds that raise
+2. **Neighbours.** Every configuration one decision away from it is built (those that add a
+   transformation first; building stops when half the budget is spent). Builds that raise
    are discarded; the IR's cost model prunes the rest: a candidate that moves more than
    ``prune_ratio`` times the incumbent's bytes (``Program.data_movement``) is not timed, nor
    one whose IR equals another's. The transformations here do not change the arithmetic, so
@@ -466,9 +467,16 @@ class _Search:
         seen = {hashlib.sha256(baseline.program.to_json().encode()).hexdigest(): "auto_optimize"}
         base_bytes = self.report.candidates[0].bytes_moved or 0
         out: list[tuple[Candidate, Program]] = []
-        for config in neighbours(baseline.points):
+        # what adds a transformation first, what leaves one out (usually pruned) after;
+        # building stops when half the budget is gone, the rest is for timing
+        configs = sorted(neighbours(baseline.points), key=lambda c: any(ch.value is False for ch in c))
+        build_deadline = self.start + (self.deadline - self.start) / 2
+        for config in configs:
             cand = Candidate(config)
             self.report.candidates.append(cand)
+            if time.monotonic() > build_deadline:
+                cand.status, cand.reason = "skipped", "budget (not built)"
+                continue
             try:
                 program = build(self.program, config, self.target, self.sizes, baseline=baseline).program
                 cand.bytes_moved = self.bytes_of(program)
