@@ -374,3 +374,36 @@ def test_cli_tunes_and_stores(tune_dir):
     bad = subprocess.run([sys.executable, "-m", "flowc", "tune", "samples/softmax.py:softmax", "--sizes", "N=x"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "N must be an integer" in bad.stderr
+
+
+def _hammer(args):
+    """Write entries under one key over and over (a process of the concurrency test)."""
+    key, n, worker = args
+    for i in range(n):
+        search_cache.save(key, {"history": [], "chosen": f"worker {worker} round {i}", "pad": "x" * 20000})
+    return n
+
+
+def test_store_is_safe_under_concurrent_writers_and_readers(tune_dir):
+    """Several processes write one entry while this one reads it: every read is a whole entry."""
+    import multiprocessing as mp
+
+    key = "0" * 32
+    search_cache.save(key, {"history": [], "chosen": "first"})
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        pending = pool.map_async(_hammer, [(key, 40, w) for w in range(3)])
+        reads = 0
+        while not pending.ready() or reads < 20:
+            entry = search_cache.load(key)           # DamagedEntry if a torn file were seen
+            assert entry["history"] == [] and entry["chosen"]
+            reads += 1
+        assert pending.get(timeout=120) == [40, 40, 40]
+    assert not list(tune_dir.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_progress_lines_with_flowc_debug(monkeypatch, capsys, tune_dir):
+    monkeypatch.setenv("FLOWC_DEBUG", "1")
+    auto_search(frontend.lower(softmax), sizes=dict(N=64, M=96), timer=fake_timer(), cache=False, progress=None)
+    err = capsys.readouterr().err
+    assert "[flowc] auto_search softmax:" in err and "left)" in err

@@ -52,7 +52,7 @@ from flowc.ir.errors import IRError
 from flowc.ir.program import Program
 from flowc.transforms import search_cache
 from flowc.transforms.base import replay
-from flowc.transforms.search_space import Built, build, describe, neighbours
+from flowc.transforms.search_space import PIPELINE, Built, build, describe, neighbours
 
 TARGETS = ("cpu",)
 
@@ -467,9 +467,10 @@ class _Search:
         seen = {hashlib.sha256(baseline.program.to_json().encode()).hexdigest(): "auto_optimize"}
         base_bytes = self.report.candidates[0].bytes_moved or 0
         out: list[tuple[Candidate, Program]] = []
-        # what adds a transformation first, what leaves one out (usually pruned) after;
-        # building stops when half the budget is gone, the rest is for timing
-        configs = sorted(neighbours(baseline.points), key=lambda c: any(ch.value is False for ch in c))
+        # what adds a transformation first; then what leaves one out (usually pruned), those
+        # about the smallest containers first (the fewest extra bytes if the fusion's
+        # intermediate comes back); building stops when half the budget is gone
+        configs = sorted(neighbours(baseline.points), key=lambda c: self.build_order(c, baseline))
         build_deadline = self.start + (self.deadline - self.start) / 2
         for config in configs:
             cand = Candidate(config)
@@ -495,6 +496,25 @@ class _Search:
             out.append((cand, program))
         out.sort(key=lambda cp: cp[0].bytes_moved)
         return out
+
+    def build_order(self, config: frozenset, baseline: Built) -> tuple[bool, int]:
+        """Sort key: (leaves a transformation out, bytes of the containers the decisions are
+        about, as they were before their phase; leaving out a transformation that is about no
+        container sorts last)."""
+        leaves_out = any(ch.value is False for ch in config)
+        phases = [ph.name if ph else None for ph in PIPELINE]
+        size = 0
+        for ch in config:
+            program = baseline.snapshots[phases.index(ch.phase)]
+            desc = program.data.get(ch.key[2]) if ch.key[2] else None
+            if desc is None and ch.value is False:
+                size += 1 << 62                 # no container to size: after those with one
+            elif desc is not None:
+                try:
+                    size += _size_of(desc.total_size(), self.sizes, ch.key[2]) * desc.dtype.itemsize
+                except (ValueError, TypeError):
+                    pass
+        return leaves_out, size
 
     def compose(self, base: Candidate, winners: list[Candidate], programs: dict[frozenset, Program],
                 reference: list[np.ndarray], baseline: Built) -> tuple[Candidate, Program]:
