@@ -468,3 +468,32 @@ def test_normalization_fusion_applies_only_at_its_match():
                 np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     from flowc.transforms import replay
     assert replay(frontend.lower(_two_softmaxes), q.history).to_json() == q.to_json()
+
+
+def test_normalization_fusion_in_a_program_with_several_states():
+    """The BERT layer lowers to several states; the chain's sub-steps (expansion, fusion, local
+    storage) look for matches in every state and must keep to the reduction's own. Before the
+    fix, applying NormalizationFusion at any of the layer's reductions raised ("map exit ... has no
+    matching map entry"): a match of another state was checked against this one."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "samples"))
+    from bert_encoder import encoder_layer, make_inputs, numpy_layer
+
+    from flowc import frontend
+    from flowc.transforms import replay
+    p = frontend.lower(encoder_layer)
+    found = NormalizationFusion().matches(p)
+    assert len({m.state for m in found}) >= 2
+    rng = np.random.default_rng()
+    for m in (found[0], found[-1]):                 # the softmax's max and the last layernorm's sum
+        q = p.clone()
+        q.apply(NormalizationFusion, m)
+        q.validate()
+        assert [h["transformation"] for h in q.history] == ["NormalizationFusion"]
+        assert replay(frontend.lower(encoder_layer), q.history).to_json() == q.to_json()
+        compiled = flowc.compile_program(q)
+        for dims in (dict(B=2, L=16, H=2, P=8), dict(B=1, L=5, H=3, P=4)):
+            inputs = make_inputs(rng, **dims)
+            got = compiled(*inputs, H=dims["H"], P=dims["P"])
+            np.testing.assert_allclose(got, numpy_layer(*inputs, H=dims["H"], P=dims["P"]), rtol=1e-4, atol=1e-4)

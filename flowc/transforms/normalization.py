@@ -85,6 +85,10 @@ class NormalizationFusion(Transformation):
             if isinstance(entry, MapEntry):
                 markers |= {n for n in scope_nodes(state, entry) if not isinstance(n, (MapEntry, MapExit))}
 
+        def here(m: Match) -> bool:
+            """Whether ``m`` (a match of a sub-step, which looks at every state) is in ``state``."""
+            return m.state == state.name
+
         def in_chain(node: Node) -> bool:
             """Whether ``node`` is inside (or is the entry or exit of) a top-level map of the chain."""
             scopes = state.scope_dict()
@@ -93,13 +97,15 @@ class NormalizationFusion(Transformation):
             return isinstance(top, MapEntry) and any(top in state.enclosing_maps(m, scopes) for m in markers)
 
         # 2. split the chain's maps into rows × columns, 3. fuse rows, then columns, 4. shrink
-        _fixed_point(program, MapExpansion(), lambda m: in_chain(self.resolve(program, m)[1][0]))
-        _fixed_point(program, MapFusion(), lambda m: all(in_chain(n) for n in self.resolve(program, m)[1][::2]))
+        _fixed_point(program, MapExpansion(), lambda m: here(m) and in_chain(self.resolve(program, m)[1][0]))
+        _fixed_point(program, MapFusion(),
+                     lambda m: here(m) and all(in_chain(n) for n in self.resolve(program, m)[1][::2]))
         local = LocalStorage()
         while True:
             chosen: dict[Optional[str], Match] = {}
             for m in local.candidates(program):
-                if m.data not in chosen and in_chain(self.resolve(program, m)[1][0]) and local.can_apply(program, m):
+                if (m.data not in chosen and here(m) and in_chain(self.resolve(program, m)[1][0])
+                        and local.can_apply(program, m)):
                     chosen[m.data] = m
             if not chosen:
                 return
