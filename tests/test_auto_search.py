@@ -407,3 +407,36 @@ def test_progress_lines_with_flowc_debug(monkeypatch, capsys, tune_dir):
     auto_search(frontend.lower(softmax), sizes=dict(N=64, M=96), timer=fake_timer(), cache=False, progress=None)
     err = capsys.readouterr().err
     assert "[flowc] auto_search softmax:" in err and "left)" in err
+
+
+def test_a_hanging_candidate_is_discarded(monkeypatch, tune_dir):
+    """A candidate whose checking run does not return within candidate_timeout_s is reported as
+    failed (timed out) and the search goes on to the others."""
+    import threading
+    import time as _time
+
+    real_compile = search._compile
+    release = threading.Event()
+
+    def hanging_compile(program, target):
+        compiled = real_compile(program, target)
+        if any(h["transformation"] == "MapTiling" and h["params"]["tile"] == 16 for h in program.history):
+            def hang(*a, **k):
+                release.wait(30)                   # a hung kernel (released at the end of the test)
+                return compiled(*a, **k)
+            return hang
+        return compiled
+    monkeypatch.setattr(search, "_compile", hanging_compile)
+    start = _time.monotonic()
+    try:
+        r = auto_search(frontend.lower(softmax), sizes=dict(N=64, M=96), timer=fake_timer({"tile=16": 0.1}),
+                        cache=False, candidate_timeout_s=0.5)
+    finally:
+        release.set()
+    assert _time.monotonic() - start < 25
+    hung = [c for c in r.report.candidates if "tile=16" in c.description]
+    assert hung and all(c.status == "failed" and "TimeoutError" in c.reason for c in hung)
+    assert "tile=16" not in r.report.chosen
+    assert any(c.status in ("timed", "chosen") and "tile=32" in c.description for c in r.report.candidates)
+    with pytest.raises(ValueError, match="candidate_timeout_s"):
+        auto_search(frontend.lower(softmax), sizes=dict(N=4, M=4), candidate_timeout_s=0)

@@ -18,9 +18,9 @@ tile a map). The method, a first version:
    flops do not separate candidates; bytes do.
 3. **Timing.** Survivors, fewest bytes first, are compiled (flowc's pipeline, disk cache on),
    run and compared with the reference on the same inputs (a candidate that fails to compile,
-   raises or differs is discarded and reported), then timed: repeats, median; two medians
-   closer than the noise band (the larger interquartile range, at least ``tolerance`` of the
-   median) are a tie, and ties go to the incumbent.
+   raises, hangs past ``candidate_timeout_s`` or differs is discarded and reported), then
+   timed: repeats, median; two medians closer than the noise band (the larger interquartile
+   range, at least ``tolerance`` of the median) are a tie, and ties go to the incumbent.
 4. **Composition.** Decisions at different matches compose: the winners are added greedily,
    fastest first, each kept only if the combination is faster again (a coordinate descent
    over per-match choices; the paper's shortest path over per-operator configurations
@@ -39,6 +39,7 @@ import hashlib
 import math
 import os
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -68,7 +69,8 @@ class Candidate:
     """One configuration the search considered and what became of it.
 
     ``status``: ``baseline`` (auto_optimize), ``timed``, ``pruned`` (cost model), ``duplicate``
-    (same IR as another), ``failed`` (raised while building, compiling or running), ``differs``
+    (same IR as another), ``failed`` (raised while building, compiling or running, or hung:
+    its checking run timed out), ``differs``
     (wrong result), ``skipped`` (budget), ``chosen``."""
 
     config: frozenset
@@ -362,7 +364,8 @@ def _check_sizes(sizes: Any) -> dict[str, int]:
 
 class _Search:
     def __init__(self, program: Program, target: str, sizes: dict[str, int], budget_s: float,
-                 timer: Timer, tolerance: float, prune_ratio: float, progress: Optional[bool]):
+                 timer: Timer, tolerance: float, prune_ratio: float, progress: Optional[bool],
+                 candidate_timeout_s: Optional[float] = None):
         self.program, self.target, self.sizes = program, target, sizes
         self.timer, self.tolerance, self.prune_ratio = timer, tolerance, prune_ratio
         self.start = time.monotonic()
@@ -372,6 +375,9 @@ class _Search:
         self.inputs = random_inputs(program, sizes)
         self.symbols = {s: sizes[s] for s in program.free_symbols()}
         self.eval_cost = 0.0                       # seconds the last evaluation took
+        self.candidate_timeout_s = candidate_timeout_s
+        self.timeout: Optional[float] = None       # set once auto_optimize's program has run
+        self.last_run_s = 0.0
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -383,6 +389,28 @@ class _Search:
         args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
         return _outputs(compiled(*args, **self.inputs[1]), args)
 
+    def run_guarded(self, compiled: Callable[..., Any]) -> list[np.ndarray]:
+        """``run_once`` on a daemon thread, given up after ``self.timeout`` seconds (a hung
+        candidate keeps its thread until the process ends, but the search goes on; ctypes
+        releases the GIL during the native call)."""
+        if self.timeout is None:
+            return self.run_once(compiled)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["out"] = self.run_once(compiled)
+            except BaseException as exc:  # noqa: BLE001 - handed to the searching thread
+                box["exc"] = exc
+        thread = threading.Thread(target=target, daemon=True, name="flowc-auto-search-candidate")
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"no result after {self.timeout:.1f} s (the candidate is abandoned)")
+        if "exc" in box:
+            raise box["exc"]
+        return box["out"]
+
     def evaluate(self, cand: Candidate, program: Program, reference: Optional[list[np.ndarray]]) -> Any:
         """Compile, run, check against ``reference`` and time ``cand``; returns its outputs
         (None when it was discarded, with the status and reason set)."""
@@ -391,7 +419,9 @@ class _Search:
             stage = "compiling"
             compiled = _compile(program, self.target)
             stage = "running"
-            out = self.run_once(compiled)
+            t_run = time.monotonic()
+            out = self.run_guarded(compiled)
+            self.last_run_s = time.monotonic() - t_run
             if reference is not None:
                 why = _why_differs(out, reference)
                 if why:
@@ -435,6 +465,7 @@ class _Search:
         if reference is None:
             raise IRError(f"auto_search: auto_optimize's program itself failed: {base.reason}")
         base.status = "baseline"
+        self.timeout = self.candidate_timeout_s or max(5.0, 50 * self.last_run_s)
         pending = self.neighbours(baseline_built)
         self.progress.total(len(pending))
         best = base
@@ -571,7 +602,8 @@ class _Search:
 def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int]] = None,
                 example_args: Optional[Sequence[Any]] = None, budget_s: float = 60.0, cache: bool = True,
                 timer: Optional[Timer] = None, repeats: int = 5, tolerance: float = 0.03,
-                prune_ratio: float = 1.25, progress: Optional[bool] = None) -> SearchResult:
+                prune_ratio: float = 1.25, progress: Optional[bool] = None,
+                candidate_timeout_s: Optional[float] = None) -> SearchResult:
     """Search configurations of the transformation pipeline for the fastest ``program`` at the
     given sizes (see the module docstring); never returns something slower than
     ``auto_optimize`` beyond the measured noise.
@@ -583,7 +615,9 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
     ``auto_optimize``'s program). ``cache``: replay a stored result without timing, and store
     this one. ``timer``: how candidates are timed (``RepeatTimer(repeats)`` by default);
     ``tolerance``: the smallest relative difference that is not a tie; ``prune_ratio``:
-    candidates moving more than this times auto_optimize's bytes are not timed."""
+    candidates moving more than this times auto_optimize's bytes are not timed;
+    ``candidate_timeout_s``: a candidate's checking run that takes longer is discarded as hung
+    (default: 50 times auto_optimize's run, at least 5 s)."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
     if hasattr(program, "to_ir") and not isinstance(program, Program):
@@ -596,6 +630,9 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
         raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}")
     if not (isinstance(prune_ratio, (int, float)) and prune_ratio >= 1):
         raise ValueError(f"prune_ratio must be a number >= 1, got {prune_ratio!r}")
+    if candidate_timeout_s is not None and not (isinstance(candidate_timeout_s, (int, float))
+                                                and candidate_timeout_s > 0):
+        raise ValueError(f"candidate_timeout_s must be a positive number of seconds, got {candidate_timeout_s!r}")
     if sizes is None and example_args is None:
         raise ValueError("auto_search needs sizes={symbol: int} or example_args to know what sizes to tune for")
     found = sizes_from_args(program, example_args) if example_args is not None else {}
@@ -614,7 +651,7 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
             hit.report.search_time_s = time.monotonic() - start
             return hit
     search = _Search(program, target, sizes, budget_s, timer or RepeatTimer(repeats), tolerance, prune_ratio,
-                     progress)
+                     progress, candidate_timeout_s)
     chosen = search.run()
     report = search.report
     report.search_time_s = time.monotonic() - start
