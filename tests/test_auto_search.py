@@ -327,6 +327,8 @@ def test_arguments_are_checked():
         auto_search(p, sizes=dict(N=4))
     with pytest.raises(TypeError, match="sizes\\['N'\\] must be an int"):
         auto_search(p, sizes=dict(N=4.0, M=4))
+    with pytest.raises(ValueError, match="sizes: Q is not a size symbol of softmax"):
+        auto_search(p, sizes=dict(N=4, M=4, Q=2))
     with pytest.raises(ValueError, match="budget_s"):
         auto_search(p, sizes=dict(N=4, M=4), budget_s=-1)
     with pytest.raises(ValueError, match="target"):

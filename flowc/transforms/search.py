@@ -636,7 +636,12 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
     if sizes is None and example_args is None:
         raise ValueError("auto_search needs sizes={symbol: int} or example_args to know what sizes to tune for")
     found = sizes_from_args(program, example_args) if example_args is not None else {}
-    sizes = {**found, **_check_sizes(sizes if sizes is not None else {})}
+    given = _check_sizes(sizes if sizes is not None else {})
+    unknown = sorted(set(given) - set(program.free_symbols()))
+    if unknown:
+        raise ValueError(f"sizes: {', '.join(unknown)} is not a size symbol of {program.name} "
+                         f"(its size symbols: {', '.join(program.free_symbols()) or 'none'})")
+    sizes = {**found, **given}
     missing = [s for s in program.free_symbols() if s not in sizes]
     if missing:
         raise ValueError(f"sizes: no value for {', '.join(missing)} (the program's size symbols: "
