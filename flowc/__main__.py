@@ -3,8 +3,9 @@
     python -m flowc tune FILE:FUNCTION --sizes B=8,L=128 [--target cpu] [--budget 120]
 
 ``tune`` runs ``flowc.transforms.auto_search`` on a ``@flowc.program`` (or plain annotated)
-function of a Python file, for the given sizes, prints the report and stores the result
-where later compiles of the same program at the same sizes on this machine find it.
+function of a Python file, for the given sizes (searching again even if a result is stored),
+prints the report and stores the result where later searches of the same program at the same
+sizes on this machine find it (``@flowc.program(auto_optimize="search")`` replays it).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def tune(argv: Sequence[str]) -> int:
         parser.error(str(exc))
     func = fn.func if isinstance(fn, ProgramObject) else fn
     program = frontend.lower(func)
-    result = auto_search(program, target=args.target, sizes=sizes, budget_s=args.budget, cache=True)
+    result = auto_search(program, target=args.target, sizes=sizes, budget_s=args.budget, cache="refresh")
     print(result.report.table())
     if result.report.cache_path:
         print(f"stored: {result.report.cache_path}")

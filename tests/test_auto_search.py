@@ -363,7 +363,7 @@ def test_decorator_search(monkeypatch, tune_dir):
         np.testing.assert_allclose(sm(y), np_softmax(y), rtol=1e-5, atol=1e-6)
 
 
-def test_cli_tunes_and_stores(tune_dir):
+def test_cli_tunes_and_stores(tune_dir, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-m", "flowc", "tune", "samples/softmax.py:softmax",
                           "--sizes", "N=32,M=64", "--budget", "4"], capture_output=True, text=True, env=env,
@@ -373,6 +373,23 @@ def test_cli_tunes_and_stores(tune_dir):
     (entry,) = tune_dir.glob("*.json")
     stored = json.loads(entry.read_text())
     assert stored["sizes"] == {"M": 64, "N": 32} and stored["program"] == "softmax"
+    # the decorator finds what the command line stored: it replays, timing nothing
+    sys.path.insert(0, str(ROOT / "samples"))
+    try:
+        import softmax as sample
+    finally:
+        sys.path.remove(str(ROOT / "samples"))
+
+    class NoTiming:
+        def __init__(self, repeats):
+            pass
+
+        def __call__(self, run, cand):
+            raise AssertionError("the stored result must be replayed, not searched again")
+    monkeypatch.setattr(search, "RepeatTimer", NoTiming)
+    tuned = flowc.program(sample.softmax.func, auto_optimize="search")
+    x = np.random.default_rng().standard_normal((32, 64)).astype(np.float32)
+    np.testing.assert_allclose(tuned(x), np_softmax(x), rtol=1e-5, atol=1e-6)
     bad = subprocess.run([sys.executable, "-m", "flowc", "tune", "samples/softmax.py:softmax", "--sizes", "N=x"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "N must be an integer" in bad.stderr

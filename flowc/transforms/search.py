@@ -43,7 +43,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import sympy
@@ -600,7 +600,8 @@ class _Search:
 
 
 def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int]] = None,
-                example_args: Optional[Sequence[Any]] = None, budget_s: float = 60.0, cache: bool = True,
+                example_args: Optional[Sequence[Any]] = None, budget_s: float = 60.0,
+                cache: Union[bool, str] = True,
                 timer: Optional[Timer] = None, repeats: int = 5, tolerance: float = 0.03,
                 prune_ratio: float = 1.25, progress: Optional[bool] = None,
                 candidate_timeout_s: Optional[float] = None) -> SearchResult:
@@ -613,7 +614,8 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
     ``example_args`` say the sizes to tune for; inputs are fresh random arrays of those sizes.
     ``budget_s``: seconds of searching (a budget too small to time anything returns
     ``auto_optimize``'s program). ``cache``: replay a stored result without timing, and store
-    this one. ``timer``: how candidates are timed (``RepeatTimer(repeats)`` by default);
+    this one (``"refresh"``: search even if a result is stored, and store the new one).
+    ``timer``: how candidates are timed (``RepeatTimer(repeats)`` by default);
     ``tolerance``: the smallest relative difference that is not a tie; ``prune_ratio``:
     candidates moving more than this times auto_optimize's bytes are not timed;
     ``candidate_timeout_s``: a candidate's checking run that takes longer is discarded as hung
@@ -650,8 +652,10 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
     start = time.monotonic()
     key = search_cache.entry_key(program.to_json(), sizes, target, search_cache.machine())
     done = len(program.history)
-    if cache:
-        hit = _from_store(program, key, sizes, target, budget_s)
+    if cache not in (True, False, "refresh"):
+        raise ValueError(f"cache must be True, False or 'refresh', got {cache!r}")
+    if cache is True:
+        hit = _from_store(program, key, sizes, target)
         if hit is not None:
             hit.report.search_time_s = time.monotonic() - start
             return hit
@@ -674,10 +678,9 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
     return SearchResult(chosen, report)
 
 
-def _from_store(program: Program, key: str, sizes: dict[str, int], target: str,
-                budget_s: float) -> Optional[SearchResult]:
-    """The stored result replayed onto a clone of ``program``, or None (nothing stored, a
-    damaged entry — with a warning — or a partial search that a larger budget may improve)."""
+def _from_store(program: Program, key: str, sizes: dict[str, int], target: str) -> Optional[SearchResult]:
+    """The stored result replayed onto a clone of ``program``, or None (nothing stored, or a
+    damaged entry — with a warning)."""
     try:
         entry = search_cache.load(key)
     except search_cache.DamagedEntry as exc:
@@ -685,8 +688,6 @@ def _from_store(program: Program, key: str, sizes: dict[str, int], target: str,
                       stacklevel=3)
         return None
     if entry is None:
-        return None
-    if not entry.get("complete", False) and budget_s > float(entry.get("budget_s", 0) or 0):
         return None
     try:
         chosen = replay(program.clone(), entry["history"])
