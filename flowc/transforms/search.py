@@ -28,6 +28,10 @@ tile a map). The method, a first version:
 5. **Confirmation.** The assembled program and ``auto_optimize``'s are timed again,
    alternately, in the same run; the assembled one wins only beyond the noise band.
 
+Modules: ``search_space`` (the configurations), ``search_inputs`` (random inputs, the
+correctness gate), ``search_report`` (what is returned), ``search_cache`` (the store), and
+this one (timing, the method, the API).
+
 The search stops starting candidates when the next would not fit in ``budget_s`` (one in
 progress finishes). The result is stored (``search_cache``) as the chosen history, keyed by
 the program's IR, sizes, target and machine; a later call replays it without timing.
@@ -42,131 +46,24 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
-import sympy
 
-from flowc.ir.data import Array, Scalar
 from flowc.ir.errors import IRError
 from flowc.ir.program import Program
 from flowc.transforms import search_cache
 from flowc.transforms.base import replay
-from flowc.transforms.search_space import PIPELINE, Built, build, describe, neighbours
+from flowc.transforms.search_inputs import (check_sizes, outputs, random_inputs, size_of, sizes_from_args,
+                                            why_differs)
+from flowc.transforms.search_report import Candidate, SearchReport, SearchResult
+from flowc.transforms.search_space import PIPELINE, Built, build, neighbours
 
 TARGETS = ("cpu",)
 
 #: ``timer(run, candidate)``: call ``run()`` (one execution of the candidate on its inputs)
 #: as often as it likes and return the per-execution times in seconds
 Timer = Callable[[Callable[[], Any], "Candidate"], Sequence[float]]
-
-
-# ---------------------------------------------------------------- report
-
-@dataclass
-class Candidate:
-    """One configuration the search considered and what became of it.
-
-    ``status``: ``baseline`` (auto_optimize), ``timed``, ``pruned`` (cost model), ``duplicate``
-    (same IR as another), ``failed`` (raised while building, compiling or running, or hung:
-    its checking run timed out), ``differs``
-    (wrong result), ``skipped`` (budget), ``chosen``."""
-
-    config: frozenset
-    status: str = "pending"
-    bytes_moved: Optional[int] = None
-    times: list[float] = field(default_factory=list)
-    reason: str = ""
-
-    @property
-    def description(self) -> str:
-        return describe(self.config)
-
-    @property
-    def median(self) -> Optional[float]:
-        return float(np.median(self.times)) if self.times else None
-
-    @property
-    def spread(self) -> float:
-        """Interquartile range of the times (the measured noise)."""
-        if len(self.times) < 2:
-            return 0.0
-        q1, q3 = np.percentile(self.times, [25, 75])
-        return float(q3 - q1)
-
-
-@dataclass
-class SearchReport:
-    """What the search did: every candidate, the timings, the choice and how long it took."""
-
-    program: str
-    target: str
-    sizes: dict[str, int]
-    candidates: list[Candidate] = field(default_factory=list)
-    baseline_time_s: Optional[float] = None      # auto_optimize, confirmed in the same run
-    chosen_time_s: Optional[float] = None
-    chosen: str = "auto_optimize"
-    chosen_history: list[dict[str, Any]] = field(default_factory=list)
-    search_time_s: float = 0.0
-    timings: int = 0                              # calls of the timer
-    cache_hit: bool = False
-    cache_path: Optional[str] = None
-    complete: bool = False                        # every candidate left after pruning was timed
-    notes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for c in self.candidates:
-            out[c.status] = out.get(c.status, 0) + 1
-        return out
-
-    @property
-    def speedup(self) -> Optional[float]:
-        """auto_optimize's time / the chosen program's (1.0 when auto_optimize was kept)."""
-        if self.baseline_time_s and self.chosen_time_s:
-            return self.baseline_time_s / self.chosen_time_s
-        return None
-
-    def table(self) -> str:
-        base = next((c.median for c in self.candidates if c.status == "baseline"), None) or self.baseline_time_s
-        head = (f"auto_search {self.program} on {self.target} at "
-                f"{', '.join(f'{k}={v}' for k, v in sorted(self.sizes.items()))}: ")
-        if self.cache_hit:
-            head += f"stored configuration replayed from {self.cache_path} (no timing)"
-        else:
-            counts = ", ".join(f"{v} {k}" for k, v in sorted(self.counts().items()))
-            head += f"{len(self.candidates)} candidates ({counts}) in {self.search_time_s:.1f} s, {self.timings} timed"
-        lines = [head, f"chosen: {self.chosen}"]
-        if self.speedup is not None:
-            lines.append(f"time: {self.chosen_time_s * 1e3:.3f} ms vs auto_optimize {self.baseline_time_s * 1e3:.3f} ms"
-                         f" ({self.speedup:.2f}x)")
-        lines += self.notes
-        if self.candidates:
-            lines.append(f"{'status':<10} {'MB moved':>9} {'time ms':>9} {'ratio':>6}  configuration")
-            for c in self.candidates:
-                mb = f"{c.bytes_moved / 1e6:.2f}" if c.bytes_moved is not None else "-"
-                med = c.median
-                ms = f"{med * 1e3:.3f}" if med is not None else "-"
-                ratio = f"{med / base:.2f}" if med is not None and base else "-"
-                why = f"  [{c.reason}]" if c.reason else ""
-                lines.append(f"{c.status:<10} {mb:>9} {ms:>9} {ratio:>6}  {c.description}{why}")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
-
-
-@dataclass
-class SearchResult:
-    """The chosen program and the report (unpacks as ``program, report = auto_search(...)``)."""
-
-    program: Program
-    report: SearchReport
-
-    def __iter__(self) -> Iterator[Any]:
-        yield self.program
-        yield self.report
 
 
 # ---------------------------------------------------------------- timing
@@ -203,101 +100,6 @@ def _band(a: Candidate, b: Candidate, tolerance: float) -> float:
 def _faster(a: Candidate, b: Candidate, tolerance: float) -> bool:
     """``a`` is faster than ``b`` beyond the noise."""
     return a.median + _band(a, b, tolerance) < b.median
-
-
-# ---------------------------------------------------------------- inputs and checking
-
-def _size_of(expr: Any, sizes: dict[str, int], what: str) -> int:
-    e = sympy.sympify(expr)
-    missing = sorted(s.name for s in e.free_symbols if s.name not in sizes)
-    if missing:
-        raise ValueError(f"sizes: no value for {', '.join(missing)} (needed by {what})")
-    return int(e.subs({s: sizes[s.name] for s in e.free_symbols}))
-
-
-def _random_value(rng: np.random.Generator, dtype: np.dtype, shape: tuple[int, ...]) -> Any:
-    if dtype.kind == "f":
-        return rng.standard_normal(shape).astype(dtype)
-    if dtype.kind == "c":
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-    if dtype.kind == "b":
-        return rng.random(shape) < 0.5
-    if dtype.kind in "iu":
-        return rng.integers(0, 4, size=shape).astype(dtype)
-    raise ValueError(f"cannot make random inputs of dtype {dtype}")
-
-
-def random_inputs(program: Program, sizes: dict[str, int],
-                  rng: Optional[np.random.Generator] = None) -> tuple[list[Any], dict[str, int]]:
-    """Fresh random arguments for ``program``'s entry point at ``sizes`` (closure arrays keep
-    their values) and the size symbols as keywords."""
-    rng = rng or np.random.default_rng()
-    closure = getattr(program, "closure_args", {})
-    args: list[Any] = []
-    for name in program.arg_names:
-        if name in closure:
-            args.append(closure[name])
-            continue
-        desc = program.data[name]
-        if isinstance(desc, Scalar):
-            v = _random_value(rng, desc.dtype.numpy, ())
-            args.append(desc.dtype.numpy.type(v + 1 if desc.dtype.numpy.kind in "iuf" else v))
-        else:
-            assert isinstance(desc, Array)
-            shape = tuple(_size_of(s, sizes, f"the shape of {name}") for s in desc.shape)
-            args.append(_random_value(rng, desc.dtype.numpy, shape))
-    kwargs = {s: int(sizes[s]) for s in program.free_symbols() if s in sizes}
-    missing = [s for s in program.free_symbols() if s not in sizes]
-    if missing:
-        raise ValueError(f"sizes: no value for {', '.join(missing)}")
-    return args, kwargs
-
-
-def sizes_from_args(program: Program, example_args: Sequence[Any]) -> dict[str, int]:
-    """The size symbols' values that ``example_args`` (the function's arguments) imply."""
-    args = list(example_args)
-    sizes: dict[str, int] = {}
-    for name, pos in sorted(getattr(program, "symbol_params", {}).items(), key=lambda kv: -kv[1]):
-        if pos < len(args):
-            sizes[name] = int(args.pop(pos))
-    closure = getattr(program, "closure_args", {})
-    names = [n for n in program.arg_names if n not in closure]
-    if len(args) != len(names):
-        raise ValueError(f"example_args: {program.name} takes {len(names)} arguments, got {len(args)}")
-    for name, value in zip(names, args):
-        desc = program.data[name]
-        if isinstance(desc, Array):
-            shape = np.shape(value)
-            if len(shape) != desc.ndim:
-                raise ValueError(f"example_args: {name} has {len(shape)} dimensions, the program expects {desc.ndim}")
-            for s, n in zip(desc.shape, shape):
-                s = sympy.sympify(s)
-                if s.is_Symbol:
-                    sizes.setdefault(s.name, int(n))
-    return sizes
-
-
-def _outputs(result: Any, args: list[Any]) -> list[np.ndarray]:
-    """What a run produced: its results and its array arguments (a program may write them)."""
-    res = list(result) if isinstance(result, tuple) else ([] if result is None else [result])
-    return [np.asarray(r) for r in res] + [a for a in args if isinstance(a, np.ndarray)]
-
-
-def _why_differs(got: list[np.ndarray], want: list[np.ndarray]) -> Optional[str]:
-    if len(got) != len(want):
-        return f"{len(got)} outputs, expected {len(want)}"
-    for i, (g, w) in enumerate(zip(got, want)):
-        if g.shape != w.shape:
-            return f"output {i} has shape {g.shape}, expected {w.shape}"
-        if w.dtype.kind in "fc":
-            tol = 1e-3 if w.dtype.itemsize <= 4 * (2 if w.dtype.kind == "c" else 1) else 1e-9
-            scale = float(np.max(np.abs(w), initial=0.0))
-            if not np.allclose(g, w, rtol=tol, atol=tol * max(1.0, scale), equal_nan=True):
-                err = float(np.nanmax(np.abs(g - w))) if g.size else 0.0
-                return f"output {i} differs from auto_optimize's by up to {err:.3g}"
-        elif not np.array_equal(g, w):
-            return f"output {i} differs from auto_optimize's"
-    return None
 
 
 def _compile(program: Program, target: str) -> Callable[..., Any]:
@@ -347,21 +149,6 @@ class _Progress:
 
 # ---------------------------------------------------------------- the search
 
-def _check_sizes(sizes: Any) -> dict[str, int]:
-    if not isinstance(sizes, dict):
-        raise TypeError(f"sizes must be a dict of symbol name → int, got {type(sizes).__name__}")
-    out = {}
-    for k, v in sizes.items():
-        if not isinstance(k, str):
-            raise TypeError(f"sizes: keys must be symbol names (str), got {k!r}")
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"sizes[{k!r}] must be an int, got {v!r}")
-        if v < 1:
-            raise ValueError(f"sizes[{k!r}] must be positive, got {v}")
-        out[k] = int(v)
-    return out
-
-
 class _Search:
     def __init__(self, program: Program, target: str, sizes: dict[str, int], budget_s: float,
                  timer: Timer, tolerance: float, prune_ratio: float, progress: Optional[bool],
@@ -387,7 +174,7 @@ class _Search:
 
     def run_once(self, compiled: Callable[..., Any]) -> list[np.ndarray]:
         args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
-        return _outputs(compiled(*args, **self.inputs[1]), args)
+        return outputs(compiled(*args, **self.inputs[1]), args)
 
     def run_guarded(self, compiled: Callable[..., Any]) -> list[np.ndarray]:
         """``run_once`` on a daemon thread, given up after ``self.timeout`` seconds (a hung
@@ -423,7 +210,7 @@ class _Search:
             out = self.run_guarded(compiled)
             self.last_run_s = time.monotonic() - t_run
             if reference is not None:
-                why = _why_differs(out, reference)
+                why = why_differs(out, reference)
                 if why:
                     cand.status, cand.reason = "differs", why
                     return None
@@ -542,7 +329,7 @@ class _Search:
                 size += 1 << 62                 # no container to size: after those with one
             elif desc is not None:
                 try:
-                    size += _size_of(desc.total_size(), self.sizes, ch.key[2]) * desc.dtype.itemsize
+                    size += size_of(desc.total_size(), self.sizes, ch.key[2]) * desc.dtype.itemsize
                 except (ValueError, TypeError):
                     pass
         return leaves_out, size
@@ -638,7 +425,7 @@ def auto_search(program: Any, target: str = "cpu", sizes: Optional[dict[str, int
     if sizes is None and example_args is None:
         raise ValueError("auto_search needs sizes={symbol: int} or example_args to know what sizes to tune for")
     found = sizes_from_args(program, example_args) if example_args is not None else {}
-    given = _check_sizes(sizes if sizes is not None else {})
+    given = check_sizes(sizes if sizes is not None else {})
     unknown = sorted(set(given) - set(program.free_symbols()))
     if unknown:
         raise ValueError(f"sizes: {', '.join(unknown)} is not a size symbol of {program.name} "

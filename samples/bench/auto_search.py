@@ -24,7 +24,7 @@ from bert_encoder import encoder_layer  # noqa: E402
 import flowc  # noqa: E402
 from flowc import frontend  # noqa: E402
 from flowc.transforms import auto_optimize, auto_search  # noqa: E402
-from flowc.transforms.search import random_inputs  # noqa: E402
+from flowc.transforms.search_inputs import random_inputs  # noqa: E402
 
 N, M, E = (flowc.symbol(s) for s in ("N", "M", "E"))
 
