@@ -7,13 +7,15 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import sympy
 
 from flowc.ir.data import Array, Scalar
 from flowc.ir.program import Program
+from flowc.ir.symbolic import as_expr
+
 
 def size_of(expr: Any, sizes: dict[str, int], what: str) -> int:
-    e = sympy.sympify(expr)
+    """``expr`` (a size expression of the IR) at ``sizes``; a ValueError naming what is missing."""
+    e = as_expr(expr)
     missing = sorted(s.name for s in e.free_symbols if s.name not in sizes)
     if missing:
         raise ValueError(f"sizes: no value for {', '.join(missing)} (needed by {what})")
@@ -76,7 +78,7 @@ def sizes_from_args(program: Program, example_args: Sequence[Any]) -> dict[str, 
             if len(shape) != desc.ndim:
                 raise ValueError(f"example_args: {name} has {len(shape)} dimensions, the program expects {desc.ndim}")
             for s, n in zip(desc.shape, shape):
-                s = sympy.sympify(s)
+                s = as_expr(s)
                 if s.is_Symbol:
                     sizes.setdefault(s.name, int(n))
     return sizes

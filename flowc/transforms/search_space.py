@@ -25,10 +25,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-import sympy
-
 from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
+from flowc.ir.symbolic import as_expr
 from flowc.transforms.base import Match, Transformation
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import expand_library_nodes
@@ -126,7 +125,7 @@ def _extent(entry: MapEntry, sizes: dict[str, int]) -> Optional[int]:
     """The largest dimension of a map at ``sizes`` (None if it does not evaluate)."""
     best = 0
     for r in entry.map.ranges:
-        size = sympy.sympify(r.size())
+        size = as_expr(r.size())
         size = size.subs({s: sizes[s.name] for s in size.free_symbols if s.name in sizes})
         if not size.is_Integer:
             return None
