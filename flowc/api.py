@@ -12,7 +12,6 @@ binary serves every shape of a given dtype and rank.
 
 from __future__ import annotations
 
-import copy
 import functools
 import itertools
 import os
@@ -51,7 +50,7 @@ def _build(program: Program, target: str, auto_optimize: bool,
         raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
     instrument = debug_enabled() if instrument is None else instrument
     start = time.perf_counter()
-    work = copy.deepcopy(program)
+    work = program.clone()
     if auto_optimize:
         transforms.auto_optimize(work, target=target)
     transforms.expand_library_nodes(work, target)
@@ -187,9 +186,11 @@ class ProgramObject:
 
     __flowc_program__ = True
 
-    def __init__(self, func: Callable[..., Any], target: str = "cpu", auto_optimize: bool = False):
+    def __init__(self, func: Callable[..., Any], target: str = "cpu", auto_optimize: Union[bool, str] = False):
         if target not in TARGETS:
             raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
+        if auto_optimize not in (False, True, "search"):
+            raise ValueError(f"auto_optimize must be False, True or 'search', got {auto_optimize!r}")
         self.func = func
         self.target = target
         self.auto_optimize = auto_optimize
@@ -210,11 +211,18 @@ class ProgramObject:
         need example arguments to type them."""
         return frontend.lower(self.func, arg_types=self._infer_types(example_args) or None)
 
-    def compile(self, *example_args: Any, target: Optional[str] = None) -> Callable[..., Any]:
+    def compile(self, *example_args: Any, target: Optional[str] = None,
+                sizes: Optional[dict[str, int]] = None) -> Callable[..., Any]:
         """Lower and compile for ``example_args`` (needed for unannotated parameters); a program
         compiled before, in this process or another, is read back from the cache instead
-        (see :mod:`flowc.fingerprint` for what must be equal)."""
+        (see :mod:`flowc.fingerprint` for what must be equal). With ``auto_optimize="search"`` the
+        program is tuned for the sizes of the example (``sizes`` names the size parameters); the
+        search stores its choice and replays it later (:func:`flowc.transforms.auto_search`)."""
         target = target or self.target
+        if self.auto_optimize == "search":
+            program = self.to_ir(*example_args)
+            searched = transforms.auto_search(program, target=target, example_args=example_args, sizes=sizes or {})
+            return _adapt_call(compile_program(searched.program, target=target), program)
         arg_types = self._infer_types(example_args)
         instrument = debug_enabled()
         key = _program_key(self.func, arg_types, (target, self.auto_optimize, instrument))
@@ -267,7 +275,7 @@ class ProgramObject:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         call = self._call
         if call is None:
-            if self._annotated:
+            if self._annotated and self.auto_optimize != "search":
                 with self._lock:
                     call = self._call
                     if call is None:
@@ -280,7 +288,8 @@ class ProgramObject:
                     with self._lock:
                         call = self._by_signature.get(key)
                         if call is None:
-                            call = self._by_signature[key] = self.compile(*args)
+                            call = self._by_signature[key] = self.compile(
+                                *args, **({"sizes": kwargs} if self.auto_optimize == "search" else {}))
         return call(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -288,8 +297,10 @@ class ProgramObject:
 
 
 def program(func: Optional[Callable[..., Any]] = None, *, target: str = "cpu",
-            auto_optimize: bool = False) -> Any:
-    """``@flowc.program`` or ``@flowc.program(target="cpu", auto_optimize=True)``."""
+            auto_optimize: Union[bool, str] = False) -> Any:
+    """``@flowc.program`` or ``@flowc.program(target="cpu", auto_optimize=True)``;
+    ``auto_optimize="search"`` runs ``flowc.transforms.auto_search`` at the first call of each
+    argument signature, for the sizes of that call (the result is stored and replayed later)."""
     if func is None:
         return lambda f: ProgramObject(f, target=target, auto_optimize=auto_optimize)
     return ProgramObject(func, target=target, auto_optimize=auto_optimize)

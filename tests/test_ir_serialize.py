@@ -118,13 +118,15 @@ def test_history_hints_and_schedules_survive() -> None:
     entry = next(n for n in st.nodes() if isinstance(n, MapEntry))
     entry.map.hints = {"tile": [32, 8], "vectorize": True, "note": "x<y & z"}
     entry.map.schedule = ir.Schedule.CPU_MULTICORE
-    p.history.append({"transformation": "MapTiling", "match": {"map": 0}, "changed": ["axpy"]})
+    entry = {"transformation": "MapTiling", "params": {"tile": 32, "dims": [0]},
+             "match": {"state": st.name, "nodes": [entry.id], "labels": [entry.label]}}
+    p.history.append(entry)
     q = round_trip(p)
     (qs,) = list(q.states())
     qentry = next(n for n in qs.nodes() if isinstance(n, MapEntry))
     assert qentry.map.hints == {"tile": [32, 8], "vectorize": True, "note": "x<y & z"}
     assert qentry.map.schedule is ir.Schedule.CPU_MULTICORE
-    assert q.history == [{"transformation": "MapTiling", "match": {"map": 0}, "changed": ["axpy"]}]
+    assert q.history == [entry]
 
 
 def test_node_ids_and_next_id_survive_removal() -> None:

@@ -264,7 +264,8 @@ def test_history_round_trips_through_json():
     expand_library_nodes(p)
     p.apply(MapExpansion)
     p.apply(MapFusion)
-    assert [h["transformation"] for h in p.history][:1] == ["MapExpansion"]
+    kinds = [h["transformation"] for h in p.history]
+    assert kinds[:3] == ["LibraryExpansion", "LibraryExpansion", "MapExpansion"]
     assert ir.from_json(p.to_json()).history == p.history
 
 
@@ -373,7 +374,7 @@ def test_map_tiling_preserves_semantics(tile, dims):
     p, reference, inputs = elementwise()
     q = copy.deepcopy(p)
     assert len(apply_validated(q, MapTiling(tile=tile, dims=dims))) == 1
-    assert q.history[-1]["options"] == {"tile": tile, "dims": dims}
+    assert q.history[-1]["params"] == {"tile": tile, "dims": dims}
     check_same(p, q, reference, inputs, sizes=((3, 5), (17, 64), (64, 33)))
 
 
@@ -418,3 +419,81 @@ def test_auto_optimize_on_bert_layer_removes_the_normalization_traffic():
     inputs = make_inputs(rng, **dims)
     got = flowc.compile_program(q)(*inputs, H=2, P=8)
     np.testing.assert_allclose(got, numpy_layer(*inputs, H=2, P=8), rtol=1e-4, atol=1e-4)
+
+
+def _two_softmaxes(a: flowc.float32[N_, M_], b: flowc.float32[N_, M_]):
+    ea = np.exp(a - np.max(a, axis=-1, keepdims=True))
+    eb = np.exp(b - np.max(b, axis=-1, keepdims=True))
+    return ea / np.sum(ea, axis=-1, keepdims=True), eb / np.sum(eb, axis=-1, keepdims=True)
+
+
+def _np_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_normalization_fusion_applies_only_at_its_match():
+    """Applied at one softmax's reduction, it fuses that softmax's chain and leaves the other's
+    reductions and maps as they were; applied everywhere, both fuse. Either way the results
+    still match NumPy."""
+    from flowc import frontend
+    p = frontend.lower(_two_softmaxes)
+    q = copy.deepcopy(p)
+    found = NormalizationFusion().matches(q)
+    assert len(found) == 4                     # max and sum of each softmax
+    state, (node,) = NormalizationFusion.resolve(q, found[0])
+    reads = node.operands(state)[0]
+    assert reads in ("a", "b")
+    q.apply(NormalizationFusion, found[0])
+    q.validate()
+    assert len(q.history) == 1 and q.history[0]["transformation"] == "NormalizationFusion"
+    left = [n for _, n in q.all_nodes() if isinstance(n, ir.Reduce)]
+    assert len(left) == 2, "the other softmax's max and sum are untouched"
+    other = "b" if reads == "a" else "a"
+    st = next(q.states())
+    assert any(n.op == "max" and n.operands(st)[0] == other for n in left)
+    top = [n for n, s in st.scope_dict().items() if isinstance(n, ir.MapEntry) and s is None]
+    assert len(top) >= 3, "one fused kernel plus the other softmax's separate maps"
+    r = copy.deepcopy(p)
+    r.apply(NormalizationFusion)
+    r.validate()
+    assert not [n for _, n in r.all_nodes() if isinstance(n, ir.Reduce)]
+    assert len(r.history) == 2                 # one per softmax; their other reductions went with them
+    for program in (p, q, r):
+        compiled = flowc.compile_program(program)
+        rng = np.random.default_rng()
+        for n, m in ((1, 1), (3, 5), (17, 130)):
+            a, b = (rng.standard_normal((n, m), dtype=np.float32) * 3 for _ in range(2))
+            for got, want in zip(compiled(a, b), (_np_softmax(a), _np_softmax(b))):
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    from flowc.transforms import replay
+    assert replay(frontend.lower(_two_softmaxes), q.history).to_json() == q.to_json()
+
+
+def test_normalization_fusion_in_a_program_with_several_states():
+    """The BERT layer lowers to several states; the chain's sub-steps (expansion, fusion, local
+    storage) look for matches in every state and must keep to the reduction's own. Before the
+    fix, applying NormalizationFusion at any of the layer's reductions raised ("map exit ... has no
+    matching map entry"): a match of another state was checked against this one."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "samples"))
+    from bert_encoder import encoder_layer, make_inputs, numpy_layer
+
+    from flowc import frontend
+    from flowc.transforms import replay
+    p = frontend.lower(encoder_layer)
+    found = NormalizationFusion().matches(p)
+    assert len({m.state for m in found}) >= 2
+    rng = np.random.default_rng()
+    for m in (found[0], found[-1]):                 # the softmax's max and the last layernorm's sum
+        q = p.clone()
+        q.apply(NormalizationFusion, m)
+        q.validate()
+        assert [h["transformation"] for h in q.history] == ["NormalizationFusion"]
+        assert replay(frontend.lower(encoder_layer), q.history).to_json() == q.to_json()
+        compiled = flowc.compile_program(q)
+        for dims in (dict(B=2, L=16, H=2, P=8), dict(B=1, L=5, H=3, P=4)):
+            inputs = make_inputs(rng, **dims)
+            got = compiled(*inputs, H=dims["H"], P=dims["P"])
+            np.testing.assert_allclose(got, numpy_layer(*inputs, H=dims["H"], P=dims["P"]), rtol=1e-4, atol=1e-4)

@@ -30,7 +30,8 @@ from flowc.ir.errors import CompileError, FlowcError, FrontendError, IRError, Va
 from flowc.ir.expr import Code
 from flowc.ir.library import MatMul, Reduce
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
+from flowc.ir.nodes import (AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, ScopeConnector, Tasklet,
+                            connector_name, in_connector, out_connector, partner_connector)
 from flowc.ir.program import Param, Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import Range, Subset, symbol
@@ -46,8 +47,8 @@ def from_json(text: str) -> Program:
 __all__ = [
     "AccessNode", "Array", "ArrayType", "Block", "Branch", "Code", "CompileError", "DType", "Edge", "Epilogue",
     "FlowcError", "FrontendError", "IRError", "LibraryNode", "Loop", "Map", "MapEntry", "MapExit",
-    "MatMul", "Memlet", "Node", "Param", "Program", "Range", "Reduce", "Scalar", "Schedule", "State",
+    "MatMul", "Memlet", "Node", "Param", "Program", "Range", "Reduce", "Scalar", "Schedule", "ScopeConnector", "State",
     "Storage", "Subset", "Tasklet", "ValidationError", "While", "bool_", "complex64", "complex128",
-    "dtype_of", "dtypes", "float16", "float32", "float64", "from_json", "int8", "int16", "int32",
-    "int64", "symbol", "uint8", "uint16", "uint32", "uint64",
+    "connector_name", "dtype_of", "dtypes", "float16", "float32", "float64", "from_json", "int8", "int16", "int32",
+    "in_connector", "int64", "out_connector", "partner_connector", "symbol", "uint8", "uint16", "uint32", "uint64",
 ]

@@ -15,12 +15,74 @@ for JSON and for messages.
 
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from flowc.ir.errors import IRError
 from flowc.ir.expr import Code
 from flowc.ir.symbolic import Range
+
+#: prefixes of the connectors by which data enters (``IN_x``) and leaves (``OUT_x``) a map entry or exit
+IN_PREFIX, OUT_PREFIX = "IN_", "OUT_"
+
+
+@dataclass(frozen=True)
+class ScopeConnector:
+    """A connector of a map entry or exit: data named ``name`` enters the node by ``IN_name``
+    (``incoming``) and leaves it by ``OUT_name``. The pair ``IN_x``/``OUT_x`` is one path
+    through the scope boundary; ``partner`` is the other end of that path on the same node.
+
+    Edges store connectors as text (that is the JSON form); this is the one place that
+    text is built and taken apart."""
+
+    incoming: bool
+    name: str
+
+    @staticmethod
+    def parse(text: Optional[str]) -> Optional["ScopeConnector"]:
+        """The connector ``text`` names, or None if it is not an ``IN_``/``OUT_`` connector."""
+        if text is None:
+            return None
+        if text.startswith(IN_PREFIX) and len(text) > len(IN_PREFIX):
+            return ScopeConnector(True, text[len(IN_PREFIX):])
+        if text.startswith(OUT_PREFIX) and len(text) > len(OUT_PREFIX):
+            return ScopeConnector(False, text[len(OUT_PREFIX):])
+        return None
+
+    @property
+    def partner(self) -> "ScopeConnector":
+        return ScopeConnector(not self.incoming, self.name)
+
+    def __str__(self) -> str:
+        return (IN_PREFIX if self.incoming else OUT_PREFIX) + self.name
+
+
+def in_connector(name: str) -> str:
+    """``IN_name``: where data named ``name`` enters a map entry or exit."""
+    return IN_PREFIX + name
+
+
+def out_connector(name: str) -> str:
+    """``OUT_name``: where data named ``name`` leaves a map entry or exit."""
+    return OUT_PREFIX + name
+
+
+def connector_name(text: Optional[str]) -> str:
+    """The ``x`` of ``IN_x`` or ``OUT_x``; an IRError for any other connector."""
+    conn = ScopeConnector.parse(text)
+    if conn is None:
+        raise IRError(f"{text!r} is not a map connector (IN_<name> or OUT_<name>)")
+    return conn.name
+
+
+def partner_connector(text: Optional[str]) -> str:
+    """``OUT_x`` for ``IN_x`` and ``IN_x`` for ``OUT_x``: the other end of the path through the node."""
+    conn = ScopeConnector.parse(text)
+    if conn is None:
+        raise IRError(f"{text!r} is not a map connector (IN_<name> or OUT_<name>)")
+    return str(conn.partner)
 
 
 class Schedule(str, enum.Enum):
@@ -47,6 +109,19 @@ class Node:
 
     def out_connectors(self) -> Optional[set[str]]:
         return set()
+
+    def clone(self, maps: dict[int, "Map"]) -> "Node":
+        """A copy for ``Program.clone``: lists, dicts and sets a transformation might change in
+        place are copied; everything else (tasklet code, epilogues, names) is immutable and
+        shared. ``maps`` holds the copies of the maps seen so far (by ``id``), so that an
+        entry and its exit keep sharing one ``Map``."""
+        new = object.__new__(type(self))
+        d = self.__dict__.copy()
+        for k, v in d.items():
+            if type(v) in (list, dict, set):
+                d[k] = v.copy()
+        new.__dict__ = d
+        return new
 
     def __repr__(self) -> str:
         return f"{self.label} (node {self.id})"
@@ -105,10 +180,38 @@ class Map:
     def __str__(self) -> str:
         return f"{self.label}[{', '.join(f'{p}={r}' for p, r in zip(self.params, self.ranges))}]"
 
+    def copy(self) -> "Map":
+        """An independent copy (ranges are immutable and shared; hints, JSON values, are copied)."""
+        new = object.__new__(Map)
+        new.__dict__ = {**self.__dict__, "params": list(self.params), "ranges": list(self.ranges),
+                        "hints": _copy_json(self.hints)}
+        return new
+
+
+def _copy_json(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return copy.deepcopy(value) if type(value) not in (str, int, float, bool, type(None)) else value
+
+
+def _clone_scope_node(node: "MapEntry | MapExit", maps: dict[int, Map]) -> "MapEntry | MapExit":
+    new = object.__new__(type(node))
+    new.__dict__ = node.__dict__.copy()
+    m = maps.get(id(node.map))
+    if m is None:
+        m = maps[id(node.map)] = node.map.copy()
+    new.map = m
+    return new
+
 
 class MapEntry(Node):
     def __init__(self, map_: Map):
         self.map = map_
+
+    def clone(self, maps: dict[int, Map]) -> "MapEntry":
+        return _clone_scope_node(self, maps)
 
     @property
     def label(self) -> str:
@@ -127,6 +230,9 @@ class MapEntry(Node):
 class MapExit(Node):
     def __init__(self, map_: Map):
         self.map = map_
+
+    def clone(self, maps: dict[int, Map]) -> "MapExit":
+        return _clone_scope_node(self, maps)
 
     @property
     def label(self) -> str:

@@ -43,6 +43,28 @@ def _transform_driver(transformation: Any) -> Any:
     raise IRError(f"{transformation!r} is not a transformation")
 
 
+def _shallow(obj: Any) -> Any:
+    new = object.__new__(type(obj))
+    new.__dict__ = obj.__dict__.copy()
+    return new
+
+
+def _clone_block(block: Block, program: "Program") -> Block:
+    """A copy of ``block`` for ``program``: states cloned, loops and branches copied with their
+    bodies (their bounds and conditions are immutable expressions)."""
+    new = Block(program)
+    for item in block.items:
+        if isinstance(item, State):
+            new.items.append(item.clone(program))
+            continue
+        twin = copy.copy(item)
+        for k, v in vars(item).items():
+            if isinstance(v, Block):
+                setattr(twin, k, _clone_block(v, program))
+        new.items.append(twin)
+    return new
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of the compiled entry point."""
@@ -303,6 +325,29 @@ class Program:
                               f"the function has {n_params} parameters")
         if len(set(positions)) != len(positions):
             raise IRError(f"program {self.name!r}: two size parameters share a position ({self.symbol_params})")
+
+    # ------------------------------------------------------------ copies
+    def clone(self) -> "Program":
+        """An independent copy, like ``copy.deepcopy`` but several times cheaper (a search copies
+        a program per candidate): the graphs, maps, data descriptors and control flow are new
+        objects; what is immutable (sympy expressions, tasklet code, memlets, epilogues) is
+        shared. History entries are copied (they are plain JSON data). Attributes this method
+        does not know are deep-copied, so it stays correct when Program gains fields."""
+        new = Program.__new__(Program)
+        known = {"data", "arg_names", "returns", "symbols", "body", "history", "requirements", "_state_names",
+                 "closure_args", "symbol_params"}
+        for k, v in vars(self).items():
+            if k not in known:
+                setattr(new, k, copy.deepcopy(v))
+        new.data = {k: _shallow(v) for k, v in self.data.items()}   # fields: tuples of expressions, enums
+        new.arg_names, new.returns, new.symbols = list(self.arg_names), list(self.returns), list(self.symbols)
+        new.history = copy.deepcopy(self.history)                  # plain JSON data
+        new.closure_args = dict(self.closure_args)                  # the arrays are shared, as deepcopy does
+        new.symbol_params = dict(self.symbol_params)
+        new.requirements = list(self.requirements)
+        new._state_names = set(self._state_names)
+        new.body = _clone_block(self.body, new)
+        return new
 
     # ------------------------------------------------------------ services of the hub
     def validate(self) -> "Program":

@@ -22,7 +22,8 @@ The format (``"format": "flowc-ir"``, ``"version": 1``) is plain JSON:
   and refer to nodes by id;
 - map ``hints`` and ``program.history`` are stored as they are, so they must
   hold JSON values (numbers, strings, booleans, None, lists, string-keyed dicts);
-  a tuple would come back as a list;
+  a tuple would come back as a list; history entries are checked on reading
+  (``flowc.ir.history``: known transformation names, their parameters, match shape);
 - the calling convention: ``symbol_params`` (size parameter -> position in the
   function's parameter list) and ``closure_args``, one entry per closure array
   with its bytes as little-endian base64 (``"values"``), or ``null`` when written
@@ -46,6 +47,7 @@ from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar, Storage
 from flowc.ir.dtypes import BY_NAME, dtype_of
 from flowc.ir.errors import IRError
+from flowc.ir.history import validate_history
 from flowc.ir.memlet import WCR_OPS, Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.state import State
@@ -306,7 +308,10 @@ def _history_from(x: Any, path: J.Path) -> list[dict[str, Any]]:
     for i, h in enumerate(out):
         if not isinstance(h, dict):
             raise J.fail(path / i, "a history entry must be an object")
-    return out
+    try:
+        return validate_history(out)
+    except IRError as exc:
+        raise J.fail(path, str(exc)) from None
 
 
 def _data_from(d: Any, path: J.Path) -> tuple[str, Any]:

@@ -9,6 +9,7 @@ fill in every outer memlet by propagation, so no edge lacks its subset.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
@@ -16,7 +17,8 @@ import networkx as nx
 
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
+from flowc.ir.nodes import (AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, ScopeConnector, Tasklet,
+                            in_connector, out_connector)
 from flowc.ir.propagation import propagate_subset, union
 from flowc.ir.symbolic import Range, Subset
 
@@ -71,6 +73,36 @@ class State:
         self._next_id = 0
         self._version = 0
         self._cache: dict[str, tuple[tuple, Any]] = {}
+
+    def clone(self, program: Optional["Program"]) -> "State":
+        """A copy of this state for ``program`` (see ``Program.clone``): new nodes and a new
+        graph with the same node ids, edge keys and edge order — also each node's order of
+        in-edges, so transformations walk the copy exactly as they walk the original.
+        Memlets are immutable and shared."""
+        new = copy.copy(self)
+        new.program = program
+        new._version, new._cache = 0, {}
+        for k, v in vars(self).items():
+            if k not in ("name", "program", "graph", "_next_id", "_version", "_cache"):
+                setattr(new, k, copy.deepcopy(v))
+        maps: dict[int, Any] = {}
+        old = self.graph
+        nm = {n: n.clone(maps) for n in old._node}
+        g = nx.MultiDiGraph()
+        g.graph.update(old.graph)
+        g._node.update((nm[n], dict(a)) for n, a in old._node.items())
+        data: dict[int, dict] = {}
+        for u, nbrs in old._succ.items():
+            out: dict = {}
+            for v, keys in nbrs.items():
+                kd = out[nm[v]] = {}
+                for k, d in keys.items():
+                    kd[k] = data[id(d)] = dict(d)
+            g._succ[nm[u]] = out
+        for v, nbrs in old._pred.items():       # the same attribute dicts as the successors'
+            g._pred[nm[v]] = {nm[u]: {k: data[id(d)] for k, d in keys.items()} for u, keys in nbrs.items()}
+        new.graph = g
+        return new
 
     def touch(self) -> None:
         """Invalidate cached analyses (topological order, scopes) after a structural change."""
@@ -287,8 +319,9 @@ class State:
         edges = []
         conn = m.data
         for i, (u, v) in enumerate(hops):
-            sc = src_conn if i == 0 else (f"OUT_{conn}" if isinstance(u, (MapEntry, MapExit)) else None)
-            dc = dst_conn if i == len(hops) - 1 else (f"IN_{conn}" if isinstance(v, (MapEntry, MapExit)) else None)
+            scope_u, scope_v = isinstance(u, (MapEntry, MapExit)), isinstance(v, (MapEntry, MapExit))
+            sc = src_conn if i == 0 else (out_connector(conn) if scope_u else None)
+            dc = dst_conn if i == len(hops) - 1 else (in_connector(conn) if scope_v else None)
             existing = self._existing_through_edge(u, sc, v, dc, memlets[i])
             if existing is not None:
                 edges.append(existing)
@@ -299,11 +332,12 @@ class State:
     def _existing_through_edge(self, u: Node, sc: Optional[str], v: Node, dc: Optional[str],
                                m: Memlet) -> Optional[Edge]:
         """Reuse (and widen) the edge that already enters a map by ``IN_x``, or leaves by ``OUT_x``."""
-        if isinstance(v, MapEntry) and dc and dc.startswith("IN_"):
+        dconn, sconn = ScopeConnector.parse(dc), ScopeConnector.parse(sc)
+        if isinstance(v, MapEntry) and dconn is not None and dconn.incoming:
             for e in self.in_edges(v):
                 if e.dst_conn == dc and e.src is u:
                     return self.set_memlet(e, e.memlet.with_subset(union(e.memlet.subset, m.subset)))
-        if isinstance(u, MapExit) and sc and sc.startswith("OUT_"):
+        if isinstance(u, MapExit) and sconn is not None and not sconn.incoming:
             for e in self.out_edges(u):
                 if e.src_conn == sc and e.dst is v:
                     return self.set_memlet(e, e.memlet.with_subset(union(e.memlet.subset, m.subset)))
@@ -334,14 +368,14 @@ class State:
                 src = inodes.get(mem.data) or inodes.setdefault(mem.data, self.add_access(mem.data))
                 self.add_memlet_path(src, entry, tasklet, memlet=mem, dst_conn=conn)
             else:
-                self.add_edge(entry, f"OUT_{mem.data}", tasklet, conn, mem)
+                self.add_edge(entry, out_connector(mem.data), tasklet, conn, mem)
         for conn, ml in outputs.items():
             mem = _as_memlet(ml)
             if external_edges:
                 dst = onodes.get(mem.data) or onodes.setdefault(mem.data, self.add_access(mem.data))
                 self.add_memlet_path(tasklet, exit_, dst, memlet=mem, src_conn=conn)
             else:
-                self.add_edge(tasklet, conn, exit_, f"IN_{mem.data}", mem)
+                self.add_edge(tasklet, conn, exit_, in_connector(mem.data), mem)
         return tasklet, entry, exit_
 
     def __repr__(self) -> str:

@@ -65,7 +65,7 @@ from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar
 from flowc.ir.errors import IRError, ValidationError
 from flowc.ir.memlet import WCR_OPS
-from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, Tasklet
+from flowc.ir.nodes import AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, ScopeConnector, Tasklet
 from flowc.ir.propagation import propagate_subset
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import Range, Subset, free_symbol_names, is_zero
@@ -459,17 +459,19 @@ class _Validator:
         for e in st.in_edges(node):
             if e.memlet.is_empty:
                 continue                      # checked by check_memlet
-            if not e.dst_conn or not e.dst_conn.startswith("IN_"):
+            conn = ScopeConnector.parse(e.dst_conn)
+            if conn is None or not conn.incoming:
                 self.fail_edge(st, e, f"enters {node!r} on connector {e.dst_conn!r}; data crosses a map through "
                                       "IN_<name>/OUT_<name> connector pairs")
-            ins.setdefault(e.dst_conn[3:], []).append(e)
+            ins.setdefault(conn.name, []).append(e)
         for e in st.out_edges(node):
             if e.memlet.is_empty:
                 continue
-            if not e.src_conn or not e.src_conn.startswith("OUT_"):
+            conn = ScopeConnector.parse(e.src_conn)
+            if conn is None or conn.incoming:
                 self.fail_edge(st, e, f"leaves {node!r} on connector {e.src_conn!r}; data crosses a map through "
                                       "IN_<name>/OUT_<name> connector pairs")
-            outs.setdefault(e.src_conn[4:], []).append(e)
+            outs.setdefault(conn.name, []).append(e)
         for x in sorted(ins):
             if x not in outs:
                 self.fail_node(st, node, f"connector IN_{x} has no matching OUT_{x}")

@@ -5,20 +5,21 @@ or all at once with ``auto_optimize``.
 """
 
 from flowc.ir.program import Program
-from flowc.transforms.base import Match, Transformation, apply, matches
+from flowc.transforms.base import Match, NotApplicable, Transformation, apply, matches, replay
 from flowc.transforms.epilogue import EpilogueFusion
-from flowc.transforms.expansion import expand_library_nodes
+from flowc.transforms.expansion import LibraryExpansion, expand_library_nodes
 from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.map_fusion import MapFusion
 from flowc.transforms.normalization import NormalizationFusion
 from flowc.transforms.tiling import MapTiling
+from flowc.transforms.search import SearchReport, SearchResult, auto_search  # noqa: E402 - uses the above
 
 #: the fixed pipeline of ``auto_optimize``, in order (each applied until it no longer matches)
 PIPELINE = (
     "LayoutSelection: store intermediates in the order their transposing copies want; the copies become views",
-    "expand library nodes the target has no tuned call for (Reduce → maps; GEMMs stay BLAS)",
+    "LibraryExpansion: expand library nodes the target has no tuned call for (Reduce → maps; GEMMs stay BLAS)",
     "MapExpansion: split element-wise maps into row and column levels",
     "MapFusion: fuse producer→consumer maps, rows first, then columns inside fused rows",
     "LocalStorage: shrink intermediates to registers and per-thread row buffers",
@@ -27,15 +28,18 @@ PIPELINE = (
 
 
 def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
-    """Apply the fixed heuristic pipeline (``PIPELINE``); returns what was applied."""
+    """Apply the fixed heuristic pipeline (``PIPELINE``); returns what was applied (every step is
+    also in ``program.history``, so ``replay`` on a fresh lowering reproduces the result)."""
     applied: list[Match] = LayoutSelection().apply_everywhere(program)
-    expand_library_nodes(program, target)
+    applied += expand_library_nodes(program, target)
     for t in (MapExpansion(), MapFusion(), LocalStorage(), EpilogueFusion()):
         applied += t.apply_everywhere(program)
     return applied
 
 
 __all__ = [
-    "PIPELINE", "EpilogueFusion", "LayoutSelection", "LocalStorage", "MapExpansion", "MapFusion", "MapTiling", "Match",
-    "NormalizationFusion", "Transformation", "apply", "auto_optimize", "expand_library_nodes", "matches",
+    "PIPELINE", "EpilogueFusion", "LayoutSelection", "LibraryExpansion", "LocalStorage", "MapExpansion", "MapFusion",
+    "MapTiling", "Match",
+    "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
+    "SearchReport", "SearchResult", "auto_search", "matches", "replay",
 ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional
 
 import sympy
 
@@ -36,11 +36,11 @@ from flowc.ir.data import Array, Scalar
 from flowc.ir.epilogue import ACC, OUT, Epilogue, index_symbol
 from flowc.ir.library import MatMul
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, MapEntry, Node, Tasklet
+from flowc.ir.nodes import AccessNode, MapEntry, Node, Tasklet, partner_connector
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol, equal, is_positive, is_zero
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.scopes import why_not_private
 
 
@@ -69,32 +69,24 @@ class EpilogueFusion(Transformation):
                     for e2 in state.out_edges(e.dst):
                         if isinstance(e.dst, AccessNode) and isinstance(e2.dst, MapEntry):
                             yield self.match(state, mm, e.dst, e2.dst,
-                                             info=f"{mm.label} -> {e.data} -> {e2.dst.map.label}")
-
-    def can_apply(self, program: Program, match: Match) -> bool:
-        return isinstance(self.plan(program, match), _Plan)
-
-    def why_not(self, program: Program, match: Match) -> Optional[str]:
-        """The reason fusion would be wrong here, or None."""
-        plan = self.plan(program, match)
-        return plan if isinstance(plan, str) else None
+                                             info=f"{mm.label} -> {e.data} -> {e2.dst.map.label}", data=e.data)
 
     # ------------------------------------------------------------ legality
-    def plan(self, program: Program, match: Match) -> Union[_Plan, str]:
+    def plan(self, program: Program, match: Match) -> _Plan:
         state, (mm, t, entry) = self.resolve(program, match)
         assert isinstance(mm, MatMul) and isinstance(t, AccessNode) and isinstance(entry, MapEntry)
         if mm.beta != 0.0:
-            return "the GEMM accumulates into its output (beta != 0)"
+            raise NotApplicable("the GEMM accumulates into its output (beta != 0)")
         why = _private_result(program, state, mm, t, entry)
         if why:
-            return why
+            raise NotApplicable(why)
         nest, body = _perfect_nest(state, entry)
         if any(not isinstance(n, (Tasklet, AccessNode)) for n in body):
-            return "the consumer's body is not tasklets and registers"
+            raise NotApplicable("the consumer's body is not tasklets and registers")
         params = [canonical_symbol(p) for m in nest for p in m.map.params]
         for m in nest:
             if any(not is_zero(r.start) or r.step != 1 for r in m.map.ranges):
-                return f"{m.map.label} does not start at 0 with step 1"
+                raise NotApplicable(f"{m.map.label} does not start at 0 with step 1")
         t_desc = program.data[t.data]
         innermost, inner_exit = nest[-1], state.exit_of(nest[-1])
         dim_of: dict[sympy.Symbol, int] = {}
@@ -104,59 +96,58 @@ class EpilogueFusion(Transformation):
             if isinstance(n, AccessNode):
                 desc = program.data[n.data]
                 if not isinstance(desc, Scalar) or not desc.transient:
-                    return f"{n.data} inside the consumer is not a register"
+                    raise NotApplicable(f"{n.data} inside the consumer is not a register")
                 if len(state.in_edges(n)) != 1 or not isinstance(state.in_edges(n)[0].src, Tasklet):
-                    return f"register {n.data} is not written by exactly one tasklet"
+                    raise NotApplicable(f"register {n.data} is not written by exactly one tasklet")
                 if any(not isinstance(e.dst, Tasklet) or e.memlet.wcr for e in state.out_edges(n)):
-                    return f"register {n.data} is read by something other than a tasklet"
+                    raise NotApplicable(f"register {n.data} is read by something other than a tasklet")
                 continue
             assert isinstance(n, Tasklet)
             if any(next(tl.subscripted(s.value), None) for s in n.code.stmts):
-                return f"{n!r} indexes an array by data"
+                raise NotApplicable(f"{n!r} indexes an array by data")
             if {canonical_symbol(x) for x in n.code.read_names()} & set(params):
-                return f"{n!r} reads a map parameter as a value"
+                raise NotApplicable(f"{n!r} reads a map parameter as a value")
             if ACC in n.code.read_names() - set(n.inputs):
-                return f"{n!r} reads a symbol named {ACC!r}, which in an epilogue is the GEMM's value"
+                raise NotApplicable(f"{n!r} reads a symbol named {ACC!r}, which in an epilogue is the GEMM's value")
             for e in state.in_edges(n):
                 if e.memlet.is_empty:
                     continue
                 if e.src is innermost:
                     if e.memlet.subset is None or not all(r.is_index for r in e.memlet.subset):
-                        return f"{n!r} reads a block of {e.data}, not an element"
+                        raise NotApplicable(f"{n!r} reads a block of {e.data}, not an element")
                     if e.data == t.data:
                         why = _element_of(e, params, t_desc.shape, dim_of)
                         if why:
-                            return why
+                            raise NotApplicable(why)
                     else:
                         inputs.append(e)
                 elif e.src not in body_set:
-                    return f"{n!r} has an input from outside the scope"
+                    raise NotApplicable(f"{n!r} has an input from outside the scope")
             for e in state.out_edges(n):
                 if e.memlet.is_empty:
                     continue
                 if e.dst is inner_exit:
                     writes.append(e)
                 elif e.dst not in body_set:
-                    return f"{n!r} writes outside the scope"
+                    raise NotApplicable(f"{n!r} writes outside the scope")
                 elif not isinstance(e.dst, AccessNode) or e.memlet.wcr:
-                    return f"{n!r} writes {e.data} other than by storing a register"
+                    raise NotApplicable(f"{n!r} writes {e.data} other than by storing a register")
         if len(dim_of) != len(params) or len(params) != t_desc.ndim:
-            return f"the consumer does not read {t.data} at its own element (one parameter per dimension)"
+            raise NotApplicable(f"the consumer does not read {t.data} at its own element (one parameter per dimension)")
         if len(writes) != 1 or writes[0].memlet.wcr is not None:
-            return "the consumer must write exactly one array, without a reduction"
+            raise NotApplicable("the consumer must write exactly one array, without a reduction")
         write = writes[0]
         why = _checks_output(program, state, mm, t.data, write, dim_of, nest, inputs)
         if why:
-            return why
+            raise NotApplicable(why)
         order = {n: i for i, n in enumerate(state.topological_nodes())}
         tasklets = sorted((n for n in body if isinstance(n, Tasklet)), key=order.__getitem__)
         return _Plan(nest, body, tasklets, dim_of, write, inputs)
 
     # ------------------------------------------------------------ rewrite
-    def apply(self, program: Program, match: Match) -> None:
+    def rewrite(self, program: Program, match: Match, plan: _Plan) -> None:
         state, (mm, t, entry) = self.resolve(program, match)
-        plan = self.plan(program, match)
-        assert isinstance(plan, _Plan) and isinstance(mm, MatMul)
+        assert isinstance(mm, MatMul)
         epilogue, entering = _inline_body(program, state, plan, t.data, set(mm.in_connectors()))
         mm.epilogue = epilogue if mm.epilogue is None else mm.epilogue.then(epilogue)
 
@@ -297,7 +288,7 @@ def _checks_output(program: Program, state: State, mm: MatMul, t_name: str, writ
 def _outermost(state: State, e: Edge, nest: list[MapEntry]) -> Edge:
     """The edge entering the outermost map of ``nest`` that ``e`` (inside it) continues."""
     while e.src in nest:
-        conn = "IN_" + e.src_conn[len("OUT_"):]
+        conn = partner_connector(e.src_conn)
         e = next(i for i in state.in_edges(e.src) if i.dst_conn == conn)
     return e
 

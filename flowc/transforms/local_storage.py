@@ -28,11 +28,13 @@ from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
 from flowc.ir.symbolic import Subset
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.scopes import scope_nodes, why_not_private
 
 
 class LocalStorage(Transformation):
+    """Shrink a transient used inside one map scope to what one iteration touches."""
+
     def candidates(self, program: Program) -> Iterator[Match]:
         for state in program.states():
             scopes = state.scope_dict()
@@ -43,25 +45,24 @@ class LocalStorage(Transformation):
                     continue
                 seen.add(n.data)
                 for scope in chain:            # outermost first: the largest saving
-                    yield self.match(state, scope, n, info=f"{n.data} in {scope.map.label}")
+                    yield self.match(state, scope, n, info=f"{n.data} in {scope.map.label}", data=n.data)
 
-    def can_apply(self, program: Program, match: Match) -> bool:
-        return self.plan(program, match) is not None
-
-    def plan(self, program: Program, match: Match) -> Optional[dict[int, sympy.Expr]]:
-        """Dimension → fixed index expression, if the transient can shrink."""
+    def plan(self, program: Program, match: Match) -> dict[int, sympy.Expr]:
+        """Dimension → the index expression every access fixes it to (what the transient
+        shrinks by), or ``NotApplicable``."""
         state, (entry, node) = self.resolve(program, match)
         name = node.data
-        if why_not_private(program, name):
-            return None
+        why = why_not_private(program, name)
+        if why:
+            raise NotApplicable(why)
         desc = program.data[name]
         for st in program.states():
             if st is not state and any(n.data == name for n in st.data_nodes()):
-                return None
+                raise NotApplicable(f"{name} is also accessed in state {st.name}")
         scopes = state.scope_dict()
         if any(entry not in state.enclosing_maps(n, scopes) for n in state.data_nodes()
                if n.data == name and state.graph.degree(n) > 0):
-            return None
+            raise NotApplicable(f"{name} is accessed outside {entry.map.label}")
         params = {sympy.Symbol(p, integer=True) for p in entry.map.params}
         nested = {sympy.Symbol(p, integer=True) for n in scope_nodes(state, entry, scopes)
                   if isinstance(n, MapEntry) for p in n.map.params}
@@ -70,7 +71,7 @@ class LocalStorage(Transformation):
             if e.data != name:
                 continue
             if e.memlet.other_subset is not None or e.memlet.subset is None:
-                return None
+                raise NotApplicable(f"{name} is copied to or from another container")
             here = {}
             for d, r in enumerate(e.memlet.subset):
                 free = r.start.free_symbols
@@ -79,17 +80,18 @@ class LocalStorage(Transformation):
                 elif r.is_index and desc.shape[d] == 1 and r.start == 0:
                     here[d] = r.start          # a size-1 dimension carries nothing
             if here and all(desc.shape[d] == 1 for d in here):
-                return None                    # nothing this scope owns; only size-1 dims
+                raise NotApplicable(f"{entry.map.label} fixes only size-1 dimensions of {name}")
             fixed = here if fixed is None else {d: x for d, x in fixed.items() if here.get(d) == x}
             if not fixed:
-                return None
+                break
         if not fixed:
-            return None
+            raise NotApplicable(f"the accesses of {name} fix no dimension to one index per iteration of "
+                                f"{entry.map.label}")
         # every edge must fix exactly these dims with these expressions
         for e in state.edges():
             if e.data == name and any(e.memlet.subset.ranges[d].start != x or not e.memlet.subset.ranges[d].is_index
                                       for d, x in fixed.items()):
-                return None
+                raise NotApplicable(f"the accesses of {name} do not all fix the same dimensions alike")
         return fixed
 
     def apply_everywhere(self, program: Program) -> list[Match]:
@@ -98,18 +100,16 @@ class LocalStorage(Transformation):
         further scan shrinks again inside nested scopes (row buffer → register)."""
         applied: list[Match] = []
         while True:
-            chosen: dict[str, Match] = {}
+            chosen: dict[Optional[str], Match] = {}
             for m in self.candidates(program):
-                name = m.info.split(" in ")[0]
-                if name not in chosen and self.can_apply(program, m):
-                    chosen[name] = m
+                if m.data not in chosen and self.can_apply(program, m):
+                    chosen[m.data] = m
             if not chosen:
                 return applied
-            applied += [self.apply_at(program, m) for m in chosen.values()]
+            applied += [self.apply(program, m) for m in chosen.values()]
 
-    def apply(self, program: Program, match: Match) -> None:
+    def rewrite(self, program: Program, match: Match, fixed: dict[int, sympy.Expr]) -> None:
         state, (entry, node) = self.resolve(program, match)
-        fixed = self.plan(program, match)
         name = node.data
         desc = program.data[name]
         keep = [d for d in range(desc.ndim) if d not in fixed]

@@ -11,21 +11,28 @@ reduction along rows — can fuse there (normalization fusion).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import Map, MapEntry, MapExit, Schedule
+from flowc.ir.nodes import Map, MapEntry, MapExit, Schedule, partner_connector
 from flowc.ir.program import Program
 from flowc.ir.propagation import propagate_subset, union
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 
 
+@dataclass(frozen=True)
 class MapExpansion(Transformation):
-    """Split off the last ``inner`` parameters of every innermost map with more parameters than that."""
+    """Split off the last ``inner`` parameters of an innermost map with more parameters than that
+    (only maps at the top level of a state when ``top_level_only``)."""
 
-    def __init__(self, inner: int = 1, top_level_only: bool = True):
-        self.inner = inner
-        self.top_level_only = top_level_only
+    inner: int = 1
+    top_level_only: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.inner < 1:
+            raise ValueError(f"parameter 'inner' must be at least 1, got {self.inner}")
 
     def candidates(self, program: Program) -> Iterator[Match]:
         for state in program.states():
@@ -38,7 +45,15 @@ class MapExpansion(Transformation):
                         continue            # already two-level (e.g. an expanded reduction): rows are its params
                     yield self.match(state, n, info=n.map.label)
 
-    def apply(self, program: Program, match: Match) -> None:
+    def plan(self, program: Program, match: Match) -> None:
+        state, (entry,) = self.resolve(program, match)
+        if not isinstance(entry, MapEntry):
+            raise NotApplicable(f"{entry!r} is not a map entry")
+        if len(entry.map.params) <= self.inner:
+            raise NotApplicable(f"{entry.map.label} has {len(entry.map.params)} parameters; "
+                                f"splitting off {self.inner} leaves none")
+
+    def rewrite(self, program: Program, match: Match, plan: None) -> None:
         state, (entry,) = self.resolve(program, match)
         exit_ = state.exit_of(entry)
         m = entry.map
@@ -62,7 +77,7 @@ class MapExpansion(Transformation):
             prev = outer_by_conn.get(e.src_conn)
             outer_by_conn[e.src_conn] = e.memlet.with_subset(sub if prev is None else union(prev.subset, sub))
         for conn, memlet in outer_by_conn.items():
-            in_conn = None if conn is None else "IN_" + conn[4:]
+            in_conn = None if conn is None else partner_connector(conn)
             state.add_edge(entry, conn, i_entry, in_conn, memlet)
         # exit side
         outer_out: dict[str, Memlet] = {}
@@ -75,6 +90,6 @@ class MapExpansion(Transformation):
             prev = outer_out.get(e.dst_conn)
             outer_out[e.dst_conn] = e.memlet.with_subset(sub if prev is None else union(prev.subset, sub))
         for conn, memlet in outer_out.items():
-            state.add_edge(i_exit, "OUT_" + conn[3:], exit_, conn, memlet)
+            state.add_edge(i_exit, partner_connector(conn), exit_, conn, memlet)
         if not outer_out:
             state.add_edge(i_exit, None, exit_, None, Memlet.empty())

@@ -25,12 +25,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, MapEntry, MapExit
+from flowc.ir.nodes import AccessNode, MapEntry, MapExit, connector_name, in_connector, out_connector
 from flowc.ir.program import Program
 from flowc.ir.propagation import union
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.scopes import (
     data_read_written,
     ranges_equal,
@@ -60,6 +60,8 @@ def _reaches(state: State, src, dst, skip: set) -> bool:
 
 
 class MapFusion(Transformation):
+    """Merge a producer map into a consumer map of the same ranges that reads its output."""
+
     def candidates(self, program: Program) -> Iterator[Match]:
         for state in program.states():
             scopes = state.scope_dict()
@@ -69,17 +71,20 @@ class MapFusion(Transformation):
                 for x1 in producers:
                     for e2 in sorted(consumers, key=lambda n: n.id):
                         if scopes.get(x1) is scopes.get(e2) is scopes.get(t):
-                            yield self.match(state, x1, t, e2, info=f"{x1.map.label} -> {t.data} -> {e2.map.label}")
-
-    def can_apply(self, program: Program, match: Match) -> bool:
-        return self.why_not(program, match) is None
+                            yield self.match(state, x1, t, e2, info=f"{x1.map.label} -> {t.data} -> {e2.map.label}",
+                                             data=t.data)
 
     @staticmethod
     def intermediates(state: State, x1: MapExit, e2: MapEntry) -> list:
         """Access nodes the producer's exit writes and the consumer's entry reads."""
         return [t for t in state.successors(x1) if e2 in state.successors(t)]
 
-    def why_not(self, program: Program, match: Match) -> str | None:
+    def plan(self, program: Program, match: Match) -> None:
+        why = self._reason(program, match)
+        if why is not None:
+            raise NotApplicable(why)
+
+    def _reason(self, program: Program, match: Match) -> str | None:
         """The reason fusion would be wrong here, or None."""
         state, (x1, _, e2) = self.resolve(program, match)
         e1 = state.entry_of(x1)
@@ -114,7 +119,7 @@ class MapFusion(Transformation):
             return f"the consumer writes {', '.join(sorted(clash))}, which the producer also touches"
         return None
 
-    def apply(self, program: Program, match: Match) -> None:
+    def rewrite(self, program: Program, match: Match, plan: None) -> None:
         state, (x1, _, e2) = self.resolve(program, match)
         e1, x2 = state.entry_of(x1), state.exit_of(e2)
         rename_params(state, e2, dict(zip(e2.map.params, e1.map.params)))
@@ -140,17 +145,17 @@ class MapFusion(Transformation):
             if e.memlet.is_empty:                       # an ordering edge
                 self._add_once(state, e.src, e.src_conn, e1, None, e.memlet)
                 continue
-            conn = e.dst_conn[3:]
+            conn = connector_name(e.dst_conn)
             new_conn = self._entry_connector(state, e1, e)
-            existing = next((i for i in state.in_edges(e1) if i.dst_conn == f"IN_{new_conn}"), None)
+            existing = next((i for i in state.in_edges(e1) if i.dst_conn == in_connector(new_conn)), None)
             if existing is None:
-                state.add_edge(e.src, e.src_conn, e1, f"IN_{new_conn}", e.memlet)
+                state.add_edge(e.src, e.src_conn, e1, in_connector(new_conn), e.memlet)
             else:
                 state.set_memlet(existing, existing.memlet.with_subset(
                     union(existing.memlet.subset, e.memlet.subset)))
             for o in state.out_edges(e2):
-                if o.src_conn == f"OUT_{conn}":
-                    state.add_edge(e1, f"OUT_{new_conn}", o.dst, o.dst_conn, o.memlet)
+                if o.src_conn == out_connector(conn):
+                    state.add_edge(e1, out_connector(new_conn), o.dst, o.dst_conn, o.memlet)
         for o in state.out_edges(e2):
             if o.src_conn is None:
                 self._add_once(state, e1, None, o.dst, o.dst_conn, o.memlet)
@@ -159,12 +164,12 @@ class MapFusion(Transformation):
             if e.memlet.is_empty:                       # a node with no output closes the scope
                 self._add_once(state, e.src, e.src_conn, x2, None, e.memlet)
                 continue
-            conn = e.dst_conn[3:]
+            conn = connector_name(e.dst_conn)
             new_conn = self._exit_connector(state, x2, conn)
-            state.add_edge(e.src, e.src_conn, x2, f"IN_{new_conn}", e.memlet)
+            state.add_edge(e.src, e.src_conn, x2, in_connector(new_conn), e.memlet)
             for o in state.out_edges(x1):
-                if o.src_conn == f"OUT_{conn}":
-                    state.add_edge(x2, f"OUT_{new_conn}", o.dst, o.dst_conn, o.memlet)
+                if o.src_conn == out_connector(conn):
+                    state.add_edge(x2, out_connector(new_conn), o.dst, o.dst_conn, o.memlet)
         for o in state.out_edges(x1):
             if o.src_conn is None:                      # an ordering edge
                 self._add_once(state, x2, None, o.dst, o.dst_conn, o.memlet)
@@ -172,9 +177,9 @@ class MapFusion(Transformation):
             if any(e.dst is not e2 for e in state.out_edges(t)):
                 # others still read the whole intermediate: write it out too
                 conn = self._exit_connector(state, x2, t.data)
-                state.add_edge(inner, None, x2, f"IN_{conn}", write.memlet)
+                state.add_edge(inner, None, x2, in_connector(conn), write.memlet)
                 outer_write = next(e for e in state.in_edges(t) if e.src is x1)
-                state.add_edge(x2, f"OUT_{conn}", t, None, outer_write.memlet)
+                state.add_edge(x2, out_connector(conn), t, None, outer_write.memlet)
                 for e in state.out_edges(t):
                     if e.dst is e2:
                         state.remove_edge(e)
@@ -199,10 +204,10 @@ class MapFusion(Transformation):
         ``IN_x`` may be fed by ``OUT_x_1`` of the same entry whose ``OUT_x`` feeds the producer."""
         for f in state.in_edges(entry):
             if f.src is edge.src and f.src_conn == edge.src_conn and f.dst_conn is not None:
-                return f.dst_conn[3:]
-        return unique_connector(entry, state, edge.dst_conn, incoming=True)[3:]
+                return connector_name(f.dst_conn)
+        return connector_name(unique_connector(entry, state, edge.dst_conn, incoming=True))
 
     @staticmethod
     def _exit_connector(state: State, exit_: MapExit, data: str) -> str:
-        return unique_connector(exit_, state, f"IN_{data}", incoming=True)[3:]
+        return connector_name(unique_connector(exit_, state, in_connector(data), incoming=True))
 

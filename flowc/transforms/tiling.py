@@ -15,26 +15,31 @@ memory (the order of accumulation would change the rounding).
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import sympy
 
 from flowc.ir.nodes import MapEntry, MapExit
 from flowc.ir.program import Program
 from flowc.ir.symbolic import Range, canonical_symbol
-from flowc.transforms.base import Match, Transformation
+from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.scopes import scope_nodes
 
 
+@dataclass(frozen=True)
 class MapTiling(Transformation):
-    """Tile the given dimensions (default: all) of top-level maps by ``tile`` elements."""
+    """Tile the given dimensions (default: all; negative counts from the last) of a top-level
+    map by ``tile`` elements."""
 
-    def __init__(self, tile: int = 64, dims: Optional[Sequence[int]] = None):
-        if tile < 1:
-            raise ValueError(f"tile size must be positive, got {tile}")
-        self.tile = int(tile)
-        self.dims = None if dims is None else [int(d) for d in dims]
+    tile: int = 64
+    dims: Optional[tuple[int, ...]] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tile < 1:
+            raise ValueError(f"tile size must be positive, got {self.tile}")
 
     def candidates(self, program: Program) -> Iterator[Match]:
         for state in program.states():
@@ -47,32 +52,34 @@ class MapTiling(Transformation):
         n = len(entry.map.params)
         return list(range(n)) if self.dims is None else list(dict.fromkeys(d % n for d in self.dims if -n <= d < n))
 
-    def can_apply(self, program: Program, match: Match) -> bool:
+    def plan(self, program: Program, match: Match) -> list[int]:
+        """The dimensions to tile."""
         state, (entry,) = self.resolve(program, match)
         dims = self._dims(entry)
         if not dims:
-            return False
+            raise NotApplicable(f"{entry.map.label} has none of the dimensions {list(self.dims or ())}")
         params = {canonical_symbol(p) for p in entry.map.params}
         for d in dims:
             r = entry.map.ranges[d]
             if r.step != 1 or (r.start.free_symbols | r.stop.free_symbols) & params:
-                return False
+                raise NotApplicable(f"dimension {d} of {entry.map.label} has a step or depends on another "
+                                    "parameter")
         inside = scope_nodes(state, entry) + [entry, state.exit_of(entry)]
-        return not any(e.memlet.wcr is not None and e.data is not None and
-                       not _is_register(program, e.data) for e in state.edges()
-                       if e.src in inside and e.dst in inside)
+        if any(e.memlet.wcr is not None and e.data is not None and not _is_register(program, e.data)
+               for e in state.edges() if e.src in inside and e.dst in inside):
+            raise NotApplicable(f"{entry.map.label} accumulates into memory; tiling would reorder the sums")
+        return dims
 
-    def apply(self, program: Program, match: Match) -> None:
+    def rewrite(self, program: Program, match: Match, dims: list[int]) -> None:
         state, (entry,) = self.resolve(program, match)
         m = entry.map
-        dims = self._dims(entry)
         # 1. split the map into an outer map over the tiled dims and an inner map over the rest
         others = [d for d in range(len(m.params)) if d not in dims]
         order = dims + others
         m.params = [m.params[d] for d in order]
         m.ranges = [m.ranges[d] for d in order]
         if others:
-            MapExpansion(inner=len(m.params) - len(dims), top_level_only=False).apply(program, match)
+            MapExpansion(inner=len(m.params) - len(dims), top_level_only=False).rewrite_at(program, match)
         # 2. the tiled dims: outer over tile starts, a new inner map over each tile's points
         tile_params = [f"{m.params[k]}_tile" for k in range(len(dims))]
         point_ranges = []
@@ -103,7 +110,7 @@ def _insert_inner(program: Program, state, entry: MapEntry, params: list[str], r
     entry.map.params = outer_params + params
     entry.map.ranges = outer_ranges + ranges
     k = len(params)
-    MapExpansion(inner=k, top_level_only=False).apply(program, Match("MapExpansion", state.name, (entry.id,)))
+    MapExpansion(inner=k, top_level_only=False).rewrite_at(program, Match("MapExpansion", state.name, (entry.id,)))
     # MapExpansion created the inner map with the last k params; make it the points map
     created = [n for n in state.nodes() if isinstance(n, (MapEntry, MapExit)) and n.map.params == params
                and n.map is not entry.map]

@@ -1,0 +1,214 @@
+"""The auto-search's space: ``auto_optimize``'s pipeline with a decision at every match.
+
+The pipeline is a list of *phases*, one transformation each, in ``auto_optimize``'s order.
+A phase visits its matches as ``apply_everywhere`` does (the first match that applies, again
+and again); at each match it meets a *decision point*, named by what the match is about
+(the matched nodes' labels, the container, and how many matches with that name came
+before), not by node ids, so one decision means the same place in every configuration:
+
+- ``LayoutSelection``, ``MapExpansion``, ``MapFusion``, ``EpilogueFusion``: on by default
+  (that is ``auto_optimize``); the alternative is to leave the match alone;
+- ``NormalizationFusion`` (before library expansion) and ``MapTiling`` (last, with a tile
+  size from ``TILE_SIZES`` smaller than the map's extent): off by default; the
+  alternatives apply them at this match;
+- ``LibraryExpansion`` and ``LocalStorage`` are fixed steps (expansion is the target's
+  lowering, and shrinking a transient never adds work).
+
+A ``Config`` is a set of ``Choice``s that differ from the default; the empty config builds
+exactly ``auto_optimize``'s program (same history, byte-identical IR). Nothing here names an
+operator: the points are whatever matches the transformations report on the program.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from flowc.ir.nodes import MapEntry
+from flowc.ir.program import Program
+from flowc.ir.symbolic import as_expr
+from flowc.transforms.base import Match, Transformation
+from flowc.transforms.epilogue import EpilogueFusion
+from flowc.transforms.expansion import expand_library_nodes
+from flowc.transforms.layout import LayoutSelection
+from flowc.transforms.local_storage import LocalStorage
+from flowc.transforms.map_expansion import MapExpansion
+from flowc.transforms.map_fusion import MapFusion
+from flowc.transforms.normalization import NormalizationFusion
+from flowc.transforms.tiling import MapTiling
+
+#: tile sizes MapTiling is tried with (only those smaller than the tiled map's extent)
+TILE_SIZES = (16, 32, 64, 128)
+
+#: a decision point's name: (phase, matched labels, container, occurrence of that name)
+Key = tuple[str, tuple[str, ...], Optional[str], int]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """At decision point ``key``, do ``value`` instead of the default: ``False`` leaves a
+    default-on match alone; ``True`` applies an opt-in transformation; an int is a tile size."""
+
+    key: Key
+    value: Union[bool, int]
+
+    @property
+    def phase(self) -> str:
+        return self.key[0]
+
+    def describe(self) -> str:
+        phase, labels, data, occ = self.key
+        where = ", ".join(labels) + (f" ({data})" if data else "") + (f" #{occ}" if occ else "")
+        if self.value is False:
+            return f"no {phase} at {where}"
+        if self.value is True:
+            return f"{phase} at {where}"
+        return f"{phase}(tile={self.value}) at {where}"
+
+    def sort_key(self) -> tuple:
+        return (self.key, str(self.value))
+
+
+Config = frozenset  # of Choice
+
+
+def describe(config: "frozenset[Choice]") -> str:
+    """A readable one-line form of a configuration (``auto_optimize`` for the empty one)."""
+    if not config:
+        return "auto_optimize"
+    return "auto_optimize + " + "; ".join(c.describe() for c in sorted(config, key=Choice.sort_key))
+
+
+@dataclass
+class DecisionPoint:
+    """A place where the pipeline could do otherwise: its default and its alternatives."""
+
+    key: Key
+    default: Union[bool, int]
+    alternatives: list[Union[bool, int]]
+
+
+@dataclass
+class Built:
+    """A configuration's program and the decision points its pipeline met; ``snapshots``
+    (kept for the default configuration) holds the program before each phase, so building a
+    configuration that differs from the default only from phase k on starts there."""
+
+    program: Program
+    points: list[DecisionPoint] = field(default_factory=list)
+    snapshots: list[Program] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Phase:
+    name: str
+    make: Callable[[Any], Transformation]   # value → the transformation to apply
+    default_on: bool
+
+
+PHASES_BEFORE_EXPANSION = (
+    _Phase("LayoutSelection", lambda v: LayoutSelection(), True),
+    _Phase("NormalizationFusion", lambda v: NormalizationFusion(), False),
+)
+PHASES_AFTER_EXPANSION = (
+    _Phase("MapExpansion", lambda v: MapExpansion(), True),
+    _Phase("MapFusion", lambda v: MapFusion(), True),
+    _Phase("LocalStorage", lambda v: LocalStorage(), True),        # fixed: no decision point
+    _Phase("EpilogueFusion", lambda v: EpilogueFusion(), True),
+    _Phase("MapTiling", lambda v: MapTiling(tile=int(v)), False),
+)
+FIXED = ("LocalStorage",)
+
+
+def _extent(entry: MapEntry, sizes: dict[str, int]) -> Optional[int]:
+    """The largest dimension of a map at ``sizes`` (None if it does not evaluate)."""
+    best = 0
+    for r in entry.map.ranges:
+        size = as_expr(r.size())
+        size = size.subs({s: sizes[s.name] for s in size.free_symbols if s.name in sizes})
+        if not size.is_Integer:
+            return None
+        best = max(best, int(size))
+    return best
+
+
+def _alternatives(phase: _Phase, program: Program, match: Match, sizes: dict[str, int]) -> list[Union[bool, int]]:
+    if phase.name in FIXED:
+        return []
+    if phase.name == "MapTiling":
+        _, (entry,) = Transformation.resolve(program, match)
+        extent = _extent(entry, sizes)
+        return [t for t in TILE_SIZES if extent is None or t < extent]
+    return [not phase.default_on]
+
+
+def _run_phase(program: Program, phase: _Phase, chosen: dict[Key, Any], sizes: dict[str, int],
+               points: list[DecisionPoint]) -> None:
+    probe = phase.make(TILE_SIZES[0])
+    if phase.name in FIXED:
+        probe.apply_everywhere(program)        # its own fixed point (LocalStorage scans in rounds)
+        return
+    seen: Counter = Counter()
+    keys: dict[tuple, Key] = {}                # (state, node ids) → its decision point
+    left_alone: set[tuple] = set()
+    for _ in range(Transformation.max_rewrites):
+        found = None
+        for m in probe.candidates(program):
+            ident = (m.state, m.nodes)
+            if ident in left_alone or not probe.can_apply(program, m):
+                continue
+            if ident not in keys:
+                _, nodes = probe.resolve(program, m)
+                name = (tuple(n.label for n in nodes), m.data)
+                keys[ident] = (phase.name, name[0], name[1], seen[name])
+                seen[name] += 1
+                alts = _alternatives(phase, program, m, sizes)
+                if alts:
+                    points.append(DecisionPoint(keys[ident], phase.default_on, alts))
+            value = chosen.get(keys[ident], phase.default_on)
+            if value is False:
+                left_alone.add(ident)
+                continue
+            found = (m, value)
+            break
+        if found is None:
+            return
+        m, value = found
+        phase.make(value).apply(program, m)
+
+
+#: the pipeline in order; None is the target's library expansion (a fixed step)
+PIPELINE: tuple[Optional[_Phase], ...] = (*PHASES_BEFORE_EXPANSION, None, *PHASES_AFTER_EXPANSION)
+
+
+def build(program: Program, config: "frozenset[Choice]", target: str = "cpu",
+          sizes: Optional[dict[str, int]] = None, baseline: Optional[Built] = None) -> Built:
+    """Apply ``config``'s pipeline to a clone of ``program`` (a fresh lowering); the empty
+    config gives ``auto_optimize``'s program. With ``baseline`` (the default configuration's
+    ``Built``), the phases before the first one ``config`` changes are not run again: the
+    build starts from a clone of the baseline's snapshot there (same steps, same history)."""
+    chosen = {c.key: c.value for c in config}
+    phases = [ph.name if ph else None for ph in PIPELINE]
+    start = 0
+    if baseline is not None and baseline.snapshots:
+        start = min((phases.index(c.phase) for c in config), default=len(PIPELINE) - 1)
+        work = baseline.snapshots[start].clone()
+    else:
+        work = program.clone()
+    keep = not config and baseline is None
+    points: list[DecisionPoint] = []
+    snapshots: list[Program] = []
+    for phase in PIPELINE[start:]:
+        if keep:
+            snapshots.append(work.clone())
+        if phase is None:
+            expand_library_nodes(work, target)
+        else:
+            _run_phase(work, phase, chosen, sizes or {}, points)
+    return Built(work, points, snapshots)
+
+
+def neighbours(points: list[DecisionPoint]) -> list["frozenset[Choice]"]:
+    """The configurations one decision away from the one whose points these are."""
+    return [frozenset({Choice(p.key, alt)}) for p in points for alt in p.alternatives]
