@@ -12,6 +12,7 @@ import pytest
 import flowc
 import flowc.ir as ir
 from flowc import codegen, transforms
+from flowc.codegen.blas_vector import PARALLEL_VECTOR_ELEMENTS
 from flowc.ir.epilogue import Epilogue
 from flowc.ir.library import MatMul
 from flowc.transforms import EpilogueFusion
@@ -119,8 +120,8 @@ SHAPES = {      # argument shapes from (m, k, batch)
     "epilogue_vm": lambda m, k, b: [(m,), (m, k), (k,)],
 }
 
-#: (m, k, batch): 1, odd sizes, and one above the parallel threshold (2·m·k > 2e5)
-SIZES = ((1, 1, 1), (1, 7, 2), (6, 1, 1), (5, 9, 3), (33, 64, 2), (513, 401, 2))
+#: (m, k, batch): 1, odd sizes, and one above the parallel threshold (m·k ≥ PARALLEL_VECTOR_ELEMENTS)
+SIZES = ((1, 1, 1), (1, 7, 2), (6, 1, 1), (5, 9, 3), (33, 64, 2), (701, 401, 2))
 DTYPES = (np.float32, np.float64)
 
 
@@ -226,6 +227,19 @@ def test_gemv_and_dot_apply_an_epilogue(kind, dt):
         a, b, bias = (rng.standard_normal(s).astype(dt) for s in shapes[kind])
         want = np.tanh(0.5 * (a.astype(np.float64) @ b) + bias) * 2.0
         np.testing.assert_allclose(compiled(a, b, bias), want, rtol=tol, atol=tol, err_msg=f"{kind} m={m} k={k}")
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: d.__name__)
+def test_long_dot_splits_over_threads(dt):
+    """Above the threshold a DOT is per-thread partial DOTs summed by an OpenMP reduction."""
+    assert "reduction(+ : fc_s)" in _source(make(np.float64)["dot"])[1]
+    prog = flowc.program(make(dt)["dot"])
+    rng = np.random.default_rng()
+    for k in (PARALLEL_VECTOR_ELEMENTS // 2 - 1, PARALLEL_VECTOR_ELEMENTS // 2, 3 * PARALLEL_VECTOR_ELEMENTS + 7):
+        x, y = rng.standard_normal(k).astype(dt), rng.standard_normal(k).astype(dt)
+        want = float(x.astype(np.float64) @ y)
+        tol = 1e-3 * np.sqrt(k) if dt == np.float32 else 1e-9 * np.sqrt(k)
+        assert abs(float(prog(x, y)) - want) <= tol, k
 
 
 def test_empty_contraction_gives_zeros():

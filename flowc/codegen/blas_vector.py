@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sympy
 
 from flowc.codegen.cxx_expr import sym_cxx
-from flowc.codegen.libraries import CBLAS_ROW_MAJOR, CBLAS_TRANSPOSE, PARALLEL_GEMM_FLOPS, EmitContext, _emit_epilogue
+from flowc.codegen.libraries import CBLAS_ROW_MAJOR, CBLAS_TRANSPOSE, EmitContext, _emit_epilogue
 from flowc.ir.library import matrix_layout
 from flowc.ir.nodes import LibraryNode
 from flowc.ir.symbolic import is_positive
@@ -35,8 +35,10 @@ from flowc.ir.symbolic import is_positive
 if TYPE_CHECKING:
     from flowc.ir.state import State
 
-#: a DOT without a batch splits over threads above this many elements
-PARALLEL_DOT_ELEMENTS = 1 << 16
+#: GEMV and DOT are memory-bound: like element-wise sweeps (``PARALLEL_MIN_ELEMENTS_MEMORY_BOUND`` in
+#: ``flowc.codegen.cpp``) they go parallel only from this many matrix (or vector pair) elements; below
+#: it a second thread saves less than a wake-up and barrier can cost on a busy machine
+PARALLEL_VECTOR_ELEMENTS = 1 << 18
 
 
 def _inc(stride: Any) -> str:
@@ -74,8 +76,8 @@ def emit_vector_product(ctx: EmitContext, state: "State", node: LibraryNode, kin
         emit("const int64_t fc_RB = fc_NB >= fc_T ? 1 : std::min<int64_t>((fc_T + fc_NB - 1) / fc_NB, "
              "std::max<int64_t>(1, fc_L / 8));")
         emit("const int64_t fc_tasks = fc_NB * fc_RB;")
-        emit(f"#pragma omp parallel for schedule(static) if (fc_tasks > 1 && 2.0 * fc_L * fc_K * fc_NB > "
-             f"{PARALLEL_GEMM_FLOPS:.1e})")
+        emit(f"#pragma omp parallel for schedule(static) if (fc_tasks > 1 && fc_L * fc_K * fc_NB >= "
+             f"{PARALLEL_VECTOR_ELEMENTS})")
         emit("for (int64_t fc_t = 0; fc_t < fc_tasks; ++fc_t) {")
         gen.depth += 1
         emit("const int64_t fc_rb = fc_t % fc_RB, fc_r0 = fc_L * fc_rb / fc_RB, fc_r1 = fc_L * (fc_rb + 1) / fc_RB;")
@@ -139,8 +141,8 @@ def _dot_body(ctx: EmitContext, state: "State", node: LibraryNode, letter: str, 
     emit(f"auto fc_store = [&](int64_t fc_oc, {ct} fc_s) {{ {pc}[fc_oc] = ({ct}){node.alpha!r} * fc_s"
          + (f" + ({ct}){node.beta!r} * {pc}[fc_oc]; }};" if node.beta != 0.0 else "; };"))
     if batch:
-        emit("#pragma omp parallel for schedule(static) if (fc_NB > 1 && 2.0 * fc_K * fc_NB > "
-             f"{PARALLEL_GEMM_FLOPS:.1e})")
+        emit("#pragma omp parallel for schedule(static) if (fc_NB > 1 && 2 * fc_K * fc_NB >= "
+             f"{PARALLEL_VECTOR_ELEMENTS})")
         emit("for (int64_t fc_t = 0; fc_t < fc_NB; ++fc_t) {")
         gen.depth += 1
         emit("int64_t fc_r = fc_t, fc_oa = 0, fc_ob = 0, fc_oc = 0;")
@@ -148,7 +150,7 @@ def _dot_body(ctx: EmitContext, state: "State", node: LibraryNode, letter: str, 
         emit(f"fc_store(fc_oc, {dot}((int)fc_K, {pa} + fc_oa, {ix}, {pb} + fc_ob, {iy}));")
     else:
         emit(f"{ct} fc_s = 0;")
-        emit("const int64_t fc_T = fc_K > " + str(PARALLEL_DOT_ELEMENTS) + " ? omp_get_max_threads() : 1;")
+        emit(f"const int64_t fc_T = 2 * fc_K >= {PARALLEL_VECTOR_ELEMENTS} ? omp_get_max_threads() : 1;")
         emit("#pragma omp parallel for schedule(static) reduction(+ : fc_s) if (fc_T > 1)")
         emit("for (int64_t fc_t = 0; fc_t < fc_T; ++fc_t) {")
         emit("  const int64_t fc_k0 = fc_K * fc_t / fc_T, fc_k1 = fc_K * (fc_t + 1) / fc_T;")
