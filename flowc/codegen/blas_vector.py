@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from flowc.codegen.cxx_expr import sym_cxx
+from flowc.codegen.cxx_expr import cxx_comment, sym_cxx
 from flowc.codegen.libraries import CBLAS_ROW_MAJOR, CBLAS_TRANSPOSE, EmitContext, _emit_epilogue
 from flowc.ir.library import matrix_layout
 from flowc.ir.nodes import LibraryNode
@@ -60,7 +60,8 @@ def emit_vector_product(ctx: EmitContext, state: "State", node: LibraryNode, kin
     k = a.shape[-1]
     sa, sb, sc = batch_strides
     emit, gen = ctx.emit, ctx.gen
-    emit(f"{{ // {node.label}: {names[0]} @ {names[1]} -> {names[2]} ({'DOT' if kind == 'dot' else 'GEMV'})")
+    routine = "DOT" if kind == "dot" else "GEMV"
+    emit(f"{{ // {cxx_comment(node.label)}: {names[0]} @ {names[1]} -> {names[2]} ({routine})")
     gen.depth += 1
     out_len = rows if kind == "mv" else b.shape[-1] if kind == "vm" else sympy.Integer(1)
     emit(f"const int64_t fc_M = {sym_cxx(rows)}, fc_N = {sym_cxx(b.shape[-1])}, fc_K = {sym_cxx(k)}, "
