@@ -47,6 +47,15 @@ _TEMPLATES = jinja2.Environment(
 
 #: loops over fewer elements run on the calling thread: waking the pool costs more than they do
 PARALLEL_MIN_ELEMENTS = 16384
+#: the same for loops that only move data and do arithmetic (a stencil sweep, a copy): memory-bound,
+#: so a second thread gains little (a 160K-element Jacobi sweep: 57 µs on one thread, 45 µs on two),
+#: while every parallel region is a barrier that can wait a whole scheduler slice for a descheduled
+#: thread on a busy machine (measured: one region in ten took 20-40 ms, 2·T regions per time loop)
+PARALLEL_MIN_ELEMENTS_MEMORY_BOUND = 1 << 18
+#: tasklet functions that cost about as much as arithmetic (everything else in ``tl.FUNCTIONS`` is
+#: a libm call: a map using one is compute-bound)
+_CHEAP_FUNCTIONS = frozenset({"abs", "floor", "ceil", "sign", "isnan", "isinf", "min", "max", "where"})
+_COSTLY_OPS = frozenset({"//", "%", "**"})
 
 _WCR_SCALAR = {"sum": "{t} = {t} + {v};", "prod": "{t} = {t} * {v};",
                "max": "{t} = flowc::max({t}, {v});", "min": "{t} = flowc::min({t}, {v});"}
@@ -333,7 +342,8 @@ class _Generator:
             hoist = [n for n, places in self._placement.items() if isinstance(self.program.data[n], Array)
                      and any(st is state and s in inside for st, s in places)]
             self._hoisted |= set(hoist)
-        threshold = f" if ({sym_cxx(self._work(state, entry))} >= {PARALLEL_MIN_ELEMENTS})" if parallel else ""
+        threshold = (f" if ({sym_cxx(self._work(state, entry))} >= {self._min_elements(state, entry, scopes)})"
+                     if parallel else "")
         if hoist:
             self.emit("{")
             self.depth += 1
@@ -397,6 +407,23 @@ class _Generator:
         if not candidates:
             return sympy.Integer(1)
         return candidates[0] if len(candidates) == 1 else sympy.Max(*candidates)
+
+    def _min_elements(self, state: State, entry: MapEntry, scopes: dict) -> int:
+        """The parallel threshold of a map scope: ``PARALLEL_MIN_ELEMENTS`` when its elements cost
+        more than a few loads and flops (a libm call, a nested reduction loop, a library call), else
+        the higher ``PARALLEL_MIN_ELEMENTS_MEMORY_BOUND``. (A nested element-wise map, such as the
+        inner loop auto_optimize splits off for vectorization, is the same sweep: ``_work`` counts
+        its elements already.)"""
+        for n in scopes:
+            if n is entry or entry not in state.enclosing_maps(n, scopes):
+                continue
+            if isinstance(n, LibraryNode):
+                return PARALLEL_MIN_ELEMENTS
+            if isinstance(n, MapEntry) and any(e.memlet.wcr is not None for e in state.out_edges(state.exit_of(n))):
+                return PARALLEL_MIN_ELEMENTS
+            if isinstance(n, Tasklet) and any(_costly(st.value) for st in n.code.stmts):
+                return PARALLEL_MIN_ELEMENTS
+        return PARALLEL_MIN_ELEMENTS_MEMORY_BOUND
 
     def _parallel_reductions(self, state: State, entry: MapEntry, scopes: dict) -> str:
         """Reduction clauses for scalars declared outside a parallel map that its
@@ -576,7 +603,8 @@ class _Generator:
         d_index = index_of(dst_sub, dst_dims)
         if idx and not in_parallel:
             volume = sympy.Mul(*(r.size() for r in src_dims))
-            self.emit(f"#pragma omp parallel for schedule(static) if ({sym_cxx(volume)} >= {PARALLEL_MIN_ELEMENTS})")
+            self.emit(f"#pragma omp parallel for schedule(static) if ({sym_cxx(volume)} >= "
+                      f"{PARALLEL_MIN_ELEMENTS_MEMORY_BOUND})")
         for k, r in enumerate(src_dims):
             v = cname(idx[k])     # sym_cxx prints these symbols through cname too
             self.emit(f"for (int64_t {v} = 0; {v} < {sym_cxx(r.size())}; ++{v})")
@@ -616,3 +644,12 @@ def _full(shape):
     from flowc.ir.symbolic import Subset
 
     return Subset.full(shape)
+
+
+def _costly(node: tl.Node) -> bool:
+    """Whether a tasklet expression calls libm or divides integers (costs well above a load)."""
+    if isinstance(node, tl.Call) and node.func in tl.FUNCTIONS and node.func not in _CHEAP_FUNCTIONS:
+        return True
+    if isinstance(node, tl.BinOp) and node.op in _COSTLY_OPS:
+        return True
+    return any(_costly(c) for c in tl.children(node))

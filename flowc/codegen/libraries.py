@@ -3,7 +3,8 @@
 (e.g. LAPACK). A library node with no emitter must be expanded to maps
 before code generation.
 
-MatMul → BLAS GEMM. Any operand layout with one unit stride in its matrix
+MatMul → BLAS GEMM (GEMV or DOT for a vector operand: ``flowc.codegen.blas_vector``).
+Any operand layout with one unit stride in its matrix
 dimensions is a (possibly transposed) GEMM operand, so transposed views cost
 no copy. Batches:
   - a batch that a 2-D right operand is broadcast over, with the left operand
@@ -22,7 +23,7 @@ import sympy
 from flowc.codegen.cxx_expr import cname, cxx_comment, sym_cxx, tasklet_cxx
 from flowc.ir.epilogue import ACC, OUT, index_symbol
 from flowc.ir.errors import IRError
-from flowc.ir.library import gemm_unsupported, matrix_layout
+from flowc.ir.library import gemm_unsupported, matrix_layout, vector_kind
 from flowc.ir.nodes import LibraryNode
 from flowc.ir.symbolic import is_zero
 
@@ -35,6 +36,13 @@ CBLAS_ROW_MAJOR = 101
 CBLAS_TRANSPOSE = {False: 111, True: 112}
 #: below this many flops in total, a GEMM (or batch) runs on the calling thread alone
 PARALLEL_GEMM_FLOPS = 2.0e5
+#: CBLAS routines generated code may call: return type and parameter list (``{t}``: the element type;
+#: enums and ``blasint`` are ``int``, as in the 32-bit-integer OpenBLAS flowc links)
+BLAS_PROTOTYPES = {
+    "gemm": ("void", "int, int, int, int, int, int, {t}, const {t}*, int, const {t}*, int, {t}, {t}*, int"),
+    "gemv": ("void", "int, int, int, int, {t}, const {t}*, int, const {t}*, int, {t}, {t}*, int"),
+    "dot": ("{t}", "int, const {t}*, int, const {t}*, int"),
+}
 
 
 class EmitContext:
@@ -54,10 +62,13 @@ class EmitContext:
     def emit(self, text: str) -> None:
         self.gen.emit(text)
 
-    def use_blas(self, letter: str) -> str:
+    def use_blas(self, letter: str, routine: str = "gemm") -> str:
+        """The (prefixed) name of ``cblas_<letter><routine>``, declared in the prologue."""
+        if routine not in BLAS_PROTOTYPES:
+            raise IRError(f"no prototype for BLAS routine {routine!r}; known: {', '.join(BLAS_PROTOTYPES)}")
         self.uses_blas = True
-        self._blas_types.add(letter)
-        return f"{self.blas_prefix}cblas_{letter}gemm"
+        self._blas_types.add((letter, routine))
+        return f"{self.blas_prefix}cblas_{letter}{routine}"
 
     def blas_prototypes(self) -> str:
         if not self.uses_blas:
@@ -69,10 +80,10 @@ class EmitContext:
                "  static bool done = false;",
                f"  if (!done) {{ {p}openblas_set_num_threads(1); done = true; }}",
                "}"]
-        for letter in sorted(self._blas_types):
+        for letter, routine in sorted(self._blas_types):
             t = "float" if letter == "s" else "double"
-            out.append(f'extern "C" void {p}cblas_{letter}gemm(int, int, int, int, int, int, {t}, const {t}*, '
-                       f'int, const {t}*, int, {t}, {t}*, int);')
+            ret, params = BLAS_PROTOTYPES[routine]
+            out.append(f'extern "C" {ret.format(t=t)} {p}cblas_{letter}{routine}({params.format(t=t)});')
         return "\n".join(out)
 
 
@@ -112,18 +123,24 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     if why:
         raise IRError(f"{node!r} cannot be a BLAS call: {why}")
     a, b, c = (program.data[n] for n in names)
-    gemm = ctx.use_blas("s" if c.dtype.name == "float32" else "d")
-    trans_a, lda = matrix_layout(a)
-    trans_b, ldb = matrix_layout(b)
-    ta, tb = CBLAS_TRANSPOSE[trans_a], CBLAS_TRANSPOSE[trans_b]
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = list(c.shape[:-2])
     sa, sb, sc = (_batch_strides(x, batch) for x in (a, b, c))
     rows = m
-    if batch and all(is_zero(s) for s in sb) and not trans_a and _foldable(a, len(batch)) and \
-            _foldable(c, len(batch)) and len(a.shape) == len(c.shape):
+    kind = vector_kind(program, state, node)      # a vector operand has no matrix layout
+    if batch and kind in (None, "mv") and all(is_zero(s) for s in sb) and not matrix_layout(a)[0] and \
+            _foldable(a, len(batch)) and _foldable(c, len(batch)) and len(a.shape) == len(c.shape):
         rows, batch, sa, sb, sc = sympy.Mul(*batch) * m, [], [], [], []     # fold the batch into rows
+    if kind is not None:
+        from flowc.codegen.blas_vector import emit_vector_product   # it builds on this module
+
+        emit_vector_product(ctx, state, node, kind, rows, batch, (sa, sb, sc))
+        return
+    gemm = ctx.use_blas("s" if c.dtype.name == "float32" else "d")
+    trans_a, lda = matrix_layout(a)
+    trans_b, ldb = matrix_layout(b)
+    ta, tb = CBLAS_TRANSPOSE[trans_a], CBLAS_TRANSPOSE[trans_b]
     pa, pb, pc = (ctx.gen.pointer(x) for x in names)
     ct = c.dtype.ctype
     # leading dimensions: the stride, or any legal value when the matrix has one row
@@ -167,16 +184,17 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     emit("}")
 
 
-def _emit_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, c_name: str) -> None:
-    """Apply the node's epilogue to the rows this task just computed (still in cache):
-    row ``fc_be · fc_M + r`` of the result, split into its index variables, then a
-    vectorizable loop over the columns."""
+def _emit_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, c_name: str,
+                   rows: tuple[str, str] = ("fc_r0", "fc_r1"), cols: tuple[str, str] = ("0", "fc_N")) -> None:
+    """Apply the node's epilogue to the block this task just computed (still in cache):
+    rows ``rows`` (row ``fc_be · fc_M + r`` of the result, split into its index variables),
+    each a vectorizable loop over the columns ``cols``."""
     gen, emit, epi = ctx.gen, ctx.emit, node.epilogue
     c = ctx.program.data[c_name]
     rank = c.ndim
     var = [sympy.Symbol(f"fc_e{d}", integer=True) for d in range(rank)]
     to_var = dict(zip((index_symbol(d) for d in range(rank)), var))
-    emit(f"for (int64_t fc_row = fc_r0; fc_row < fc_r1; ++fc_row) {{ // epilogue: {cxx_comment(epi.code)}")
+    emit(f"for (int64_t fc_row = {rows[0]}; fc_row < {rows[1]}; ++fc_row) {{ // epilogue: {cxx_comment(epi.code)}")
     gen.depth += 1
     emit("int64_t fc_g = fc_be * fc_M + fc_row;")
     for d in range(rank - 2, -1, -1):
@@ -186,7 +204,7 @@ def _emit_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, c_name: 
     emit("(void)fc_g;")
     emit("#pragma omp simd")
     last = sym_cxx(var[-1])
-    emit(f"for (int64_t {last} = 0; {last} < fc_N; ++{last}) {{")
+    emit(f"for (int64_t {last} = {cols[0]}; {last} < {cols[1]}; ++{last}) {{")
     gen.depth += 1
     target = gen.element(c_name, var)
     names = {ACC: "fc_acc"}

@@ -77,16 +77,42 @@ def matrix_layout(desc: Any) -> Optional[tuple[bool, Any]]:
     return None
 
 
+def vector_kind(program: "Program", state: "State", node: "MatMul") -> Optional[str]:
+    """Which BLAS routine a MatMul with a literal size-1 dimension is: ``"mv"`` (``A @ x``,
+    ``N == 1``: GEMV), ``"vm"`` (``x @ A``, ``M == 1``: GEMV on ``A``ᵀ), ``"dot"`` (both), or
+    None (a GEMM). A vector operand is ``x[:, None]`` or ``x[None, :]``, as the frontend
+    writes ``@`` with a 1-D operand."""
+    a, b, _ = (program.data[n] for n in node.operands(state))
+    one_m, one_n = equal(a.shape[-2], 1), equal(b.shape[-1], 1)
+    if one_m and one_n:
+        return "dot"
+    return "mv" if one_n else "vm" if one_m else None
+
+
+def _vector_ok(stride: Any, length: Any) -> bool:
+    """A vector BLAS can walk: ascending (``incx > 0``), or a single element."""
+    return is_positive(stride) or equal(length, 1)
+
+
 def gemm_unsupported(program: "Program", state: "State", node: "MatMul") -> Optional[str]:
-    """Why this MatMul cannot be one strided (batched) GEMM call; None if it can."""
+    """Why this MatMul cannot be one strided (batched) GEMM, GEMV or DOT call; None if it can."""
     a, b, c = (program.data[n] for n in node.operands(state))
     if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
         return (f"GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, "
                 f"{c.dtype.name})")
-    if not is_zero(c.strides[-1] - 1) or not is_positive(c.strides[-2]):
+    kind = vector_kind(program, state, node)
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    if kind is None and (not is_zero(c.strides[-1] - 1) or not is_positive(c.strides[-2])):
         return "the result's rows are not contiguous and ascending"
-    for name, d in (("A", a), ("B", b)):
-        if matrix_layout(d) is None:
+    if kind == "mv" and not _vector_ok(c.strides[-2], m) or kind == "vm" and not _vector_ok(c.strides[-1], n):
+        return "the result vector is not ascending"
+    if kind in ("vm", "dot") and not _vector_ok(a.strides[-1], k):
+        return "vector operand A is not ascending"
+    if kind in ("mv", "dot") and not _vector_ok(b.strides[-2], k):
+        return "vector operand B is not ascending"
+    for name, d, vector in (("A", a, kind in ("vm", "dot")), ("B", b, kind in ("mv", "dot"))):
+        if not vector and matrix_layout(d) is None:
             return f"operand {name} has no unit stride in its matrix dimensions"
     if node.beta != 0.0:
         cin = _edge_for(state, node, "_cin", True).data
@@ -300,4 +326,4 @@ def _accumulate(program: "Program", state: "State", node: LibraryNode, name: str
         state.add_nedge(out_node, dst)
 
 
-__all__ = ["MatMul", "Reduce", "gemm_unsupported", "identity_text", "matrix_layout"]
+__all__ = ["MatMul", "Reduce", "gemm_unsupported", "identity_text", "matrix_layout", "vector_kind"]
