@@ -13,7 +13,8 @@ The C contract (what code generation emits)::
 one parameter per ``Param`` in order: an ``array`` is a pointer to its first
 element, a ``scalar`` is passed by value, a ``symbol`` is an ``int64_t``.
 Arrays with ``is_return`` are allocated here for each call. Return value 0
-means success; anything else raises ``RuntimeError`` with the text of
+means success; ``flowc.ir.errors.INDEX_ERROR`` (a gather out of bounds) raises ``IndexError``
+and anything else ``RuntimeError``, with the text of
 ``extern "C" const char* flowc_error_message()`` if the library exports it.
 
 Why generated code
@@ -354,6 +355,11 @@ class CompiledProgram:
                          f"(e.g. np.ascontiguousarray / np.asfortranarray) or pass a view that has it")
 
     def _err_returncode(self, rc: int) -> None:
+        from flowc.ir.errors import INDEX_ERROR
+
+        if rc == INDEX_ERROR and self._error_message is not None:
+            # a data-dependent subscript out of bounds (flowc/codegen/bounds.py): NumPy's exception
+            raise IndexError(f"{self._label}: {self._error_message().decode(errors='replace')}")
         detail = ""
         if self._error_message is not None:
             raw = self._error_message()
