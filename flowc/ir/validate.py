@@ -155,6 +155,17 @@ class _Validator:
         self.check_signature()
         self.check_data()
         self.check_block(self.p.body, {})
+        self.check_bounded()
+
+    def check_bounded(self) -> None:
+        """Every memlet can be bounded per call (``flowc/ir/bounds.py``): affine indices only."""
+        from flowc.ir.bounds import unbounded_subsets
+
+        unbounded = unbounded_subsets(self.p)
+        if unbounded:
+            raise ValidationError(f"program {self.p.name!r}: {unbounded[0]}; its bounds cannot be checked "
+                                  "(write the index as an affine expression, or index through an array "
+                                  "connector, which is checked at run time)")
 
     # ------------------------------------------------------------ containers
     def check_data(self) -> None:

@@ -60,6 +60,7 @@ import sympy
 from flowc.ir.data import Array, Storage
 from flowc.ir.dtypes import DType
 from flowc.ir.errors import FlowcError, IRError
+from flowc.ir.bounds import access_requirements
 from flowc.ir.program import Param, Program
 from flowc.ir.symbolic import free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
@@ -106,6 +107,11 @@ def _pointer_expr(var: str) -> str:
     if _DATA_OFFSET is not None:
         return f"_fc_vp(_fc_id({var}) + {_DATA_OFFSET})"
     return f"{var}.ctypes.data"
+
+
+#: builtins the generated code calls, under private names: a parameter may be called ``type``,
+#: ``len`` or ``min`` (a local of the generated function, which would shadow the builtin)
+BUILTINS: dict[str, Any] = {f"_fc_{b.__name__}": b for b in (isinstance, len, type, int, bool, float, min, max, abs)}
 
 
 # --------------------------------------------------------------------------- symbolic -> Python
@@ -324,6 +330,11 @@ class CompiledProgram:
         given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
         raise ValueError(f"{self._label}: {why} needs {expr} >= 0, but {given}")
 
+    def _err_bounds(self, index: int, **values: int) -> None:
+        expr, why = access_requirements(self.program)[index]
+        given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+        raise ValueError(f"{self._label}: out of bounds: {why} needs {expr} >= 0, but {given}")
+
     def _err_shape(self, name: str, got: tuple, expected: tuple) -> None:
         desc = self.program.data[name]
         for d, (g, e, s) in enumerate(zip(got, expected, desc.shape)):
@@ -404,8 +415,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         "_fc_symbol": _symbol_value, "_fc_perf": time.perf_counter, "_fc_print": print,
         "_fc_sys": sys, "_fc_ndarray_new": np.ndarray, "_fc_overlap": np.may_share_memory,
     }
-    # builtins under private names: a parameter may be called ``type``, ``len`` or ``min``
-    g.update({f"_fc_{b.__name__}": b for b in (isinstance, len, type, int, bool, float, min, max, abs)})
+    g.update(BUILTINS)
     inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
     returns = [p for p in params if p.is_return]
     symbols = [p.name for p in params if p.kind == "symbol"]
@@ -475,6 +485,15 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         names = sorted(free_symbol_names(expr))
         values = ", ".join(f"{n}={local[n]}" for n in names)
         emit(f"if not {_py_expr(expr, local)} >= 0: self._err_requirement({k}, {values})")
+
+    # 3b. views and memlet subsets inside their containers for these symbol values (flowc/ir/bounds.py)
+    for k, (expr, _) in enumerate(access_requirements(program)):
+        names = sorted(free_symbol_names(expr))
+        if not set(names) <= set(local):
+            raise IRError(f"bounds of program {program.name!r} use {', '.join(sorted(set(names) - set(local)))}, "
+                          "which is not a symbol of the program")
+        values = ", ".join(f"{n}={local[n]}" for n in names)
+        emit(f"if not {_py_expr(expr, local)} >= 0: self._err_bounds({k}, {values})")
 
     # 4. shapes and strides of arrays; scalar conversion
     call_args: list[str] = []
