@@ -240,3 +240,97 @@ def test_parameters_named_like_builtins(rng, n) -> None:
         scale_by_type(x, "2")
     with pytest.raises(TypeError, match="'len'"):
         many_builtins(list(x), y, 3, 1.5, True, np.float32(0.25))
+
+
+# ---------------------------------------------------------------- hostile IR: views and subsets
+def _ir_shifted_read() -> ir.Program:
+    """out[i] = A[i + S] for i in 0:M over A[N]: inside A only when S + M <= N."""
+    p = ir.Program("shifted_read")
+    p.add_array("A", ["N"], ir.float64)
+    p.add_array("out", ["M"], ir.float64)
+    p.add_symbol("S")
+    p.add_return("out")
+    st = p.add_state("main")
+    st.add_mapped_tasklet("r", {"i": "0:M"}, {"a": "A[i + S]"}, "o = a", {"o": "out[i]"})
+    return p
+
+
+def _ir_view_read() -> ir.Program:
+    """out[i] = V[i] with V a view of A: M elements from offset S with stride 2."""
+    p = ir.Program("view_read")
+    p.add_array("A", ["N"], ir.float64)
+    p.add_array("out", ["M"], ir.float64)
+    p.add_symbol("S")
+    p.add_return("out")
+    p.add_view("V", "A", ["M"], strides=[2], offset="S")
+    st = p.add_state("main")
+    st.add_mapped_tasklet("r", {"i": "0:M"}, {"a": "V[i]"}, "o = a * 2.0", {"o": "out[i]"})
+    return p
+
+
+@pytest.mark.parametrize("make", [_ir_shifted_read, _ir_view_read])
+def test_ir_out_of_bounds_subsets_and_views_raise_per_call(rng, make) -> None:
+    f = ir.from_json(make().to_json()).compile()
+    n = 20
+    a = rng.standard_normal(n)
+    stride = 2 if make is _ir_view_read else 1
+    factor = 2.0 if make is _ir_view_read else 1.0
+    for s, m in ((0, 1), (3, 5), (0, n // stride), (n - 1, 1)):
+        if s + (m - 1) * stride >= n:
+            continue
+        out = f(a, M=m, S=s)
+        np.testing.assert_allclose(out, a[s:s + m * stride:stride] * factor)
+    for s, m in ((0, n // stride + 1), (n, 1), (n - 2, 3), (10 ** 6, 2)):
+        with pytest.raises(ValueError, match="out of bounds"):
+            f(a, M=m, S=s)
+    # an empty map touches nothing, whatever S is
+    assert f(a, M=0, S=10 ** 6).shape == (0,)
+
+
+def _ir_indexed_read(index: str) -> ir.Program:
+    p = ir.Program("indexed_read")
+    p.add_array("A", ["N"], ir.float64)
+    p.add_array("out", ["M"], ir.float64)
+    p.add_symbol("K")
+    p.add_return("out")
+    st = p.add_state("main")
+    st.add_mapped_tasklet("r", {"i": "0:M"}, {"a": f"A[{index}]"}, "o = a", {"o": "out[i]"})
+    return p
+
+
+@pytest.mark.parametrize("index", ["i * i", "i * K", "Abs(i - 3)"])
+def test_ir_unboundable_subsets_are_refused(index) -> None:
+    with pytest.raises(ir.ValidationError, match="cannot be derived"):
+        ir.from_json(_ir_indexed_read(index).to_json()).validate()
+
+
+@pytest.mark.parametrize("index,reference", [("i // 2", lambda i, k: i // 2), ("Mod(i, K)", lambda i, k: i % k),
+                                             ("Min(i, K) + 1", lambda i, k: np.minimum(i, k) + 1)])
+def test_ir_non_affine_subsets_are_bounded_per_call(rng, index, reference) -> None:
+    f = ir.from_json(_ir_indexed_read(index).to_json()).compile()
+    n = 12
+    a = rng.standard_normal(n)
+    for m, k in ((1, 1), (5, 3), (n, 4), (n, n - 1)):
+        if reference(np.arange(m), k).max() >= n:
+            with pytest.raises(ValueError, match="out of bounds"):
+                f(a, M=m, K=k)
+            continue
+        np.testing.assert_allclose(f(a, M=m, K=k), a[reference(np.arange(m), k)])
+    with pytest.raises(ValueError, match="out of bounds"):
+        f(a, M=3 * n, K=2 * n)
+
+
+def test_frontend_programs_need_no_bounds_requirements() -> None:
+    from flowc.ir.bounds import access_requirements
+
+    @flowc.program
+    def slices(x: flowc.float64[N, M], y: flowc.float64[M]):
+        z = x[1:, ::2] + y[::2]
+        return z.T @ x[1:, :] + x[:-1, :].sum()
+
+    for opt in (False, True):
+        program = slices.to_ir()
+        if opt:
+            transforms.auto_optimize(program, target="cpu")
+        transforms.expand_library_nodes(program, "cpu")
+        assert access_requirements(program) == []

@@ -10,12 +10,14 @@ for ``Program.requirements``; a call that breaks one raises ``ValueError`` befor
 - **Views.** Every element of a non-empty view lies inside its root container's span
   (``[min, max]`` of ``offset + sum(i_d * stride_d)`` over the root's shape), and a non-empty
   view has a non-empty root.
-- **Memlet subsets.** Every memlet's subset, propagated over the map scopes around it and the
-  loops around its state (``propagation.propagate_subset``: exact for affine indices), lies
-  inside its container whenever it is non-empty. A memlet whose indices are not affine in the
-  map parameters and loop variables (``A[i * i]``, ``A[i // 2]``) cannot be bounded this way:
-  propagation would assume the whole dimension. ``unbounded_subsets(program)`` lists them;
-  ``validate()`` refuses them (the frontend produces none).
+- **Memlet subsets.** Every memlet's subset lies inside its container whenever the loops and
+  maps around it run at all: each index is bounded over the map parameters and loop variables
+  around the memlet by interval arithmetic (``_Intervals``: sums, numeric multiples, ``Min``,
+  ``Max``, ``floor``/``ceiling`` of a quotient by an integer, ``Mod`` by a positive modulus; a
+  tiled map's inner range is bounded through the outer parameter). Inner memlets are checked,
+  not only the propagated ones, so an IR file cannot hide an access behind a smaller outer
+  subset. An index outside that language (``A[i * i]``, ``A[i * K]``) cannot be bounded:
+  ``unbounded_subsets(program)`` lists them and ``validate()`` refuses them.
 
 Conditions that sympy proves for all non-negative symbol values are left out, so a program
 from the frontend usually gets none (the BERT layer: none).
@@ -30,7 +32,6 @@ import sympy
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array
 from flowc.ir.nodes import MapEntry
-from flowc.ir.propagation import propagate_subset
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import Expr, Range, Subset, canonical_symbol
 
@@ -41,12 +42,38 @@ __all__ = ["access_requirements", "unbounded_subsets"]
 
 
 def _nonnegative(e: Expr) -> bool:
-    """Provably >= 0 for every non-negative integer value of its symbols."""
+    """Provably >= 0 for every non-negative integer value of its symbols.
+
+    ``floor(a/b)`` and ``ceiling(a/b)`` (slices with steps) are replaced by their bounds in the
+    direction that makes the expression smaller: ``a/b - (b-1)/b <= floor(a/b) <= a/b`` and
+    ``a/b <= ceiling(a/b) <= a/b + (b-1)/b`` for an integer ``a`` and a constant ``b > 0``.
+    """
     e = sympy.expand(e)
     if e.is_number:
         return bool(e >= 0)
-    subs = {s: sympy.Symbol(s.name, integer=True, nonnegative=True) for s in e.free_symbols}
-    return bool(e.xreplace(subs).is_nonnegative)
+    if _positive_symbols(e).is_nonnegative:
+        return True
+    lower = sympy.Integer(0)
+    for term in sympy.Add.make_args(e):
+        coeff, rest = term.as_coeff_Mul()
+        if isinstance(rest, (sympy.floor, sympy.ceiling)) and coeff.is_number:
+            num, den = sympy.fraction(sympy.together(rest.args[0]))
+            if not (den.is_Integer and den > 0):
+                return False
+            slack = sympy.Rational(int(den) - 1, int(den))
+            q = num / den
+            smaller_floor = coeff > 0
+            if isinstance(rest, sympy.floor):
+                term = coeff * (q - slack if smaller_floor else q)
+            else:
+                term = coeff * (q if smaller_floor else q + slack)
+        lower += term
+    lower = sympy.expand(lower)
+    return lower != e and bool(_positive_symbols(lower).is_nonnegative)
+
+
+def _positive_symbols(e: Expr) -> Expr:
+    return e.xreplace({s: sympy.Symbol(s.name, integer=True, nonnegative=True) for s in e.free_symbols})
 
 
 def _span(offset: Expr, shape: tuple, strides: tuple) -> tuple[Expr, Expr]:
@@ -115,44 +142,127 @@ def _edge_scopes(state: State, e: Edge, scopes: dict) -> list[MapEntry]:
     return chain
 
 
-def _affine(e: Expr, params: set) -> bool:
-    e = sympy.expand(e)
-    used = e.free_symbols & params
-    if not used:
-        return True
-    if not e.is_polynomial(*used):
-        return False
-    poly = sympy.Poly(e, *used)
-    return poly.total_degree() <= 1 and all(c.is_number for c in poly.coeffs())
+class _Unbounded(Exception):
+    """An index expression interval arithmetic cannot bound."""
 
 
-def _memlets(program: "Program") -> Iterator[tuple[State, Edge, str, Subset, list, list]]:
-    """Every (state, edge, container, subset, map chain, loops) of the program."""
+class _Intervals:
+    """Lower and upper bounds of index expressions over map parameters and loop variables.
+
+    A parameter ``p in start:stop:step`` (numeric step) lies between its first and last values,
+    which are bounded recursively (a tiled map's inner range uses the outer parameter). Sums,
+    products with numbers, ``Min``/``Max``, ``floor``/``ceiling`` of a quotient by a positive
+    integer (monotone) and ``Mod(a, m)`` (``0 .. m - 1`` for a positive ``m``, Python's sign rule)
+    are supported; anything else raises ``_Unbounded``.
+    """
+
+    def __init__(self, ranges: dict[sympy.Symbol, Range]):
+        self.ranges = ranges
+        self.memo: dict[sympy.Symbol, tuple[Expr, Expr]] = {}
+        #: further conditions the bounds assume (``Mod``'s modulus positive)
+        self.extra: list[Expr] = []
+
+    def param(self, p: sympy.Symbol) -> tuple[Expr, Expr]:
+        if p not in self.memo:
+            r = self.ranges[p]
+            if not r.step.is_number or r.step == 0:
+                raise _Unbounded(f"{p} has the symbolic step {r.step}")
+            last = r.stop - 1 if r.step > 0 else r.stop + 1      # bounds the last value taken
+            first_lo, first_hi = self.of(r.start)
+            last_lo, last_hi = self.of(last)
+            self.memo[p] = (first_lo, last_hi) if r.step > 0 else (last_lo, first_hi)
+        return self.memo[p]
+
+    def of(self, e: Expr) -> tuple[Expr, Expr]:
+        e = sympy.sympify(e)
+        if not (e.free_symbols & set(self.ranges)):
+            return e, e
+        if e.is_Symbol:
+            return self.param(e)
+        if e.is_Add:
+            parts = [self.of(a) for a in e.args]
+            return sympy.Add(*(lo for lo, _ in parts)), sympy.Add(*(hi for _, hi in parts))
+        if e.is_Mul:
+            coeff, rest = e.as_coeff_Mul()
+            if coeff != 1 and coeff.is_number:
+                lo, hi = self.of(rest)
+                return (coeff * lo, coeff * hi) if coeff > 0 else (coeff * hi, coeff * lo)
+            raise _Unbounded(f"the product {e}")
+        if isinstance(e, (sympy.Min, sympy.Max)):
+            parts = [self.of(a) for a in e.args]
+            f = type(e)
+            return f(*(lo for lo, _ in parts)), f(*(hi for _, hi in parts))
+        if isinstance(e, (sympy.floor, sympy.ceiling)):
+            num, den = sympy.fraction(sympy.together(e.args[0]))
+            if not (den.is_Integer and den > 0):
+                raise _Unbounded(f"{e}")
+            lo, hi = self.of(num)
+            f = type(e)
+            return f(lo / den), f(hi / den)
+        if isinstance(e, sympy.Mod):
+            m = e.args[1]
+            if m.free_symbols & set(self.ranges) or _nonnegative(-m):
+                raise _Unbounded(f"{e}")
+            if not _nonnegative(m - 1):
+                self.extra.append(m - 1)         # a positive modulus (0 would divide by zero)
+            return sympy.Integer(0), m - 1
+        raise _Unbounded(f"{e}")
+
+
+def _memlets(program: "Program") -> Iterator[tuple[State, Edge, str, Subset, dict]]:
+    """Every (state, edge, container, subset, ranges of the parameters around it) of the program."""
     for state, loops in _states(program.body, []):
         scopes = state.scope_dict()
         for e in state.edges():
             m = e.memlet
             if m.is_empty or m.subset is None:
                 continue
-            chain = _edge_scopes(state, e, scopes)
-            yield state, e, m.data, m.subset, chain, loops
+            ranges = {canonical_symbol(v): r for v, r in loops}
+            for en in _edge_scopes(state, e, scopes):
+                ranges.update({canonical_symbol(p): r for p, r in zip(en.map.params, en.map.ranges)})
+            yield state, e, m.data, m.subset, ranges
             if m.other_subset is not None:
                 other = e.dst.data if m.data == e.src.data else e.src.data
-                yield state, e, other, m.other_subset, chain, loops
+                yield state, e, other, m.other_subset, ranges
+
+
+def _subset_requirements(program: "Program", state: State, e: Edge, data: str, subset: Subset,
+                         ranges: dict) -> list[tuple[Expr, str]]:
+    """Conditions keeping ``subset`` of ``data`` inside it; raises ``_Unbounded``."""
+    desc = program.data[data]
+    if not isinstance(desc, Array):
+        return []
+    iv = _Intervals(ranges)
+    # an empty loop or map range around the memlet means it touches nothing
+    sizes = [r.size() for r in ranges.values() if not (r.free_symbols() & {str(p) for p in ranges})]
+    out = []
+    for d, (r, dim) in enumerate(zip(subset.ranges, desc.shape)):
+        if not r.step.is_number or r.step == 0:
+            raise _Unbounded(f"the step {r.step}")
+        last = r.stop - 1 if r.step > 0 else r.stop + 1
+        first_lo, first_hi = iv.of(r.start)
+        last_lo, last_hi = iv.of(last)
+        lo, hi = (first_lo, last_hi) if r.step > 0 else (last_lo, first_hi)
+        size = r.size()
+        empty = sympy.Min(*sizes, size) if not (size.free_symbols & set(ranges)) else \
+            (sympy.Min(*sizes) if sizes else None)
+        why = f"state {state.name!r}: {data}[{subset}] (dimension {d}, extent {dim})"
+        for expr in (lo, dim - 1 - hi, *iv.extra):
+            req = _guarded(expr, empty) if empty is not None else (None if _nonnegative(expr) else expr)
+            if req is not None:
+                out.append((req, why))
+    return out
 
 
 def unbounded_subsets(program: "Program") -> list[str]:
-    """Memlets whose indices are not affine in the map parameters and loop variables around
-    them (or use a symbolic step over them): their propagated subset is not a bound."""
+    """Memlets whose indices interval arithmetic cannot bound (see ``_Intervals``)."""
     out = []
-    for state, e, data, subset, chain, loops in _memlets(program):
-        params = {canonical_symbol(p) for en in chain for p in en.map.params}
-        params |= {canonical_symbol(v) for v, _ in loops}
-        for r in subset:
-            if not all(_affine(x, params) for x in (r.start, r.stop)) or (r.step.free_symbols & params):
-                out.append(f"state {state.name!r}: {e!r} indexes {data!r} with {subset}, which is not affine "
-                           "in the map parameters and loop variables")
-                break
+    for state, e, data, subset, ranges in _memlets(program):
+        try:
+            _subset_requirements(program, state, e, data, subset, ranges)
+        except _Unbounded as exc:
+            out.append(f"state {state.name!r}: the memlet {e.src!r} -> {e.dst!r} indexes {data!r} with "
+                       f"{subset}, whose bounds cannot be derived ({exc})")
     return out
 
 
@@ -161,32 +271,13 @@ def access_requirements(program: "Program") -> list[tuple[Expr, str]]:
     inside its container (see the module docstring). Each comes with a description."""
     reqs: list[tuple[Expr, str]] = list(_view_requirements(program))
     seen = {r for r, _ in reqs}
-    for state, _e, data, subset, chain, loops in _memlets(program):
-        desc = program.data[data]
-        if not isinstance(desc, Array):
-            continue
-        sub = subset
-        scopes = [(list(en.map.params), list(en.map.ranges)) for en in chain]
-        scopes += [([v], [r]) for v, r in reversed(loops)]
-        bounded = True
-        for params, ranges in scopes:
-            if not all(r.step.is_number for r in ranges):
-                bounded = False
-                break
-            if sub.free_symbols() & set(params):
-                sub = propagate_subset(sub, params, ranges, desc.shape)
-        if not bounded:
-            continue            # a symbolic loop or map step: see unbounded_subsets / docs
-        for d, (r, dim) in enumerate(zip(sub.ranges, desc.shape)):
-            if not r.step.is_number or r.step == 0:
-                continue
-            size = r.size()
-            last = r.start + (size - 1) * r.step
-            lo, hi = (r.start, last) if r.step > 0 else (last, r.start)
-            why = f"state {state.name!r}: {data}[{sub}] (dimension {d}, extent {dim})"
-            for expr in (lo, dim - 1 - hi):
-                req = _guarded(expr, size)
-                if req is not None and req not in seen:
-                    seen.add(req)
-                    reqs.append((req, why))
+    for state, e, data, subset, ranges in _memlets(program):
+        try:
+            found = _subset_requirements(program, state, e, data, subset, ranges)
+        except _Unbounded:
+            continue            # refused by validate() (unbounded_subsets)
+        for req, why in found:
+            if req not in seen:
+                seen.add(req)
+                reqs.append((req, why))
     return reqs

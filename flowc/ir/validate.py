@@ -158,14 +158,15 @@ class _Validator:
         self.check_bounded()
 
     def check_bounded(self) -> None:
-        """Every memlet can be bounded per call (``flowc/ir/bounds.py``): affine indices only."""
+        """Every memlet's bounds can be derived (``flowc/ir/bounds.py``), so the binder can check them."""
         from flowc.ir.bounds import unbounded_subsets
 
         unbounded = unbounded_subsets(self.p)
         if unbounded:
             raise ValidationError(f"program {self.p.name!r}: {unbounded[0]}; its bounds cannot be checked "
-                                  "(write the index as an affine expression, or index through an array "
-                                  "connector, which is checked at run time)")
+                                  "(indices may use sums, numeric multiples, Min/Max, // by an integer and % by a "
+                                  "positive modulus; data-dependent indices go through an array connector, "
+                                  "which is checked at run time)")
 
     # ------------------------------------------------------------ containers
     def check_data(self) -> None:
