@@ -35,6 +35,7 @@ import sympy
 
 from flowc.codegen.cxx_expr import cxx_string, sym_cxx
 from flowc.ir import expr as tl
+from flowc.ir.bounds import provably_nonnegative as _nonnegative
 from flowc.ir.symbolic import Range, canonical_symbol
 
 
@@ -88,15 +89,6 @@ def to_sympy(node: tl.Node, local: set[str]) -> Optional[sympy.Expr]:
             return None
         return a + b if node.op == "+" else a - b if node.op == "-" else a * b
     return None
-
-
-def _nonnegative(e: sympy.Expr) -> bool:
-    """Provably >= 0 for all non-negative values of the symbols (sizes are non-negative)."""
-    e = sympy.expand(e)
-    if e.is_number:
-        return bool(e >= 0)
-    subs = {s: sympy.Symbol(s.name, integer=True, nonnegative=True) for s in e.free_symbols}
-    return bool(e.xreplace(subs).is_nonnegative)
 
 
 def provably_inside(index: Optional[sympy.Expr], extent: sympy.Expr,

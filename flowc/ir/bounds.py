@@ -38,10 +38,10 @@ from flowc.ir.symbolic import Expr, Range, Subset, canonical_symbol
 if TYPE_CHECKING:
     from flowc.ir.program import Program
 
-__all__ = ["access_requirements", "unbounded_subsets"]
+__all__ = ["access_requirements", "provably_nonnegative", "unbounded_subsets"]
 
 
-def _nonnegative(e: Expr) -> bool:
+def provably_nonnegative(e: Expr) -> bool:
     """Provably >= 0 for every non-negative integer value of its symbols.
 
     ``floor(a/b)`` and ``ceiling(a/b)`` (slices with steps) are replaced by their bounds in the
@@ -81,9 +81,9 @@ def _span(offset: Expr, shape: tuple, strides: tuple) -> tuple[Expr, Expr]:
     lo, hi = sympy.sympify(offset), sympy.sympify(offset)
     for n, st in zip(shape, strides):
         reach = (n - 1) * st
-        if _nonnegative(st):
+        if provably_nonnegative(st):
             hi += reach
-        elif _nonnegative(-st):
+        elif provably_nonnegative(-st):
             lo += reach
         else:
             lo += sympy.Min(0, reach)
@@ -93,7 +93,7 @@ def _span(offset: Expr, shape: tuple, strides: tuple) -> tuple[Expr, Expr]:
 
 def _guarded(expr: Expr, size: Expr) -> Optional[Expr]:
     """``expr >= 0`` unless ``size <= 0`` (an empty range touches nothing): None if provable."""
-    if _nonnegative(expr) or _nonnegative(-size) or _nonnegative(expr - size + 1):
+    if provably_nonnegative(expr) or provably_nonnegative(-size) or provably_nonnegative(expr - size + 1):
         return None         # the last: size >= 1 in the case that matters, so expr >= size - 1 >= 0
     return sympy.Max(expr, -size)
 
@@ -201,9 +201,9 @@ class _Intervals:
             return f(lo / den), f(hi / den)
         if isinstance(e, sympy.Mod):
             m = e.args[1]
-            if m.free_symbols & set(self.ranges) or _nonnegative(-m):
+            if m.free_symbols & set(self.ranges) or provably_nonnegative(-m):
                 raise _Unbounded(f"{e}")
-            if not _nonnegative(m - 1):
+            if not provably_nonnegative(m - 1):
                 self.extra.append(m - 1)         # a positive modulus (0 would divide by zero)
             return sympy.Integer(0), m - 1
         raise _Unbounded(f"{e}")
@@ -248,7 +248,7 @@ def _subset_requirements(program: "Program", state: State, e: Edge, data: str, s
             (sympy.Min(*sizes) if sizes else None)
         why = f"state {state.name!r}: {data}[{subset}] (dimension {d}, extent {dim})"
         for expr in (lo, dim - 1 - hi, *iv.extra):
-            req = _guarded(expr, empty) if empty is not None else (None if _nonnegative(expr) else expr)
+            req = _guarded(expr, empty) if empty is not None else (None if provably_nonnegative(expr) else expr)
             if req is not None:
                 out.append((req, why))
     return out
