@@ -165,10 +165,14 @@ class _Intervals:
     def param(self, p: sympy.Symbol) -> tuple[Expr, Expr]:
         if p not in self.memo:
             r = self.ranges[p]
-            if not r.step.is_number or r.step == 0:
-                raise _Unbounded(f"{p} has the symbolic step {r.step}")
-            last = r.stop - 1 if r.step > 0 else r.stop + 1      # bounds the last value taken
             first_lo, first_hi = self.of(r.start)
+            if not r.step.is_number or r.step == 0:
+                # either direction: start <= p < stop or stop < p <= start
+                up_lo, up_hi = self.of(r.stop - 1)
+                down_lo, down_hi = self.of(r.stop + 1)
+                self.memo[p] = (sympy.Min(first_lo, down_lo), sympy.Max(first_hi, up_hi))
+                return self.memo[p]
+            last = r.stop - 1 if r.step > 0 else r.stop + 1      # bounds the last value taken
             last_lo, last_hi = self.of(last)
             self.memo[p] = (first_lo, last_hi) if r.step > 0 else (last_lo, first_hi)
         return self.memo[p]
@@ -234,7 +238,8 @@ def _subset_requirements(program: "Program", state: State, e: Edge, data: str, s
         return []
     iv = _Intervals(ranges)
     # an empty loop or map range around the memlet means it touches nothing
-    sizes = [r.size() for r in ranges.values() if not (r.free_symbols() & {str(p) for p in ranges})]
+    sizes = [r.size() if r.step.is_number and r.step != 0 else sympy.Abs(r.stop - r.start)
+             for r in ranges.values() if not (r.free_symbols() & {str(p) for p in ranges})]
     out = []
     for d, (r, dim) in enumerate(zip(subset.ranges, desc.shape)):
         if not r.step.is_number or r.step == 0:
