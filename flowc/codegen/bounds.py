@@ -92,10 +92,11 @@ def to_sympy(node: tl.Node, local: set[str]) -> Optional[sympy.Expr]:
 
 
 def provably_inside(index: Optional[sympy.Expr], extent: sympy.Expr,
-                    params: dict[sympy.Symbol, Range]) -> bool:
+                    params: dict[sympy.Symbol, Range], sizes: set[sympy.Symbol]) -> bool:
     """Whether ``0 <= index < extent`` for every value of the map parameters in ``params``
-    (an affine index; each parameter with a unit-or-constant positive step and a non-empty
-    range, since a body runs only for values inside its range)."""
+    (an affine index; each parameter with a constant positive step and a non-empty range,
+    since a body runs only for values inside its range). After the parameters are replaced,
+    only size symbols (``sizes``, non-negative by the binder's check) may remain."""
     if index is None:
         return False
     lo = hi = sympy.expand(index)
@@ -110,7 +111,7 @@ def provably_inside(index: Optional[sympy.Expr], extent: sympy.Expr,
         first, last = r.start, r.stop - 1
         lo = lo.subs(p, first if coeff >= 0 else last)
         hi = hi.subs(p, last if coeff >= 0 else first)
-    if (lo.free_symbols | hi.free_symbols) & set(params):
+    if not (lo.free_symbols | hi.free_symbols | extent.free_symbols) <= sizes:
         return False
     return _nonnegative(lo) and _nonnegative(extent - 1 - hi)
 
@@ -118,8 +119,10 @@ def provably_inside(index: Optional[sympy.Expr], extent: sympy.Expr,
 class SubscriptChecker:
     """Prints checked array-connector subscripts for one generated function."""
 
-    def __init__(self) -> None:
+    def __init__(self, sizes: set[sympy.Symbol]) -> None:
         self.sites: list[Site] = []
+        #: the program's size symbols (non-negative)
+        self.sizes = sizes
 
     def element(self, base: str, dims: list[tuple[tl.Node, str, sympy.Expr, str]],
                 flat: Callable[[list[str]], str], ctype: str, site: Site,
@@ -148,7 +151,7 @@ class SubscriptChecker:
                         and sympy.expand(s_sym - extent) == 0:
                     checks.extend(checks_here)
                     continue
-            if not provably_inside(to_sympy(node, local), extent, params):
+            if not provably_inside(to_sympy(node, local), extent, params, self.sizes):
                 checks_here.append(f"flowc::index_ok({record}, {k}, {axis}, {var}, 0, ({sym_cxx(extent)}), "
                                    f"({sym_cxx(extent)}))")
             checks.extend(checks_here)

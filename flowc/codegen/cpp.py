@@ -85,7 +85,8 @@ class _Generator:
         #: scope-local arrays allocated once per thread outside their loop nest
         self._hoisted: set[str] = set()
         #: run-time checks of data-dependent subscripts
-        self.subscripts = SubscriptChecker()
+        self.subscripts = SubscriptChecker({canonical_symbol(prm.name) for prm in program.call_signature()
+                                            if prm.kind == "symbol"})
 
     # ------------------------------------------------------------ output
     def emit(self, text: str) -> None:

@@ -91,11 +91,18 @@ def _span(offset: Expr, shape: tuple, strides: tuple) -> tuple[Expr, Expr]:
     return sympy.expand(lo), sympy.expand(hi)
 
 
-def _guarded(expr: Expr, size: Expr) -> Optional[Expr]:
-    """``expr >= 0`` unless ``size <= 0`` (an empty range touches nothing): None if provable."""
-    if provably_nonnegative(expr) or provably_nonnegative(-size) or provably_nonnegative(expr - size + 1):
-        return None         # the last: size >= 1 in the case that matters, so expr >= size - 1 >= 0
-    return sympy.Max(expr, -size)
+def _guarded(expr: Expr, *sizes: Expr) -> Optional[Expr]:
+    """``expr >= 0`` unless one of ``sizes`` is ``<= 0`` (an empty range touches nothing), as
+    ``Max(expr, -size, ...)``; None if provable."""
+    if provably_nonnegative(expr):
+        return None
+    unique = list(dict.fromkeys(sympy.expand(z) for z in sizes))
+    for z in unique:
+        if provably_nonnegative(-z) or provably_nonnegative(expr - z + 1):
+            return None     # the last: z >= 1 in the case that matters, so expr >= z - 1 >= 0
+    if not unique:
+        return expr
+    return sympy.Max(expr, *(-z for z in unique), evaluate=False)
 
 
 def _view_requirements(program: "Program") -> Iterator[tuple[Expr, str]]:
@@ -231,15 +238,17 @@ def _memlets(program: "Program") -> Iterator[tuple[State, Edge, str, Subset, dic
 
 
 def _subset_requirements(program: "Program", state: State, e: Edge, data: str, subset: Subset,
-                         ranges: dict) -> list[tuple[Expr, str]]:
-    """Conditions keeping ``subset`` of ``data`` inside it; raises ``_Unbounded``."""
+                         ranges: dict, prove: bool = True) -> list[tuple[Expr, str]]:
+    """Conditions keeping ``subset`` of ``data`` inside it; raises ``_Unbounded``. With
+    ``prove=False`` only the bounds are derived (to find what cannot be bounded)."""
     desc = program.data[data]
     if not isinstance(desc, Array):
         return []
     iv = _Intervals(ranges)
     # an empty loop or map range around the memlet means it touches nothing
+    names = {str(p) for p in ranges}
     sizes = [r.size() if r.step.is_number and r.step != 0 else sympy.Abs(r.stop - r.start)
-             for r in ranges.values() if not (r.free_symbols() & {str(p) for p in ranges})]
+             for r in ranges.values() if not (r.free_symbols() & names)]
     out = []
     for d, (r, dim) in enumerate(zip(subset.ranges, desc.shape)):
         if not r.step.is_number or r.step == 0:
@@ -248,14 +257,14 @@ def _subset_requirements(program: "Program", state: State, e: Edge, data: str, s
         first_lo, first_hi = iv.of(r.start)
         last_lo, last_hi = iv.of(last)
         lo, hi = (first_lo, last_hi) if r.step > 0 else (last_lo, first_hi)
+        if not prove:
+            continue
         size = r.size()
-        empty = sympy.Min(*sizes, size) if not (size.free_symbols & set(ranges)) else \
-            (sympy.Min(*sizes) if sizes else None)
-        why = f"state {state.name!r}: {data}[{subset}] (dimension {d}, extent {dim})"
+        guards = sizes + ([size] if not (size.free_symbols & set(ranges)) else [])
         for expr in (lo, dim - 1 - hi, *iv.extra):
-            req = _guarded(expr, empty) if empty is not None else (None if provably_nonnegative(expr) else expr)
+            req = _guarded(expr, *guards)
             if req is not None:
-                out.append((req, why))
+                out.append((req, f"state {state.name!r}: {data}[{subset}] (dimension {d}, extent {dim})"))
     return out
 
 
@@ -264,7 +273,7 @@ def unbounded_subsets(program: "Program") -> list[str]:
     out = []
     for state, e, data, subset, ranges in _memlets(program):
         try:
-            _subset_requirements(program, state, e, data, subset, ranges)
+            _subset_requirements(program, state, e, data, subset, ranges, prove=False)
         except _Unbounded as exc:
             out.append(f"state {state.name!r}: the memlet {e.src!r} -> {e.dst!r} indexes {data!r} with "
                        f"{subset}, whose bounds cannot be derived ({exc})")
@@ -276,7 +285,12 @@ def access_requirements(program: "Program") -> list[tuple[Expr, str]]:
     inside its container (see the module docstring). Each comes with a description."""
     reqs: list[tuple[Expr, str]] = list(_view_requirements(program))
     seen = {r for r, _ in reqs}
+    done: set = set()
     for state, e, data, subset, ranges in _memlets(program):
+        key = (data, subset, tuple(ranges.items()))
+        if key in done:
+            continue            # the same subset under the same ranges (many edges of a map nest)
+        done.add(key)
         try:
             found = _subset_requirements(program, state, e, data, subset, ranges)
         except _Unbounded:
