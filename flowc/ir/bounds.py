@@ -31,7 +31,7 @@ import sympy
 
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array
-from flowc.ir.nodes import MapEntry
+from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, Tasklet
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import Expr, Range, Subset, canonical_symbol
 
@@ -221,12 +221,19 @@ class _Intervals:
 
 
 def _memlets(program: "Program") -> Iterator[tuple[State, Edge, str, Subset, dict]]:
-    """Every (state, edge, container, subset, ranges of the parameters around it) of the program."""
+    """Every (state, edge, container, subset, ranges of the parameters around it) of the program
+    whose subset addresses memory: at a tasklet, a library node or a copy between access nodes.
+    Memlets at map entries and exits only summarize those (propagation may over-approximate
+    them, e.g. ``0:Max(1, K)``), and code generation does not address memory through them."""
     for state, loops in _states(program.body, []):
         scopes = state.scope_dict()
         for e in state.edges():
             m = e.memlet
             if m.is_empty or m.subset is None:
+                continue
+            ends = (e.src, e.dst)
+            if not (any(isinstance(n, (Tasklet, LibraryNode)) for n in ends)
+                    or all(isinstance(n, AccessNode) for n in ends)):
                 continue
             ranges = {canonical_symbol(v): r for v, r in loops}
             for en in _edge_scopes(state, e, scopes):
