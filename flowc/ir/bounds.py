@@ -149,6 +149,24 @@ def _edge_scopes(state: State, e: Edge, scopes: dict) -> list[MapEntry]:
     return chain
 
 
+def _last(r: Range) -> Expr:
+    """The last value of ``r`` (numeric step; meaningful when ``r`` is not empty)."""
+    if r.step == 1:
+        return r.stop - 1
+    if r.step == -1:
+        return r.stop + 1
+    return r.start + (r.size() - 1) * r.step
+
+
+def _runs(r: Range) -> Expr:
+    """Positive exactly when a loop over ``r`` runs at least once (as generated code tests it)."""
+    if r.step.is_number and r.step != 0:
+        return r.size()
+    # step > 0: start < stop; step <= 0: start > stop (a zero step loops forever there)
+    return (sympy.Max(r.stop - r.start, 0) * sympy.Max(r.step, 0)
+            + sympy.Max(r.start - r.stop, 0) * sympy.Max(1 - r.step, 0))
+
+
 class _Unbounded(Exception):
     """An index expression interval arithmetic cannot bound."""
 
@@ -179,8 +197,7 @@ class _Intervals:
                 down_lo, down_hi = self.of(r.stop + 1)
                 self.memo[p] = (sympy.Min(first_lo, down_lo), sympy.Max(first_hi, up_hi))
                 return self.memo[p]
-            last = r.stop - 1 if r.step > 0 else r.stop + 1      # bounds the last value taken
-            last_lo, last_hi = self.of(last)
+            last_lo, last_hi = self.of(_last(r))
             self.memo[p] = (first_lo, last_hi) if r.step > 0 else (last_lo, first_hi)
         return self.memo[p]
 
@@ -254,15 +271,13 @@ def _subset_requirements(program: "Program", state: State, e: Edge, data: str, s
     iv = _Intervals(ranges)
     # an empty loop or map range around the memlet means it touches nothing
     names = {str(p) for p in ranges}
-    sizes = [r.size() if r.step.is_number and r.step != 0 else sympy.Abs(r.stop - r.start)
-             for r in ranges.values() if not (r.free_symbols() & names)]
+    sizes = [_runs(r) for r in ranges.values() if not (r.free_symbols() & names)]
     out = []
     for d, (r, dim) in enumerate(zip(subset.ranges, desc.shape)):
         if not r.step.is_number or r.step == 0:
             raise _Unbounded(f"the step {r.step}")
-        last = r.stop - 1 if r.step > 0 else r.stop + 1
         first_lo, first_hi = iv.of(r.start)
-        last_lo, last_hi = iv.of(last)
+        last_lo, last_hi = iv.of(_last(r))
         lo, hi = (first_lo, last_hi) if r.step > 0 else (last_lo, first_hi)
         if not prove:
             continue
