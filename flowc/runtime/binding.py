@@ -13,8 +13,7 @@ The C contract (what code generation emits)::
 one parameter per ``Param`` in order: an ``array`` is a pointer to its first
 element, a ``scalar`` is passed by value, a ``symbol`` is an ``int64_t``.
 Arrays with ``is_return`` are allocated here for each call. Return value 0
-means success; ``flowc.ir.errors.INDEX_ERROR`` (a gather out of bounds) raises ``IndexError``
-and anything else ``RuntimeError``, with the text of
+means success; anything else raises ``RuntimeError`` with the text of
 ``extern "C" const char* flowc_error_message()`` if the library exports it.
 
 Why generated code
@@ -60,7 +59,6 @@ import sympy
 from flowc.ir.data import Array, Storage
 from flowc.ir.dtypes import DType
 from flowc.ir.errors import FlowcError, IRError
-from flowc.ir.bounds import access_requirements
 from flowc.ir.program import Param, Program
 from flowc.ir.symbolic import free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
@@ -331,6 +329,8 @@ class CompiledProgram:
         raise ValueError(f"{self._label}: {why} needs {expr} >= 0, but {given}")
 
     def _err_bounds(self, index: int, **values: int) -> None:
+        from flowc.ir.bounds import access_requirements
+
         expr, why = access_requirements(self.program)[index]
         given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
         raise ValueError(f"{self._label}: out of bounds: {why} needs {expr} >= 0, but {given}")
@@ -369,7 +369,8 @@ class CompiledProgram:
         from flowc.ir.errors import INDEX_ERROR
 
         if rc == INDEX_ERROR and self._error_message is not None:
-            # a data-dependent subscript out of bounds (flowc/codegen/bounds.py): NumPy's exception
+            # ir.errors.INDEX_ERROR: a data-dependent subscript (a gather) out of bounds
+            # (flowc/codegen/bounds.py): NumPy's exception and message
             raise IndexError(f"{self._label}: {self._error_message().decode(errors='replace')}")
         detail = ""
         if self._error_message is not None:
@@ -487,6 +488,8 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         emit(f"if not {_py_expr(expr, local)} >= 0: self._err_requirement({k}, {values})")
 
     # 3b. views and memlet subsets inside their containers for these symbol values (flowc/ir/bounds.py)
+    from flowc.ir.bounds import access_requirements
+
     for k, (expr, _) in enumerate(access_requirements(program)):
         names = sorted(free_symbol_names(expr))
         if not set(names) <= set(local):
