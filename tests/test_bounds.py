@@ -388,3 +388,21 @@ def test_frontend_strided_loops_are_not_refused(rng, n) -> None:
     for i in range(0, n - 1, 2):
         expected[i] = x[i + 1] - x[i]
     np.testing.assert_allclose(strided_neighbour(x), expected)
+
+
+def test_ir_transient_with_a_negative_stride_raises_per_call(rng) -> None:
+    p = ir.Program("negative_stride")
+    p.add_array("A", ["N"], ir.float64)
+    p.add_array("out", ["N"], ir.float64)
+    p.add_return("out")
+    p.add_transient("T", ["N"], ir.float64, strides=[-1])
+    st = p.add_state("fill")
+    st.add_mapped_tasklet("fill", {"i": "0:N"}, {"a": "A[i]"}, "o = a + 1.0", {"o": "T[i]"})
+    st2 = p.add_state("read")
+    st2.add_mapped_tasklet("read", {"i": "0:N"}, {"t": "T[i]"}, "o = t * 2.0", {"o": "out[i]"})
+    f = ir.from_json(p.to_json()).compile()
+    a = rng.standard_normal(1)
+    np.testing.assert_allclose(f(a), (a + 1.0) * 2.0)      # one element: the stride is never used
+    for n in (2, 9):
+        with pytest.raises(ValueError, match="out of bounds: transient 'T'"):
+            f(rng.standard_normal(n))

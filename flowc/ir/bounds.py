@@ -10,6 +10,8 @@ for ``Program.requirements``; a call that breaks one raises ``ValueError`` befor
 - **Views.** Every element of a non-empty view lies inside its root container's span
   (``[min, max]`` of ``offset + sum(i_d * stride_d)`` over the root's shape), and a non-empty
   view has a non-empty root.
+- **Transients.** A transient is allocated with ``total_size()`` elements from its element 0;
+  its strides must keep every element inside (a negative stride would not).
 - **Memlet subsets.** Every memlet's subset lies inside its container whenever the loops and
   maps around it run at all: each index is bounded over the map parameters and loop variables
   around the memlet by interval arithmetic (``_Intervals``: sums, numeric multiples, ``Min``,
@@ -107,7 +109,15 @@ def _guarded(expr: Expr, *sizes: Expr) -> Optional[Expr]:
 
 def _view_requirements(program: "Program") -> Iterator[tuple[Expr, str]]:
     for name, desc in program.data.items():
-        if not isinstance(desc, Array) or desc.view_of is None:
+        if not isinstance(desc, Array):
+            continue
+        if desc.view_of is None:
+            if desc.transient:      # allocated with total_size() elements from its first one
+                lo, hi = _span(sympy.Integer(0), desc.shape, desc.strides)
+                for expr in (lo, desc.total_size() - 1 - hi):
+                    req = _guarded(expr, sympy.Mul(*desc.shape))
+                    if req is not None:
+                        yield req, f"transient {name!r} (strides {desc.strides}) inside its allocation"
             continue
         root = program.root_of(name)
         rdesc = program.data[root]
