@@ -55,6 +55,12 @@ def provably_nonnegative(e: Expr) -> bool:
         return bool(e >= 0)
     if _positive_symbols(e).is_nonnegative:
         return True
+    # c * Min(a, b) with c < 0 is at least c * a (and c * b); c * Max(a, b) with c > 0 likewise
+    for term in sympy.Add.make_args(e):
+        coeff, rest = term.as_coeff_Mul()
+        if coeff.is_number and ((isinstance(rest, sympy.Min) and coeff < 0)
+                                or (isinstance(rest, sympy.Max) and coeff > 0)):
+            return any(provably_nonnegative(e - term + coeff * arg) for arg in rest.args)
     lower = sympy.Integer(0)
     for term in sympy.Add.make_args(e):
         coeff, rest = term.as_coeff_Mul()
