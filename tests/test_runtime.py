@@ -530,7 +530,7 @@ def test_size_expressions_print_as_integer_python() -> None:
     for expr in cases:
         text = binding_mod._py_expr(expr, local)
         for nv, mv in ((7, 3), (12, 5), (0, 1)):
-            value = eval(text, {}, {"n": nv, "m": mv})   # noqa: S307 - text generated from a sympy expr
+            value = eval(text, dict(binding_mod.BUILTINS), {"n": nv, "m": mv})   # noqa: S307 - text generated from a sympy expr
             assert isinstance(value, int) and value == int(expr.subs({n: nv, m: mv})), (expr, text)
 
 

@@ -30,12 +30,13 @@ from typing import Optional
 import jinja2
 import sympy
 
+from flowc.codegen.bounds import Site, SubscriptChecker
 from flowc.codegen.cxx_expr import cname, cxx_comment, cxx_string, sym_cxx, tasklet_cxx
 from flowc.codegen.libraries import EMITTERS, EmitContext
 from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar
-from flowc.ir.errors import IRError
+from flowc.ir.errors import INDEX_ERROR, IRError
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
@@ -44,6 +45,9 @@ from flowc.ir.symbolic import Expr, Range, canonical_symbol
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
     keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+#: the per-call record of the first out-of-bounds subscript (see flowc/codegen/bounds.py)
+_INDEX_RECORD = "fc_index_error"
 
 #: loops over fewer elements run on the calling thread: waking the pool costs more than they do
 PARALLEL_MIN_ELEMENTS = 16384
@@ -107,6 +111,9 @@ class _Generator:
         self._placement = self._place_transients()
         #: scope-local arrays allocated once per thread outside their loop nest
         self._hoisted: set[str] = set()
+        #: run-time checks of data-dependent subscripts
+        self.subscripts = SubscriptChecker({canonical_symbol(prm.name) for prm in program.call_signature()
+                                            if prm.kind == "symbol"})
 
     # ------------------------------------------------------------ output
     def emit(self, text: str) -> None:
@@ -246,6 +253,7 @@ class _Generator:
             if isinstance(p.data[n], Scalar):
                 self._declare(n)
         self.emit_block(p.body)
+        self.lines[:0] = ["  " + line for line in self.subscripts.declarations(_INDEX_RECORD)]
         source = _TEMPLATES.get_template("program.cpp.j2").render(
             helpers=_TEMPLATES.get_template("helpers.h.j2").render(),
             blas_prototypes=self.ctx.blas_prototypes(),
@@ -290,7 +298,10 @@ class _Generator:
     def emit_state(self, state: State) -> None:
         self.emit(f"// state {cxx_comment(state.name)}")
         scopes = state.scope_dict()
+        checked = len(self.subscripts.sites)
         self.emit_scope(state, None, scopes, parallel_params=[], in_parallel=False)
+        if len(self.subscripts.sites) > checked:
+            self.emit(self.subscripts.check_after(_INDEX_RECORD, INDEX_ERROR))
 
     def emit_scope(self, state: State, entry: Optional[MapEntry], scopes: dict,
                    parallel_params: list[str], in_parallel: bool) -> None:
@@ -306,7 +317,7 @@ class _Generator:
             if isinstance(node, MapEntry):
                 self.emit_map(state, node, scopes, parallel_params, in_parallel)
             elif isinstance(node, Tasklet):
-                self.emit_tasklet(state, node, parallel_params)
+                self.emit_tasklet(state, node, parallel_params, scopes)
             elif isinstance(node, AccessNode):
                 self.emit_copies(state, node, in_parallel)
             elif isinstance(node, LibraryNode):
@@ -484,13 +495,14 @@ class _Generator:
         return f"#pragma omp simd {clauses}".rstrip()
 
     # ------------------------------------------------------------ tasklets
-    def emit_tasklet(self, state: State, node: Tasklet, parallel_params: list[str]) -> None:
+    def emit_tasklet(self, state: State, node: Tasklet, parallel_params: list[str],
+                     scopes: Optional[dict] = None) -> None:
         code = node.code
         arrays = set()
         for s in code.stmts:
             arrays |= set(tl.subscripted(s.value))
         local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned())}
-        array_base: dict[str, tuple[str, list[Expr]]] = {}
+        array_base: dict[str, tuple[str, list[Expr], list[Range]]] = {}
         self.emit("{")
         self.depth += 1
         for e in state.in_edges(node):
@@ -498,7 +510,7 @@ class _Generator:
                 continue
             start = [r.start for r in e.memlet.subset] if e.memlet.subset is not None else []
             if e.dst_conn in arrays:
-                array_base[e.dst_conn] = (e.data, start)
+                array_base[e.dst_conn] = (e.data, start, list(e.memlet.subset))
                 continue
             self.emit(f"const {self.ctype(e.data)} {local[e.dst_conn]} = {self.element(e.data, start)};")
         out_edges = state.out_edges(node)
@@ -511,15 +523,31 @@ class _Generator:
         def name_of(n: str) -> str:
             return local[n] if n in local else cname(n)
 
-        def subscript_of(n: str, idx: list[str]) -> str:
+        # map parameters around the tasklet bound the indices that use them
+        params: dict[sympy.Symbol, Range] = {}
+        if scopes is not None:
+            for en in state.enclosing_maps(node, scopes):
+                params.update({canonical_symbol(p): r for p, r in zip(en.map.params, en.map.ranges)})
+        counter = iter(range(1 << 30))
+
+        def subscript_of(n: str, idx: list[str], nodes: tuple[tl.Node, ...]) -> str:
             if n not in array_base:
                 raise IRError(f"{node!r}: {n!r} is indexed but is not an array connector")
-            data, start = array_base[n]
+            data, start, block = array_base[n]
             desc = self.program.data[data]
-            flat = " + ".join(
-                [sym_cxx(self.flat_index(data, start))] +
-                [f"({i}) * {sym_cxx(st)}" for i, st in zip(idx, desc.strides)])
-            return f"{cname(self.program.root_of(data))}[{flat}]"
+
+            def flat(indices: list[str]) -> str:
+                return " + ".join([sym_cxx(self.flat_index(data, start))] +
+                                  [f"({i}) * {sym_cxx(st)}" for i, st in zip(indices, desc.strides)])
+
+            # the block a subscript may address: from the block's start to its last element, or
+            # (with a step) to the container's end
+            extents = [r.stop - r.start if r.step == 1 else dim - r.start
+                       for r, dim in zip(block, desc.shape)]
+            dims = [(nd, text, ext, f"fc_ix{next(counter)}") for nd, text, ext in zip(nodes, idx, extents)]
+            return self.subscripts.element(
+                cname(self.program.root_of(data)), dims, flat, desc.dtype.ctype, Site(data, node.label),
+                lambda x: tasklet_cxx(x, name_of, subscript_of), set(local), params, _INDEX_RECORD)
 
         for s in code.stmts:
             rhs = tasklet_cxx(s.value, name_of, subscript_of)

@@ -143,9 +143,10 @@ def _const_cxx(c: tl.Const) -> str:
 
 
 def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
-                subscript_of: Callable[[str, list[str]], str] | None = None) -> str:
+                subscript_of: Callable[[str, list[str], tuple[tl.Node, ...]], str] | None = None) -> str:
     """A tasklet-language expression as C++. ``name_of`` maps names to C++
-    expressions; ``subscript_of(name, indices)`` addresses array connectors."""
+    expressions; ``subscript_of(name, indices, index_nodes)`` addresses array connectors
+    (given the printed indices and the indices' expression trees, for bounds checks)."""
     def go(n: tl.Node) -> str:
         if isinstance(n, tl.Const):
             return _const_cxx(n)
@@ -177,7 +178,7 @@ def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
         if isinstance(n, tl.Subscript):
             if subscript_of is None:
                 raise IRError(f"array connector {n.value!r} indexed where no array is in scope")
-            return subscript_of(n.value, [go(i) for i in n.indices])
+            return subscript_of(n.value, [go(i) for i in n.indices], n.indices)
         raise IRError(f"not a tasklet expression node: {n!r}")
 
     return go(node)

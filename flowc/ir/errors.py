@@ -13,6 +13,12 @@ class ValidationError(IRError):
     """``Program.validate()`` found a broken invariant; the message names the node."""
 
 
+#: the return code of a generated entry point whose data-dependent subscript (a gather ``x[idx]``)
+#: was out of bounds: the runtime raises ``IndexError`` with NumPy's message from
+#: ``flowc_error_message()`` (see ``flowc/codegen/bounds.py``)
+INDEX_ERROR = 3
+
+
 class FrontendError(FlowcError):
     """Python the frontend does not support; carries file, line and column."""
 

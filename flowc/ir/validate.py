@@ -155,6 +155,18 @@ class _Validator:
         self.check_signature()
         self.check_data()
         self.check_block(self.p.body, {})
+        self.check_bounded()
+
+    def check_bounded(self) -> None:
+        """Every memlet's bounds can be derived (``flowc/ir/bounds.py``), so the binder can check them."""
+        from flowc.ir.bounds import unbounded_subsets
+
+        unbounded = unbounded_subsets(self.p)
+        if unbounded:
+            raise ValidationError(f"program {self.p.name!r}: {unbounded[0]}; its bounds cannot be checked "
+                                  "(indices may use sums, numeric multiples, Min/Max, // by an integer and % by a "
+                                  "positive modulus; data-dependent indices go through an array connector, "
+                                  "which is checked at run time)")
 
     # ------------------------------------------------------------ containers
     def check_data(self) -> None:

@@ -116,6 +116,11 @@ def _pointer_expr(var: str) -> str:
     return f"{var}.ctypes.data"
 
 
+#: builtins the generated code calls, under private names: a parameter may be called ``type``,
+#: ``len`` or ``min`` (a local of the generated function, which would shadow the builtin)
+BUILTINS: dict[str, Any] = {f"_fc_{b.__name__}": b for b in (isinstance, len, type, int, bool, float, min, max, abs)}
+
+
 # --------------------------------------------------------------------------- symbolic -> Python
 def _py_expr(expr: sympy.Expr, local: dict[str, str]) -> str:
     """Print an integer sympy expression as Python arithmetic over the locals in ``local``.
@@ -144,12 +149,12 @@ def _py_expr(expr: sympy.Expr, local: dict[str, str]) -> str:
     if e.is_Pow and e.exp.is_Integer and int(e.exp) >= 0:
         return f"({_py_expr(e.base, local)} ** {int(e.exp)})"
     if isinstance(e, (sympy.Min, sympy.Max)):
-        fn = "min" if isinstance(e, sympy.Min) else "max"
+        fn = "_fc_min" if isinstance(e, sympy.Min) else "_fc_max"
         return f"{fn}(" + ", ".join(_py_expr(a, local) for a in e.args) + ")"
     if isinstance(e, sympy.Mod):
         return f"(({_py_expr(e.args[0], local)}) % ({_py_expr(e.args[1], local)}))"
     if isinstance(e, sympy.Abs):
-        return f"abs({_py_expr(e.args[0], local)})"
+        return f"_fc_abs({_py_expr(e.args[0], local)})"
     raise IRError(f"cannot evaluate size expression {e} at call time")
 
 
@@ -362,6 +367,13 @@ class CompiledProgram:
         raise ValueError(f"{self._label}: {why}: {expr} = {value} does not fit int64 "
                          f"[{INT64_MIN}, {INT64_MAX}], with {given}")
 
+    def _err_bounds(self, index: int, **values: int) -> None:
+        from flowc.ir.bounds import access_requirements
+
+        expr, why = access_requirements(self.program)[index]
+        given = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+        raise ValueError(f"{self._label}: out of bounds: {why} needs {expr} >= 0, but {given}")
+
     def _err_shape(self, name: str, got: tuple, expected: tuple) -> None:
         desc = self.program.data[name]
         for d, (g, e, s) in enumerate(zip(got, expected, desc.shape)):
@@ -393,6 +405,12 @@ class CompiledProgram:
                          f"(e.g. np.ascontiguousarray / np.asfortranarray) or pass a view that has it")
 
     def _err_returncode(self, rc: int) -> None:
+        from flowc.ir.errors import INDEX_ERROR
+
+        if rc == INDEX_ERROR and self._error_message is not None:
+            # ir.errors.INDEX_ERROR: a data-dependent subscript (a gather) out of bounds
+            # (flowc/codegen/bounds.py): NumPy's exception and message
+            raise IndexError(f"{self._label}: {self._error_message().decode(errors='replace')}")
         detail = ""
         if self._error_message is not None:
             raw = self._error_message()
@@ -441,6 +459,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         "_fc_symbol": _symbol_value, "_fc_perf": time.perf_counter, "_fc_print": print,
         "_fc_sys": sys, "_fc_ndarray_new": np.ndarray, "_fc_overlap": np.may_share_memory,
     }
+    g.update(BUILTINS)
     inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
     returns = [p for p in params if p.is_return]
     symbols = [p.name for p in params if p.kind == "symbol"]
@@ -479,11 +498,11 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         assert isinstance(desc, Array)
         g[f"_fc_dt{i}"] = desc.dtype.numpy
         emit(f"# {p.name}: {desc.dtype.name}[{', '.join(str(s) for s in desc.shape)}]")
-        emit(f"if not isinstance({v}, _fc_ndarray): self._err_not_array({p.name!r}, {v})")
+        emit(f"if not _fc_isinstance({v}, _fc_ndarray): self._err_not_array({p.name!r}, {v})")
         emit(f"if {v}.dtype is not _fc_dt{i} and {v}.dtype != _fc_dt{i}: self._err_dtype({p.name!r}, {v})")
         sv = shape_var[p.name] = f"_fc_shp{i}"
         emit(f"{sv} = {v}.shape")
-        emit(f"if len({sv}) != {desc.ndim}: self._err_ndim({p.name!r}, {v})")
+        emit(f"if _fc_len({sv}) != {desc.ndim}: self._err_ndim({p.name!r}, {v})")
         if p.name in written:
             emit(f"if not {v}.flags.writeable: self._err_readonly({p.name!r})")
         check = False
@@ -492,8 +511,8 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
             if s.is_Symbol and s.name in local and s.name not in origin:
                 origin[s.name] = (p.name, d)
                 emit(f"{local[s.name]} = {sv}[{d}]")
-                emit(f"if {s.name} is not _fc_MISSING and (type({s.name}) is not int or {s.name} != {local[s.name]}): "
-                     f"self._err_contradiction({s.name!r}, {s.name}, {local[s.name]})")
+                emit(f"if {s.name} is not _fc_MISSING and (_fc_type({s.name}) is not _fc_int "
+                     f"or {s.name} != {local[s.name]}): self._err_contradiction({s.name!r}, {s.name}, {local[s.name]})")
             else:
                 check = True
         needs_shape_check[p.name] = check
@@ -503,7 +522,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         if s in origin:
             continue
         emit(f"if {s} is _fc_MISSING: self._err_missing_symbol({s!r})")
-        emit(f"{local[s]} = {s} if (type({s}) is int and 0 <= {s} <= {INT64_MAX}) else _fc_symbol(self, {s!r}, {s})")
+        emit(f"{local[s]} = {s} if (_fc_type({s}) is _fc_int and 0 <= {s} <= {INT64_MAX}) else _fc_symbol(self, {s!r}, {s})")
 
     # 3. conditions the program assumes of its symbols (constant slice bounds inside symbolic axes)
     for k, (expr, _) in enumerate(program.requirements):
@@ -525,6 +544,17 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         emit(f"_fc_v = {_py_expr(expr, local)}")
         emit(f"if not {INT64_MIN} <= _fc_v <= {INT64_MAX}: self._err_int64({k}, _fc_v, {values})")
 
+    # 3b. views and memlet subsets inside their containers for these symbol values (flowc/ir/bounds.py)
+    from flowc.ir.bounds import access_requirements
+
+    for k, (expr, _) in enumerate(access_requirements(program)):
+        names = sorted(free_symbol_names(expr))
+        if not set(names) <= set(local):
+            raise IRError(f"bounds of program {program.name!r} use {', '.join(sorted(set(names) - set(local)))}, "
+                          "which is not a symbol of the program")
+        values = ", ".join(f"{n}={local[n]}" for n in names)
+        emit(f"if not {_py_expr(expr, local)} >= 0: self._err_bounds({k}, {values})")
+
     # 4. shapes and strides of arrays; scalar conversion
     call_args: list[str] = []
     for i, p in enumerate(inputs):
@@ -533,13 +563,13 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         if p.kind == "scalar":
             dt = p.dtype
             if dt.kind == "b":
-                emit(f"if type({v}) is not bool: {v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
+                emit(f"if _fc_type({v}) is not _fc_bool: {v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
             elif dt.kind in "iu":
                 lo, hi = _int_range(dt)
-                emit(f"if not (type({v}) is int and {lo} <= {v} <= {hi}): "
+                emit(f"if not (_fc_type({v}) is _fc_int and {lo} <= {v} <= {hi}): "
                      f"{v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
             elif dt.kind == "f" and dt.name != "float16":
-                emit(f"if type({v}) is not float: {v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
+                emit(f"if _fc_type({v}) is not _fc_float: {v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
             else:
                 emit(f"{v} = _fc_scalar(self, {p.name!r}, {v}, self._dtypes[{i}])")
             call_args.append(v)
@@ -585,7 +615,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
             total = _py_expr(desc.total_size(), local)
             strides = _tuple_expr([f"{_py_expr(st, local)} * {isz}" for st in desc.strides])
             emit(f"{r} = _fc_ndarray_new({_tuple_expr(shape)}, _fc_rdt{j}, "
-                 f"buffer=_fc_empty(max({total}, 1), _fc_rdt{j}), strides={strides})")
+                 f"buffer=_fc_empty(_fc_max({total}, 1), _fc_rdt{j}), strides={strides})")
         call_args.append(_pointer_expr(r))
 
     call_args += [local[s] for s in symbols]

@@ -154,6 +154,12 @@ ATTACKS: dict[str, tuple[str, Callable[[dict], None], str]] = {
     "negative_index.json": ("axpy", lambda d: _edge(d).__setitem__("memlet", {**_edge(d)["memlet"],
                                                                              "subset": "i - 1"}),
                             r"below 0"),
+    "non_affine_subset.json": ("axpy", lambda d: _edge(d).__setitem__("memlet", {**_edge(d)["memlet"],
+                                                                                "subset": "i * i"}),
+                               r"cannot be derived"),
+    "symbolic_product_subset.json": ("axpy", lambda d: _edge(d).__setitem__("memlet", {**_edge(d)["memlet"],
+                                                                                      "subset": "i * N"}),
+                                     r"cannot be derived"),
     "access_to_unknown_data.json": ("axpy", lambda d: next(n for n in _first_state(d)["nodes"]
                                                            if n["type"] == "access").__setitem__("data", "secret"),
                                     r"secret"),
