@@ -522,7 +522,8 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
         if s in origin:
             continue
         emit(f"if {s} is _fc_MISSING: self._err_missing_symbol({s!r})")
-        emit(f"{local[s]} = {s} if (_fc_type({s}) is _fc_int and 0 <= {s} <= {INT64_MAX}) else _fc_symbol(self, {s!r}, {s})")
+        emit(f"{local[s]} = {s} if (_fc_type({s}) is _fc_int and 0 <= {s} <= {INT64_MAX}) "
+             f"else _fc_symbol(self, {s!r}, {s})")
 
     # 3. conditions the program assumes of its symbols (constant slice bounds inside symbolic axes)
     for k, (expr, _) in enumerate(program.requirements):
