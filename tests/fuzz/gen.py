@@ -173,8 +173,11 @@ class Generator:
             ["unary", "binary", "where", "reduce", "matmul", "view", "astype", "concat", "create", "shift"],
             [14, 22, 4, 9, 3, 8, 5, 2, 2, 1])[0]
         if kind == "unary":
-            s, _ = self.expr(depth - 1)
-            src = self.r.choice(UNARY).format(s)
+            s, sv = self.expr(depth - 1)
+            form = self.r.choice(UNARY)
+            if "reciprocal" in form and _dtype(sv[0])[0] in "iub":
+                raise Reject("integer reciprocal (1 // x: NumPy's value for 0 is arbitrary)")
+            src = form.format(s)
         elif kind == "binary":
             a, _ = self.expr(depth - 1)
             b, _ = self.expr(depth - 1)
@@ -303,7 +306,10 @@ class Generator:
         # arrays mutated in place must be restored too: keep copies
         copies = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in env.items()} for env in self.envs]
         try:
-            getattr(self, "st_" + kind)()
+            try:
+                getattr(self, "st_" + kind)()
+            except (IndexError, ValueError, TypeError) as e:   # an empty sample array and the like
+                raise Reject(str(e)) from None
         except Reject:
             self.envs, self.names, self.lines, self.temp = [dict(c) for c in copies], snapshot[1], snapshot[2], \
                 snapshot[3]
@@ -363,7 +369,7 @@ class Generator:
         body = self.r.choice(BINARY[:12] + UNARY[:6]).format(leaf[0], other) if self.r.random() < 0.7 else other
         bv = _run(body.replace(f"[{i}]", "[0]"), self.envs)
         if np.ndim(bv[0]) == 0:
-            init = self.r.choice(["0.0", "0", "1.0"])
+            init = f"np.{_dtype(bv[0])}({self.r.choice(['0', '1'])})"
         elif all(np.shape(b) == np.shape(v)[1:] for b, v in zip(bv, xv)):
             init = self.r.choice([f"np.zeros_like({x}[0])", f"{x}[0].copy()", f"np.ones_like({x}[0])"])
         else:
@@ -372,6 +378,10 @@ class Generator:
         self.emit(f"{acc} = {init}\nfor {i} in {rng}:\n    {upd}")
         if any(np.shape(env[acc]) != np.shape(b) for env, b in zip(self.envs, bv)):
             raise Reject("accumulator changes shape")
+        # a loop may run zero times (range(1, N) at N = 1): then NumPy's accumulator keeps the dtype of
+        # its initial value, which a compiled program cannot know; keep programs whose dtype is stable
+        if any(_dtype(env[acc]) != _dtype(_run(init, [env])[0]) for env in self.envs):
+            raise Reject("accumulator changes dtype")
         self.names.append(acc)
 
     def st_recurrence(self) -> None:

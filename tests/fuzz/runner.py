@@ -30,7 +30,7 @@ from .gen import HEADER, Program, generate
 
 REPO = Path(__file__).resolve().parents[2]
 FAILURES = ("mismatch", "crash", "hang", "compile_error")
-COMPILE_TIMEOUT = 240
+COMPILE_TIMEOUT = 180
 
 
 class Worker:
@@ -207,7 +207,7 @@ class Runner:
         path = self.write(batch_module(members))
         job = {"kind": "run", "module": path, "entry": "batch", "modes": [False, True],
                "seed": members[0][1].seed, "sizes": sizes, "member_seeds": {str(k): p.seed for k, p in members}}
-        res = self.worker().ask(job, COMPILE_TIMEOUT * 2)
+        res = self.worker().ask(job, int(COMPILE_TIMEOUT * 1.7))
         if res["cls"] == "ok":
             return {k: Outcome(p, "ok", sizes=sizes) for k, p in members}
         half = len(members) // 2
