@@ -30,7 +30,8 @@ from .gen import HEADER, Program, generate
 
 REPO = Path(__file__).resolve().parents[2]
 FAILURES = ("mismatch", "crash", "hang", "compile_error")
-COMPILE_TIMEOUT = 180
+COMPILE_TIMEOUT = 300
+RUN_TIMEOUT = 60
 
 
 class Worker:
@@ -85,9 +86,10 @@ class Worker:
                         "stage": last}
             msg = json.loads(line)
             if "stage" in msg:
+                # each step has its own limit: a compile may take minutes on a loaded machine, a run
+                # of these sizes takes milliseconds
                 last = msg["stage"]
-                if last.startswith("run"):
-                    deadline = min(deadline, time.monotonic() + 30)   # a run of these sizes takes ms
+                deadline = time.monotonic() + (RUN_TIMEOUT if last.startswith("run") else timeout)
                 continue
             return msg["result"]
 
@@ -207,7 +209,7 @@ class Runner:
         path = self.write(batch_module(members))
         job = {"kind": "run", "module": path, "entry": "batch", "modes": [False, True],
                "seed": members[0][1].seed, "sizes": sizes, "member_seeds": {str(k): p.seed for k, p in members}}
-        res = self.worker().ask(job, int(COMPILE_TIMEOUT * 1.7))
+        res = self.worker().ask(job, COMPILE_TIMEOUT)
         if res["cls"] == "ok":
             return {k: Outcome(p, "ok", sizes=sizes) for k, p in members}
         half = len(members) // 2
