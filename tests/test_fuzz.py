@@ -17,7 +17,8 @@ from tests.fuzz.report import write_failures
 from tests.fuzz.runner import FAILURES, Runner, programs_for, summary
 
 SEED = 20261207
-COUNT = int(os.environ.get("FLOWC_FUZZ_COUNT", "64"))
+COUNT = int(os.environ.get("FLOWC_FUZZ_COUNT", "200"))
+MINIMIZE = int(os.environ.get("FLOWC_FUZZ_MINIMIZE", "25"))   # checks (compiles) per failure
 
 
 def test_random_programs_match_numpy(tmp_path):
@@ -27,7 +28,7 @@ def test_random_programs_match_numpy(tmp_path):
         report = summary(results)
         print(report)
         failing = [o for o in results if o.cls in FAILURES or o.cls.startswith("batch_")]
-        files = write_failures(runner, failing, tmp_path, budget=25) if failing else []
+        files = write_failures(runner, failing, tmp_path, budget=MINIMIZE) if failing else []
     finally:
         runner.close()
     text = "\n\n".join(f"--- {f}\n{f.read_text()}" for f in files)
