@@ -225,11 +225,16 @@ class Runner:
     def run(self, programs: list[Program], progress: Any = None) -> list[Outcome]:
         chunks = [programs[i:i + self.batch] for i in range(0, len(programs), self.batch)]
         results: list[Outcome] = []
-        with ThreadPoolExecutor(self.jobs) as ex:
+        ex = ThreadPoolExecutor(self.jobs)
+        try:
             for outs in ex.map(lambda ic: self.run_batch(*ic), enumerate(chunks)):
                 results.extend(outs)
                 if progress:
                     progress(results)
+        finally:
+            # interrupted (Ctrl-C, a test timeout): drop the batches not started, stop the workers
+            ex.shutdown(wait=False, cancel_futures=True)
+            self.close()
         return results
 
 
