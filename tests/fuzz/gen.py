@@ -15,6 +15,7 @@ the oracle (``oracle.reference``) runs the function with those names bound to in
 from __future__ import annotations
 
 import random
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -438,6 +439,9 @@ class Generator:
                 continue
             ret = temps[-1] if self.r.random() < 0.8 else self.r.choice(temps)
             body = "\n".join(self.lines)
+            # a size symbol that no parameter's shape has must be passed by keyword: keep to the others
+            if any(re.search(rf"\b{s}\b", body) and not re.search(rf"\b{s}\b", sig) for s in SYMBOLS):
+                continue
             return Program(self.seed, f"def f({sig}):\n{body}\n    return {ret}\n")
         raise RuntimeError(f"seed {self.seed}: no program")
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .minimize import minimize
 from .replay import case_text
 from .runner import FAILURES, Outcome, Runner, group_key
+
+
+def failure_kind(cls: str, detail: str) -> str:
+    """The class and the kind of difference (dtype, shape, NaN, inf, values; the exception type)."""
+    if cls == "mismatch":
+        m = re.search(r": (dtype|shape|NaN|inf|expected|\d+ of \d+ values)", detail)
+        return "mismatch " + (re.sub(r"\d+", "", m.group(1)) if m else "")
+    if cls == "crash":
+        return "crash " + detail.split(":")[0].split("(")[0]
+    return cls
 
 
 def shrink(runner: Runner, o: Outcome, budget: int) -> tuple[str, dict, bool, int]:
@@ -17,9 +28,12 @@ def shrink(runner: Runner, o: Outcome, budget: int) -> tuple[str, dict, bool, in
     if budget <= 0 or o.cls == "hang":
         return o.program.source, sizes, mode, idx
 
+    kind = failure_kind(o.cls, o.detail)
+
     def still_fails(src: str, sz: dict) -> bool:
         res = runner.run_single(src, o.program.seed, [sz], modes=[mode], size_indices=[idx])
-        if res["cls"] == o.cls:
+        # the same kind of failure: a dtype mismatch must not shrink into a NaN mismatch (another bug)
+        if res["cls"] == o.cls and failure_kind(res["cls"], res.get("detail", "")) == kind:
             o.detail = res.get("detail", o.detail)     # the minimized program's own difference
             return True
         return False
