@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root: tests.fuzz is a package
 
 from tests.fuzz.report import write_failures
@@ -21,6 +23,7 @@ COUNT = int(os.environ.get("FLOWC_FUZZ_COUNT", "200"))
 MINIMIZE = int(os.environ.get("FLOWC_FUZZ_MINIMIZE", "25"))   # checks (compiles) per failure
 
 
+@pytest.mark.timeout(1800)      # about 2 minutes on 2 idle cores; far more on a loaded machine
 def test_random_programs_match_numpy(tmp_path):
     runner = Runner(jobs=min(4, os.cpu_count() or 1), work_dir=str(tmp_path / "work"), batch=8)
     try:
