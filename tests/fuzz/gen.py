@@ -404,6 +404,7 @@ class Generator:
                 break
         else:
             b = f"-{a}"
+            _run(b, self.envs)      # both branches must be valid NumPy, not only the one taken
         t = self.new_temp()
         self.emit(f"if {cond}:\n    {t} = {a}\nelse:\n    {t} = {b}")
         self.names.append(t)
