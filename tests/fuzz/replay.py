@@ -52,10 +52,13 @@ def replay(func: Callable[..., Any], seed: int, size_index: int, sizes: dict, au
     print(f"NumPy:  {want!r}")
     got = flowc.program(func, auto_optimize=auto_optimize)(*fl_args)
     print(f"flowc:  {got!r}")
-    diff = oracle.compare(want, got)
+    import inspect
+
+    floor = oracle.rtol_floor(inspect.getsource(func))
+    diff = oracle.compare(want, got, floor=floor)
     for name, a, b in zip(func.__annotations__, np_args, fl_args):
         if diff is None and hasattr(a, "shape"):
-            diff = oracle.compare(a, b, f"argument {name} after the call")
+            diff = oracle.compare(a, b, f"argument {name} after the call", floor)
     print("difference:", diff or "none")
     return 1 if diff else 0
 
