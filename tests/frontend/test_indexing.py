@@ -69,6 +69,24 @@ def test_boolean_mask_assignment(rng):
 
 
 @flowc.program
+def int_masks(c: flowc.int64[N], d: flowc.int32[N], f: flowc.float16[N]):
+    c[c > 0] = -1.5
+    d[d < 0] = 7.9
+    f[f > 0] = 1e-3
+
+
+def test_mask_assignment_casts_the_value_not_the_array(rng):
+    # the select ran in the promoted dtype: int64 elements the mask leaves alone went through
+    # float64 (-2**63 + 1 came back as -2**63)
+    for n in (1, 4, 33):
+        c = rng.integers(-2**63, 2**63 - 1, n, dtype=np.int64)
+        c[0] = -2**63 + 1
+        d = rng.integers(-2**31, 2**31 - 1, n, dtype=np.int32)
+        f = rng.standard_normal(n).astype(np.float16)
+        run_both(int_masks, c, d, f)
+
+
+@flowc.program
 def gathers(x: flowc.float64[N, M], idx: flowc.int64[K], jdx: flowc.int32[K]):
     return x[idx], x[idx, 1], x[:, idx], x[idx, jdx], x[1:][idx // 2], x[idx][:, ::-1], x[-1, jdx] * 2
 
