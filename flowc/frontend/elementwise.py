@@ -166,8 +166,8 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "power": (np.power, 2, _power, False),
     "maximum": (np.maximum, 2, _call("max"), False),
     "minimum": (np.minimum, 2, _call("min"), False),
-    "fmax": (np.fmax, 2, _call("max"), False),
-    "fmin": (np.fmin, 2, _call("min"), False),
+    "fmax": (np.fmax, 2, _call("fmax"), False),         # NaN ignored (C's fmax), not propagated
+    "fmin": (np.fmin, 2, _call("fmin"), False),
     "arctan2": (np.arctan2, 2, _call("arctan2"), False),
     "fmod": (np.fmod, 2, _call("fmod"), False),
     "greater": (np.greater, 2, _bin(">"), True),

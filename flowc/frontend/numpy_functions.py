@@ -15,6 +15,7 @@ values).
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -153,9 +154,35 @@ for _alias, _target in _ALIASES.items():
 def _math_function(name: str) -> Any:
     def handler(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         a = Args(f"math.{name}", args, kwargs, ["x"])
-        return ew.ufunc(_MATH[name], [a["x"]])
+        x = a["x"]
+        if is_arraylike(x) and len(x.shape) == 0:
+            return _math_scalar(name, x)
+        return ew.ufunc(_MATH[name], [x])
 
     return handler
+
+
+def _math_scalar(name: str, x: Value) -> Value:
+    """``math.<name>`` of a 0-d value (a number or a NumPy scalar in Python), as Python computes it:
+    in double precision, giving a Python float, weak in NumPy's promotion (``float32_array -
+    math.erf(s)`` stays float32); ``math.floor``/``math.ceil`` give a Python int (weak int64)."""
+    if x.dtype.kind == "c":
+        raise LoweringError(f"math.{name} does not accept complex numbers", f"np.{_MATH[name]}")
+    to_int = name in ("floor", "ceil")
+    if isinstance(x, Const):
+        try:
+            out = getattr(math, name)(x.value)
+        except (ValueError, OverflowError) as exc:
+            raise LoweringError(f"math.{name}({x.value!r}) fails in Python: {exc}") from None
+        return Const(out, ew.INT64 if to_int else ew.FLOAT64, True)
+    if to_int and x.dtype.kind in "biu":
+        out = ew.cast(x, ew.INT64)
+    else:
+        out = ew.ufunc(_MATH[name], [ew.cast(x, ew.FLOAT64)])
+        if to_int:
+            out = ew.cast(out, ew.INT64)
+    lz = ew.as_lazy(out)
+    return Lazy(lz.shape, lz.dtype, lz.node, lz.leaves, True)
 
 
 _MATH = {"exp": "exp", "expm1": "expm1", "log": "log", "log2": "log2", "log10": "log10", "log1p": "log1p",
