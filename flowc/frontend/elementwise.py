@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -232,6 +233,20 @@ _FOLD_SYM = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multipl
              "minimum": lambda a, b: sympy.Min(a, b)}
 
 
+_COMPARE_OPS = {"greater": operator.gt, "greater_equal": operator.ge, "less": operator.lt,
+                "less_equal": operator.le, "equal": operator.eq, "not_equal": operator.ne}
+
+
+def _compare_out_of_range(name: str, values: Sequence[Any], compute: DType) -> Optional[bool]:
+    """NumPy 2 compares an integer array with a Python int outside its dtype's range exactly
+    (``uint8_array < 300`` is all True), where casting the int to the dtype would wrap: every
+    element then compares as the dtype's minimum does. None when no operand is out of range."""
+    info = np.iinfo(compute.numpy)
+    if not any(isinstance(v, int) and not info.min <= v <= info.max for v in values):
+        return None
+    return bool(_COMPARE_OPS[name](*(info.min if v is None else v for v in values)))
+
+
 def _py_value(v: Const) -> Any:
     return v.value if v.weak else v.dtype.numpy.type(v.value)
 
@@ -274,12 +289,17 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
     if name not in COMPLEX_UFUNCS and any(lz.dtype.kind == "c" for lz in lazies):
         raise LoweringError(f"{name} is not supported on complex values",
                             f"on complex arrays: {', '.join(sorted(COMPLEX_UFUNCS))}")
-    result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies])
+    values = [a.value if isinstance(a, Const) and a.weak else None for a in args]
+    result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies], values)
     weak = weak and not numpy_call
     if name.startswith("logical"):
         compute = BOOL
     elif compare:
         compute, _ = T.promote([(lz.dtype, lz.weak) for lz in lazies])
+        if name in _COMPARE_OPS and compute.is_integer:
+            decided = _compare_out_of_range(name, values, compute)
+            if decided is not None:
+                return Lazy(shape, BOOL, T.literal(decided, BOOL), {}, weak)
     else:
         compute = result
     if compute.name == "float16" and name not in _F16_NATIVE:
