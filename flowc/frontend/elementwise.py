@@ -247,6 +247,14 @@ def _compare_out_of_range(name: str, values: Sequence[Any], compute: DType) -> O
     return bool(_COMPARE_OPS[name](*(info.min if v is None else v for v in values)))
 
 
+def _weak_value(v: Any) -> Any:
+    """The Python number a weak constant stands for (folding may leave a NumPy scalar in it,
+    which NumPy would take as strong); None for anything else."""
+    if not (isinstance(v, Const) and v.weak):
+        return None
+    return {"b": bool, "i": int, "u": int, "f": float, "c": complex}[v.dtype.kind](v.value)
+
+
 def _py_value(v: Const) -> Any:
     return v.value if v.weak else v.dtype.numpy.type(v.value)
 
@@ -289,7 +297,7 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
     if name not in COMPLEX_UFUNCS and any(lz.dtype.kind == "c" for lz in lazies):
         raise LoweringError(f"{name} is not supported on complex values",
                             f"on complex arrays: {', '.join(sorted(COMPLEX_UFUNCS))}")
-    values = [a.value if isinstance(a, Const) and a.weak else None for a in args]
+    values = [_weak_value(a) for a in args]
     result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies], values)
     weak = weak and not numpy_call
     if name.startswith("logical"):
