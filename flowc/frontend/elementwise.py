@@ -90,6 +90,26 @@ def broadcast_to(lz: Lazy, shape: Sequence[Any]) -> Lazy:
     return Lazy(shape, lz.dtype, tl.substitute(lz.node, name_map), leaves, lz.weak)
 
 
+def drop_leading_ones(v: Any, ndim: int) -> Any:
+    """``v`` without the leading size-1 axes it has beyond ``ndim`` axes: NumPy's assignment
+    ``x[...] = v`` accepts them (a ``(1, M)`` value into an ``(M,)`` target), unlike an operator's
+    broadcasting or a ufunc's ``out=``."""
+    if not isinstance(v, (Ref, Lazy)) or len(v.shape) <= ndim:
+        return v
+    lz = as_lazy(v)
+    drop = 0
+    while lz.ndim - drop > ndim and T.is_one(lz.shape[drop]):
+        drop += 1
+    if drop == 0:
+        return v
+    sym_map = {placeholder(k): sympy.Integer(0) if k < drop else placeholder(k - drop) for k in range(lz.ndim)}
+    name_map: dict[str, tl.Node] = {placeholder_name(k): tl.Const(0, "int64") if k < drop
+                                    else tl.Name(placeholder_name(k - drop)) for k in range(lz.ndim)}
+    leaves = {c: Leaf(lf.data, tuple(sympy.sympify(e).xreplace(sym_map) for e in lf.index), lf.block)
+              for c, lf in lz.leaves.items()}
+    return Lazy(tuple(lz.shape[drop:]), lz.dtype, tl.substitute(lz.node, name_map), leaves, lz.weak)
+
+
 def combine(values: Sequence[Any]) -> tuple[tuple[Any, ...], list[Lazy]]:
     """Broadcast the operands of one element-wise operation to their common shape."""
     lazies = [as_lazy(v) for v in values]

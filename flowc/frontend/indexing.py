@@ -357,7 +357,10 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
         # sum is written back with an ordinary (unsafe) cast, float to int truncating toward zero
         store(lw, _real_into(new, sub.dtype), sub, name="assign")
         return
-    store(lw, _same_kind(new, sub.dtype) if aug else new, sub, name="assign")
+    if aug:
+        store(lw, _same_kind(new, sub.dtype), sub, name="assign")
+    else:
+        store(lw, ew.drop_leading_ones(new, sub.ndim), sub, name="assign")
 
 
 def _is_element(target: Ref, items: list[IndexItem]) -> bool:

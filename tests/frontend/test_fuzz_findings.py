@@ -286,3 +286,30 @@ def test_fmod_int64_is_exact(rng):
     for n in SIZES:
         a = rng.integers(2**60, 2**62, n) * rng.choice([-1, 1], n)
         _check(f, a, rng.integers(3, 1000, n))
+
+
+# ---------------------------------------------------------------- assignment drops leading 1s
+
+def assign_leading_ones(c: flowc.float16[1, M], y: flowc.float64[1, N, M], x: flowc.float64[N, M]):
+    c[-1] = c - c * 2
+    x[...] = y
+    x[0] = y[:, :1, :] * 3.0
+    x[:, 1:] = y[:, :, 1:]
+    return c, x
+
+
+def test_assignment_drops_leading_size_one_axes(rng):
+    for n, m in ((1, 1), (1, 4), (3, 5), (6, 2)):
+        _check(assign_leading_ones, rand(rng, (1, m), np.float16), rand(rng, (1, n, m)), rand(rng, (n, m)))
+
+
+def test_in_place_operator_keeps_broadcast_rule():
+    """``x[0] += v`` with ``v`` of shape (1, M) is a ufunc with ``out=x[0]``: NumPy refuses it."""
+    def f(c: flowc.float64[2, M]):
+        c[0] += c[:1]
+        return c
+
+    with pytest.raises(ValueError):
+        f(np.ones((2, 3)))
+    with pytest.raises(flowc.FrontendError, match="cannot be broadcast"):
+        flowc.program(f).to_ir()
