@@ -313,3 +313,14 @@ def test_in_place_operator_keeps_broadcast_rule():
         f(np.ones((2, 3)))
     with pytest.raises(flowc.FrontendError, match="cannot be broadcast"):
         flowc.program(f).to_ir()
+
+
+# ---------------------------------------------------------------- matmul of bool arrays
+
+def bool_matmul(d: flowc.bool_[N], e: flowc.bool_[N, M], f: flowc.float32[M]):
+    return np.matmul(d, d), d @ e, e.T @ e, e @ f, np.matmul(e, e[0] > 0), np.dot(d, e)
+
+
+def test_bool_matmul_is_or_of_ands(rng):
+    for n, m in ((1, 1), (4, 3), (7, 9), (40, 5)):
+        _check(bool_matmul, rng.random(n) < 0.3, rng.random((n, m)) < 0.3, rand(rng, m, np.float32))
