@@ -170,6 +170,21 @@ def _power(a: list[tl.Node], dt: DType) -> tl.Node:
     return tl.BinOp("**", a[0], a[1])
 
 
+def _reciprocal(x: tl.Node, dt: DType) -> tl.Node:
+    """``1 / x``; on integers NumPy computes ``(T)(1.0 / x)``: 1 and -1 are themselves, every other
+    value is 0, and 0 gives what x86-64 makes of infinity (INT_MIN for int32/int64, 0 for the
+    narrower and the unsigned types). Written out, so that no integer division by zero is left."""
+    if not dt.is_integer:
+        return tl.BinOp("/", T.literal(1, dt), x)
+    one = tl.BinOp("==", x, T.literal(1, dt))
+    if dt.kind == "u":
+        return tl.Call("where", (one, T.literal(1, dt), T.literal(0, dt)))
+    zero = T.literal(np.iinfo(dt.numpy).min if dt.itemsize >= 4 else 0, dt)
+    unit = tl.BinOp("or", one, tl.BinOp("==", x, T.literal(-1, dt)))
+    return tl.Call("where", (unit, x, tl.Call("where", (tl.BinOp("==", x, T.literal(0, dt)), zero,
+                                                         T.literal(0, dt)))))
+
+
 def _invert(a: list[tl.Node], dt: DType) -> tl.Node:
     return tl.UnaryOp("not", a[0]) if dt.kind == "b" else tl.UnaryOp("~", a[0])
 
@@ -210,7 +225,7 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "absolute": (np.absolute, 1, _call("abs"), True),      # |complex| is computed on the complex value
     "fabs": (np.fabs, 1, _call("abs"), False),
     "square": (np.square, 1, lambda a, dt: tl.BinOp("*", a[0], a[0]), False),
-    "reciprocal": (np.reciprocal, 1, lambda a, dt: tl.BinOp("/", T.literal(1, dt), a[0]), False),
+    "reciprocal": (np.reciprocal, 1, lambda a, dt: _reciprocal(a[0], dt), False),
     "sign": (np.sign, 1, _call("sign"), False),
     "floor": (np.floor, 1, _call("floor"), False),
     "ceil": (np.ceil, 1, _call("ceil"), False),

@@ -324,3 +324,25 @@ def bool_matmul(d: flowc.bool_[N], e: flowc.bool_[N, M], f: flowc.float32[M]):
 def test_bool_matmul_is_or_of_ands(rng):
     for n, m in ((1, 1), (4, 3), (7, 9), (40, 5)):
         _check(bool_matmul, rng.random(n) < 0.3, rng.random((n, m)) < 0.3, rand(rng, m, np.float32))
+
+
+# ---------------------------------------------------------------- integer reciprocal
+
+def _reciprocal_program(dt: str):
+    X = _ftype(dt)
+
+    def int_reciprocal(a: X[N]):
+        return np.reciprocal(a), np.reciprocal(a > 1), np.reciprocal(a[::-1]) + a
+
+    return int_reciprocal
+
+
+@pytest.mark.parametrize("dt", ["int8", "int16", "int32", "int64", "uint8", "uint32", "uint64"])
+def test_integer_reciprocal_of_zero_and_units(rng, dt):
+    """NumPy's ``(T)(1.0 / x)``: +-1 stay, 0 gives x86-64's conversion of inf, others 0."""
+    func = _reciprocal_program(dt)
+    lo = -3 if np.iinfo(dt).min < 0 else 0
+    for n in SIZES:
+        a = rng.integers(lo, 4, n).astype(dt)
+        a[0] = 0
+        _check(func, a)
