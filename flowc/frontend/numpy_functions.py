@@ -23,7 +23,10 @@ import sympy
 
 from flowc.ir.dtypes import DType, dtype_of
 
+from flowc.ir import expr as tl
+
 from . import elementwise as ew
+from . import types as T
 from .context import Lowering
 from .emit import store
 from .errors import LoweringError
@@ -239,10 +242,26 @@ def _minmax(name: str, ufunc: str) -> Any:
             for x in (out, v):
                 if isinstance(x, (Ref, Lazy)) and len(x.shape) != 0:
                     raise LoweringError(f"{name}() of arrays is not supported", f"np.{ufunc}(a, b)")
-            out = ew.ufunc(ufunc, [out, v])
+            out = _python_pick(name, ufunc, out, v)
         return out
 
     return handler
+
+
+def _python_pick(name: str, ufunc: str, current: Value, item: Value) -> Value:
+    """One step of Python's ``max``/``min``: ``item`` replaces ``current`` only if it compares
+    greater (less), so ``max(nan, 1)`` is nan, ``max(1, nan)`` is 1 and a tie keeps the first
+    (np.maximum would propagate either NaN). The dtype is the operands' promotion (Python returns
+    the chosen object itself, whose type may depend on the values)."""
+    if all(isinstance(x, Sym) or (isinstance(x, Const) and x.dtype.is_integer) for x in (current, item)):
+        return ew.ufunc(ufunc, [current, item])          # sizes stay symbolic: max(N, 3) is Max(N, 3)
+    cond = ew.ufunc("greater" if name == "max" else "less", [item, current])
+    if isinstance(cond, Const):
+        return item if bool(cond.value) else current
+    shape, (lc, la, lb) = ew.combine([cond, current, item])
+    dt, weak = T.promote([(la.dtype, la.weak), (lb.dtype, lb.weak)])
+    node = tl.Call("where", (lc.node, T.cast_to(lb.node, lb.dtype, dt), T.cast_to(la.node, la.dtype, dt)))
+    return ew.make(shape, dt, node, [lc, la, lb], weak)
 
 
 function("min")(_minmax("min", "minimum"))

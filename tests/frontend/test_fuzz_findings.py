@@ -346,3 +346,28 @@ def test_integer_reciprocal_of_zero_and_units(rng, dt):
         a = rng.integers(lo, 4, n).astype(dt)
         a[0] = 0
         _check(func, a)
+
+
+# ---------------------------------------------------------------- Python's max() / min() of scalars
+
+def builtin_minmax(a: flowc.float32[N], b: flowc.float64[N], i: flowc.int32[N]):
+    x, y = a[0], b[-1]
+    return (max(x, 0.5), min(0.5, x), max(y, x), min(x, y), max(x, y, 0.25), min(i[0], i[-1], 2),
+            max(x, -0.0), np.zeros(max(a.shape[0], 2)), max(np.sum(i), 2.5))
+
+
+def test_builtin_max_min_follow_python_on_nan_and_ties(rng):
+    """``max(a, b)`` is ``b if b > a else a``: ``max(nan, 1)`` is nan, ``max(1, nan)`` is 1 and
+    ``max(-0.0, 0.0)`` is -0.0 (np.maximum propagates NaN). Python returns the chosen object, whose
+    type depends on the values, so values (and signs of zeros) are compared, not dtypes."""
+    for n in SIZES:
+        for av, bv in ((np.nan, 0.3), (0.7, np.nan), (np.nan, np.nan), (0.0, -0.0), (-0.0, 0.0),
+                       (rng.random(), rng.random())):
+            a, b = np.full(n, av, np.float32), np.full(n, bv)
+            i = rng.integers(-5, 5, n).astype(np.int32)
+            exp = builtin_minmax(a, b, i)
+            for prog in _both(builtin_minmax):
+                for o, e in zip(prog(a, b, i), exp):
+                    o, e = np.asarray(o, np.float64), np.asarray(e, np.float64)
+                    np.testing.assert_array_equal(o, e)
+                    np.testing.assert_array_equal(np.signbit(o), np.signbit(e))
