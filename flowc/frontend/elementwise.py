@@ -290,6 +290,18 @@ def _weak_value(v: Any) -> Any:
     return {"b": bool, "i": int, "u": int, "f": float, "c": complex}[v.dtype.kind](v.value)
 
 
+def check_stored_int(v: Any, dtype: DType, what: str) -> None:
+    """NumPy refuses to store a Python int that an integer dtype cannot hold (``u8[0] = 300``,
+    ``np.full(n, -1, np.uint8)`` raise OverflowError) rather than wrapping it."""
+    pv = _weak_value(v)
+    if dtype.is_integer and type(pv) is int:
+        info = np.iinfo(dtype.numpy)
+        if not info.min <= pv <= info.max:
+            raise LoweringError(f"{what}: Python integer {pv} is out of bounds for {dtype.name} "
+                                f"(NumPy raises OverflowError)", f"a value in [{info.min}, {info.max}], or an "
+                                f"explicit cast such as np.{dtype.name}(...) of an array")
+
+
 def _py_value(v: Const) -> Any:
     return v.value if v.weak else v.dtype.numpy.type(v.value)
 
@@ -384,13 +396,23 @@ def clip(x: Any, lo: Optional[Any], hi: Optional[Any]) -> Any:
     """``np.clip(x, lo, hi)``; either bound may be None."""
     operands = [v for v in (x, lo, hi) if v is not None]
     shape, lazies = combine(operands)
-    samples = [T.sample(lz.dtype, lz.weak) for lz in lazies]
+    samples = [T.sample(lz.dtype, lz.weak) if _weak_value(v) is None else _weak_value(v)
+               for v, lz in zip(operands, lazies)]
     full = [samples[0], samples[1] if lo is not None else None,
             samples[-1] if hi is not None else None]
     try:
-        dt = dtype_of(np.asarray(np.clip(*full)).dtype)
-    except (TypeError, ValueError) as exc:
+        with np.errstate(all="ignore"):
+            dt = dtype_of(np.asarray(np.clip(*full)).dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise LoweringError(f"np.clip: {exc}") from None
+    if dt.is_integer:
+        # NumPy accepts a Python int bound beyond the dtype's range on the side where it clips
+        # nothing (a lower bound below the minimum, an upper bound above the maximum): no bound
+        info = np.iinfo(dt.numpy)
+        lo_v, hi_v = _weak_value(lo), _weak_value(hi)
+        if isinstance(lo_v, int) and lo_v < info.min or isinstance(hi_v, int) and hi_v > info.max:
+            return clip(x, None if isinstance(lo_v, int) and lo_v < info.min else lo,
+                        None if isinstance(hi_v, int) and hi_v > info.max else hi)
     it = iter(lazies)
     node = T.cast_to(next(it).node, lazies[0].dtype, dt)
     if lo is not None:

@@ -360,6 +360,7 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
     if aug:
         store(lw, _same_kind(new, sub.dtype), sub, name="assign")
     else:
+        ew.check_stored_int(new, sub.dtype, "assignment")
         store(lw, ew.drop_leading_ones(new, sub.ndim), sub, name="assign")
 
 

@@ -371,3 +371,43 @@ def test_builtin_max_min_follow_python_on_nan_and_ties(rng):
                     o, e = np.asarray(o, np.float64), np.asarray(e, np.float64)
                     np.testing.assert_array_equal(o, e)
                     np.testing.assert_array_equal(np.signbit(o), np.signbit(e))
+
+
+# ---------------------------------------------------------------- Python ints stored or clipped
+
+def clip_out_of_range(u: flowc.uint8[N], i: flowc.int8[N]):
+    return (np.clip(u, 0, 300), np.clip(u, -5, 100), np.clip(u, -5, 300), np.clip(i, -5, 300),
+            np.clip(i, -300, 7), np.clip(u, 100, 1000), np.clip(u, 1.5, 300))
+
+
+def test_clip_with_python_ints_beyond_the_dtype(rng):
+    for n in SIZES:
+        _check(clip_out_of_range, rng.integers(0, 256, n).astype(np.uint8),
+               rng.integers(-128, 128, n).astype(np.int8))
+
+
+def clip_harmful(u: flowc.uint8[N]):
+    return np.clip(u, 300, 400)
+
+
+def setitem_300(u: flowc.uint8[N]):
+    u[0] = 300
+    return u
+
+
+def full_minus_one(u: flowc.uint8[N]):
+    return np.full(u.shape[0], -1, dtype=np.uint8)
+
+
+def fill_256(u: flowc.uint8[N]):
+    v = u.copy()
+    v.fill(256)
+    return v
+
+
+@pytest.mark.parametrize("func", [clip_harmful, setitem_300, full_minus_one, fill_256])
+def test_storing_an_out_of_range_python_int_is_refused(func):
+    with pytest.raises(OverflowError):
+        func(np.ones(3, np.uint8))
+    with pytest.raises(flowc.FrontendError, match="out of bounds"):
+        flowc.program(func).to_ir()
