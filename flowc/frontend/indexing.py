@@ -342,7 +342,11 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
             raise LoweringError("assigning an array through a boolean mask is not supported",
                                 "x[mask] = scalar, or x[:] = np.where(mask, values, x)")
         new = ew.ufunc(aug, [target, value]) if aug else value
-        store(lw, ew.where(mask, _same_kind(new, target.dtype), target), target, name="mask_assign")
+        ew.check_stored_int(new, target.dtype, "assignment")
+        # select in the target's dtype (the value cast first, as NumPy's setitem casts it): a select
+        # in the promoted dtype would round the elements the mask keeps (int64 through float64)
+        new = ew.cast(_same_kind(new, target.dtype), target.dtype)
+        store(lw, ew.where(mask, new, target), target, name="mask_assign")
         return
     if any(it.kind in ("dynamic", "array") for it in items):
         if any(it.kind == "array" for it in items):

@@ -411,3 +411,21 @@ def test_storing_an_out_of_range_python_int_is_refused(func):
         func(np.ones(3, np.uint8))
     with pytest.raises(flowc.FrontendError, match="out of bounds"):
         flowc.program(func).to_ir()
+
+
+# ---------------------------------------------------------------- mask assignment keeps the dtype
+
+def mask_assign(c: flowc.int64[N], d: flowc.float32[N], u: flowc.uint8[N]):
+    c[c > 0] = -1.5
+    d[d > 0] = 2**40 + 1
+    d[d < 0] += 1
+    u[u > 100] = 2.75
+    return c, d, u
+
+
+def test_mask_assignment_selects_in_the_target_dtype(rng):
+    """``c[mask] = -1.5`` on int64: the elements the mask keeps stay exact (beyond 2**53)."""
+    for n in SIZES:
+        c = rng.integers(-2**63, 2**63 - 1, n, dtype=np.int64, endpoint=True)
+        c[0] = 2**62 + 1
+        _check(mask_assign, c, rand(rng, n, np.float32), rng.integers(0, 256, n).astype(np.uint8))
