@@ -119,7 +119,8 @@ _FUNCS = {
     "sin": "std::sin", "cos": "std::cos", "tan": "std::tan", "arcsin": "std::asin", "arccos": "std::acos",
     "arctan": "std::atan", "erf": "std::erf", "abs": "flowc::abs", "floor": "std::floor", "ceil": "std::ceil",
     "sign": "flowc::sign", "isnan": "flowc::isnan", "isinf": "flowc::isinf", "rsqrt": "flowc::rsqrt",
-    "min": "flowc::min", "max": "flowc::max", "pow": "flowc::pow", "arctan2": "std::atan2", "fmod": "std::fmod",
+    "min": "flowc::min", "max": "flowc::max", "fmin": "flowc::fmin", "fmax": "flowc::fmax",
+    "pow": "flowc::pow", "arctan2": "std::atan2", "fmod": "flowc::fmod",
 }
 _BINOPS = {"and": "&&", "or": "||"}
 

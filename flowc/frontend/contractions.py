@@ -48,7 +48,10 @@ def matmul(lw: Lowering, a: Value, b: Value) -> Value:
                             "use * to multiply by a scalar")
     dt, _ = T.promote([(a.dtype, False), (b.dtype, False)])
     if dt.kind == "b":
-        raise LoweringError("matmul of boolean arrays is not supported", "cast the operands to a number type")
+        # NumPy's bool matmul is an OR of ANDs: a count of true products (in int64, which cannot
+        # overflow) compared with 0
+        count = matmul(lw, ew.cast(a, ew.INT64), ew.cast(b, ew.INT64))
+        return ew.ufunc("not_equal", [count, Const(0, ew.INT64, True)])
     if lw.uses_bound(*a.shape, *b.shape):
         return _matmul_by_map(lw, a, b, dt)
     A = _operand(lw, a, dt, "matmul")

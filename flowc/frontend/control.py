@@ -68,9 +68,50 @@ def assigned_names(stmts: list[ast.stmt]) -> tuple[list[str], set[str]]:
 
 
 def used_outside(lw: Lowering, node: ast.AST) -> set[str]:
+    """Names read outside ``node``; ``x op= v`` reads ``x`` too."""
     inside = {id(n) for n in ast.walk(node)}
     return {n.id for n in ast.walk(lw.frame.source.tree)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in inside}
+            if isinstance(n, ast.Name) and id(n) not in inside and isinstance(n.ctx, ast.Load)} | \
+        {n.target.id for n in ast.walk(lw.frame.source.tree)
+         if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and id(n) not in inside}
+
+
+def modified_in_place_outside(lw: Lowering, node: ast.AST) -> set[str]:
+    """Names whose array is written in place outside ``node`` (``x op= v``, ``x[...] = v``)."""
+    inside = {id(n) for n in ast.walk(node)}
+    out: set[str] = set()
+    for n in ast.walk(lw.frame.source.tree):
+        if id(n) in inside:
+            continue
+        targets = [n.target] if isinstance(n, ast.AugAssign) else n.targets if isinstance(n, ast.Assign) else []
+        for t in targets:
+            if isinstance(n, ast.Assign) and not isinstance(t, (ast.Subscript, ast.Attribute)):
+                continue                                   # x = v rebinds x, it writes no array
+            while isinstance(t, (ast.Subscript, ast.Attribute)):
+                t = t.value
+            if isinstance(t, ast.Name):
+                out.add(t.id)
+    return out
+
+
+def _check_branch_aliases(lw: Lowering, node: ast.AST, names: list[str], initial: dict[str, Value],
+                          finals: list[dict[str, Value]], existing: set[str]) -> None:
+    """A variable that one arm of an ``if`` binds to an array that exists before it (``t2 = t1``)
+    aliases that array in Python only on that path; flowc gives the variable its own container.
+    That is only the same when neither is written in place afterwards: otherwise it is refused."""
+    written = modified_in_place_outside(lw, node)
+    for n in names:
+        for f in finals:
+            v = f.get(n)
+            if not isinstance(v, Ref) or v is initial.get(n) or v.data not in existing:
+                continue
+            others = {m for m, w in lw.frame.env.items() if isinstance(w, Ref) and w.data == v.data}
+            if n in written or others & written:
+                other = sorted(others)[0] if others else v.data
+                raise LoweringError(f"the variable {n!r} is the array {other!r} itself on one path of this branch "
+                                    f"and another array on the other, and one of them is written in place "
+                                    f"afterwards: flowc cannot follow an alias that depends on the path",
+                                    f"a copy in that branch: {n} = {other}.copy()")
 
 
 # ---------------------------------------------------------------- carried variables
@@ -108,7 +149,10 @@ def plan(lw: Lowering, node: ast.AST, arms: list[list[ast.stmt]], loop_var: Opti
                 finals.append({n: frame.env[n] for n in pre + new if n in frame.env})
         return finals
 
+    existing = set(lw.program.data)
     first = dry(dict(initial))
+    if not is_loop:
+        _check_branch_aliases(lw, node, pre + new, initial, first, existing)
     aliases = _aliases(lw, new, first, local_syms) if is_loop else {}
     specs = _specs(lw, node, pre, new, initial, first, local_syms, loop=is_loop)
     if is_loop:

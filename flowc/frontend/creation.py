@@ -35,6 +35,7 @@ def shape_arg(v: Value) -> tuple[Any, ...]:
 def filled(lw: Lowering, shape: tuple[Any, ...], dtype: DType, fill: Optional[Value], prefix: str) -> Ref:
     out = lw.temp(shape, dtype, prefix)
     if fill is not None:
+        ew.check_stored_int(fill, dtype, f"np.{prefix}")
         store(lw, fill, out, name=prefix, check_alias=False)
     return out
 
@@ -221,6 +222,7 @@ def _m_fill(lw: Lowering, self: Value, args: list[Value], kwargs: dict[str, Valu
     a = Args("ndarray.fill", args, kwargs, ["value"])
     if not isinstance(self, Ref):
         raise LoweringError("fill() needs an array variable")
+    ew.check_stored_int(a["value"], self.dtype, "fill()")
     store(lw, a["value"], self, name="fill", check_alias=False)
     from .values import PyValue
 

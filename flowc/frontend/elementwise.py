@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -89,6 +90,26 @@ def broadcast_to(lz: Lazy, shape: Sequence[Any]) -> Lazy:
     return Lazy(shape, lz.dtype, tl.substitute(lz.node, name_map), leaves, lz.weak)
 
 
+def drop_leading_ones(v: Any, ndim: int) -> Any:
+    """``v`` without the leading size-1 axes it has beyond ``ndim`` axes: NumPy's assignment
+    ``x[...] = v`` accepts them (a ``(1, M)`` value into an ``(M,)`` target), unlike an operator's
+    broadcasting or a ufunc's ``out=``."""
+    if not isinstance(v, (Ref, Lazy)) or len(v.shape) <= ndim:
+        return v
+    lz = as_lazy(v)
+    drop = 0
+    while lz.ndim - drop > ndim and T.is_one(lz.shape[drop]):
+        drop += 1
+    if drop == 0:
+        return v
+    sym_map = {placeholder(k): sympy.Integer(0) if k < drop else placeholder(k - drop) for k in range(lz.ndim)}
+    name_map: dict[str, tl.Node] = {placeholder_name(k): tl.Const(0, "int64") if k < drop
+                                    else tl.Name(placeholder_name(k - drop)) for k in range(lz.ndim)}
+    leaves = {c: Leaf(lf.data, tuple(sympy.sympify(e).xreplace(sym_map) for e in lf.index), lf.block)
+              for c, lf in lz.leaves.items()}
+    return Lazy(tuple(lz.shape[drop:]), lz.dtype, tl.substitute(lz.node, name_map), leaves, lz.weak)
+
+
 def combine(values: Sequence[Any]) -> tuple[tuple[Any, ...], list[Lazy]]:
     """Broadcast the operands of one element-wise operation to their common shape."""
     lazies = [as_lazy(v) for v in values]
@@ -149,6 +170,21 @@ def _power(a: list[tl.Node], dt: DType) -> tl.Node:
     return tl.BinOp("**", a[0], a[1])
 
 
+def _reciprocal(x: tl.Node, dt: DType) -> tl.Node:
+    """``1 / x``; on integers NumPy computes ``(T)(1.0 / x)``: 1 and -1 are themselves, every other
+    value is 0, and 0 gives what x86-64 makes of infinity (INT_MIN for int32/int64, 0 for the
+    narrower and the unsigned types). Written out, so that no integer division by zero is left."""
+    if not dt.is_integer:
+        return tl.BinOp("/", T.literal(1, dt), x)
+    one = tl.BinOp("==", x, T.literal(1, dt))
+    if dt.kind == "u":
+        return tl.Call("where", (one, T.literal(1, dt), T.literal(0, dt)))
+    zero = T.literal(np.iinfo(dt.numpy).min if dt.itemsize >= 4 else 0, dt)
+    unit = tl.BinOp("or", one, tl.BinOp("==", x, T.literal(-1, dt)))
+    return tl.Call("where", (unit, x, tl.Call("where", (tl.BinOp("==", x, T.literal(0, dt)), zero,
+                                                         T.literal(0, dt)))))
+
+
 def _invert(a: list[tl.Node], dt: DType) -> tl.Node:
     return tl.UnaryOp("not", a[0]) if dt.kind == "b" else tl.UnaryOp("~", a[0])
 
@@ -166,8 +202,8 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "power": (np.power, 2, _power, False),
     "maximum": (np.maximum, 2, _call("max"), False),
     "minimum": (np.minimum, 2, _call("min"), False),
-    "fmax": (np.fmax, 2, _call("max"), False),
-    "fmin": (np.fmin, 2, _call("min"), False),
+    "fmax": (np.fmax, 2, _call("fmax"), False),         # NaN ignored (C's fmax), not propagated
+    "fmin": (np.fmin, 2, _call("fmin"), False),
     "arctan2": (np.arctan2, 2, _call("arctan2"), False),
     "fmod": (np.fmod, 2, _call("fmod"), False),
     "greater": (np.greater, 2, _bin(">"), True),
@@ -189,7 +225,7 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "absolute": (np.absolute, 1, _call("abs"), True),      # |complex| is computed on the complex value
     "fabs": (np.fabs, 1, _call("abs"), False),
     "square": (np.square, 1, lambda a, dt: tl.BinOp("*", a[0], a[0]), False),
-    "reciprocal": (np.reciprocal, 1, lambda a, dt: tl.BinOp("/", T.literal(1, dt), a[0]), False),
+    "reciprocal": (np.reciprocal, 1, lambda a, dt: _reciprocal(a[0], dt), False),
     "sign": (np.sign, 1, _call("sign"), False),
     "floor": (np.floor, 1, _call("floor"), False),
     "ceil": (np.ceil, 1, _call("ceil"), False),
@@ -230,6 +266,40 @@ _FOLD_SYM = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multipl
              "floor_divide": lambda a, b: sympy.floor(a / b), "remainder": lambda a, b: sympy.Mod(a, b),
              "mod": lambda a, b: sympy.Mod(a, b), "maximum": lambda a, b: sympy.Max(a, b),
              "minimum": lambda a, b: sympy.Min(a, b)}
+
+
+_COMPARE_OPS = {"greater": operator.gt, "greater_equal": operator.ge, "less": operator.lt,
+                "less_equal": operator.le, "equal": operator.eq, "not_equal": operator.ne}
+
+
+def _compare_out_of_range(name: str, values: Sequence[Any], compute: DType) -> Optional[bool]:
+    """NumPy 2 compares an integer array with a Python int outside its dtype's range exactly
+    (``uint8_array < 300`` is all True), where casting the int to the dtype would wrap: every
+    element then compares as the dtype's minimum does. None when no operand is out of range."""
+    info = np.iinfo(compute.numpy)
+    if not any(isinstance(v, int) and not info.min <= v <= info.max for v in values):
+        return None
+    return bool(_COMPARE_OPS[name](*(info.min if v is None else v for v in values)))
+
+
+def _weak_value(v: Any) -> Any:
+    """The Python number a weak constant stands for (folding may leave a NumPy scalar in it,
+    which NumPy would take as strong); None for anything else."""
+    if not (isinstance(v, Const) and v.weak):
+        return None
+    return {"b": bool, "i": int, "u": int, "f": float, "c": complex}[v.dtype.kind](v.value)
+
+
+def check_stored_int(v: Any, dtype: DType, what: str) -> None:
+    """NumPy refuses to store a Python int that an integer dtype cannot hold (``u8[0] = 300``,
+    ``np.full(n, -1, np.uint8)`` raise OverflowError) rather than wrapping it."""
+    pv = _weak_value(v)
+    if dtype.is_integer and type(pv) is int:
+        info = np.iinfo(dtype.numpy)
+        if not info.min <= pv <= info.max:
+            raise LoweringError(f"{what}: Python integer {pv} is out of bounds for {dtype.name} "
+                                f"(NumPy raises OverflowError)", f"a value in [{info.min}, {info.max}], or an "
+                                f"explicit cast such as np.{dtype.name}(...) of an array")
 
 
 def _py_value(v: Const) -> Any:
@@ -274,12 +344,17 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
     if name not in COMPLEX_UFUNCS and any(lz.dtype.kind == "c" for lz in lazies):
         raise LoweringError(f"{name} is not supported on complex values",
                             f"on complex arrays: {', '.join(sorted(COMPLEX_UFUNCS))}")
-    result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies])
+    values = [_weak_value(a) for a in args]
+    result, weak = T.ufunc_result(fn, [(lz.dtype, lz.weak) for lz in lazies], values)
     weak = weak and not numpy_call
     if name.startswith("logical"):
         compute = BOOL
     elif compare:
         compute, _ = T.promote([(lz.dtype, lz.weak) for lz in lazies])
+        if name in _COMPARE_OPS and compute.is_integer:
+            decided = _compare_out_of_range(name, values, compute)
+            if decided is not None:
+                return Lazy(shape, BOOL, T.literal(decided, BOOL), {}, weak)
     else:
         compute = result
     if compute.name == "float16" and name not in _F16_NATIVE:
@@ -321,13 +396,23 @@ def clip(x: Any, lo: Optional[Any], hi: Optional[Any]) -> Any:
     """``np.clip(x, lo, hi)``; either bound may be None."""
     operands = [v for v in (x, lo, hi) if v is not None]
     shape, lazies = combine(operands)
-    samples = [T.sample(lz.dtype, lz.weak) for lz in lazies]
+    samples = [T.sample(lz.dtype, lz.weak) if _weak_value(v) is None else _weak_value(v)
+               for v, lz in zip(operands, lazies)]
     full = [samples[0], samples[1] if lo is not None else None,
             samples[-1] if hi is not None else None]
     try:
-        dt = dtype_of(np.asarray(np.clip(*full)).dtype)
-    except (TypeError, ValueError) as exc:
+        with np.errstate(all="ignore"):
+            dt = dtype_of(np.asarray(np.clip(*full)).dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise LoweringError(f"np.clip: {exc}") from None
+    if dt.is_integer:
+        # NumPy accepts a Python int bound beyond the dtype's range on the side where it clips
+        # nothing (a lower bound below the minimum, an upper bound above the maximum): no bound
+        info = np.iinfo(dt.numpy)
+        lo_v, hi_v = _weak_value(lo), _weak_value(hi)
+        if isinstance(lo_v, int) and lo_v < info.min or isinstance(hi_v, int) and hi_v > info.max:
+            return clip(x, None if isinstance(lo_v, int) and lo_v < info.min else lo,
+                        None if isinstance(hi_v, int) and hi_v > info.max else hi)
     it = iter(lazies)
     node = T.cast_to(next(it).node, lazies[0].dtype, dt)
     if lo is not None:

@@ -342,11 +342,11 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
             raise LoweringError("assigning an array through a boolean mask is not supported",
                                 "x[mask] = scalar, or x[:] = np.where(mask, values, x)")
         new = ew.ufunc(aug, [target, value]) if aug else value
-        # the value is cast to the array's dtype before the select, as NumPy's setitem casts it:
-        # a select in the promoted dtype would round the elements the mask leaves alone
-        # (c[c > 0] = -1.5 on int64 passed every element through float64)
-        value = ew.cast(_same_kind(new, target.dtype), target.dtype)
-        store(lw, ew.where(mask, value, target), target, name="mask_assign")
+        ew.check_stored_int(new, target.dtype, "assignment")
+        # select in the target's dtype (the value cast first, as NumPy's setitem casts it): a select
+        # in the promoted dtype would round the elements the mask keeps (int64 through float64)
+        new = ew.cast(_same_kind(new, target.dtype), target.dtype)
+        store(lw, ew.where(mask, new, target), target, name="mask_assign")
         return
     if any(it.kind in ("dynamic", "array") for it in items):
         if any(it.kind == "array" for it in items):
@@ -361,7 +361,11 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
         # sum is written back with an ordinary (unsafe) cast, float to int truncating toward zero
         store(lw, _real_into(new, sub.dtype), sub, name="assign")
         return
-    store(lw, _same_kind(new, sub.dtype) if aug else new, sub, name="assign")
+    if aug:
+        store(lw, _same_kind(new, sub.dtype), sub, name="assign")
+    else:
+        ew.check_stored_int(new, sub.dtype, "assignment")
+        store(lw, ew.drop_leading_ones(new, sub.ndim), sub, name="assign")
 
 
 def _is_element(target: Ref, items: list[IndexItem]) -> bool:

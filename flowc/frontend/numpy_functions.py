@@ -15,6 +15,7 @@ values).
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,10 @@ import sympy
 
 from flowc.ir.dtypes import DType, dtype_of
 
+from flowc.ir import expr as tl
+
 from . import elementwise as ew
+from . import types as T
 from .context import Lowering
 from .emit import store
 from .errors import LoweringError
@@ -153,9 +157,35 @@ for _alias, _target in _ALIASES.items():
 def _math_function(name: str) -> Any:
     def handler(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         a = Args(f"math.{name}", args, kwargs, ["x"])
-        return ew.ufunc(_MATH[name], [a["x"]])
+        x = a["x"]
+        if is_arraylike(x) and len(x.shape) == 0:
+            return _math_scalar(name, x)
+        return ew.ufunc(_MATH[name], [x])
 
     return handler
+
+
+def _math_scalar(name: str, x: Value) -> Value:
+    """``math.<name>`` of a 0-d value (a number or a NumPy scalar in Python), as Python computes it:
+    in double precision, giving a Python float, weak in NumPy's promotion (``float32_array -
+    math.erf(s)`` stays float32); ``math.floor``/``math.ceil`` give a Python int (weak int64)."""
+    if x.dtype.kind == "c":
+        raise LoweringError(f"math.{name} does not accept complex numbers", f"np.{_MATH[name]}")
+    to_int = name in ("floor", "ceil")
+    if isinstance(x, Const):
+        try:
+            out = getattr(math, name)(x.value)
+        except (ValueError, OverflowError) as exc:
+            raise LoweringError(f"math.{name}({x.value!r}) fails in Python: {exc}") from None
+        return Const(out, ew.INT64 if to_int else ew.FLOAT64, True)
+    if to_int and x.dtype.kind in "biu":
+        out = ew.cast(x, ew.INT64)
+    else:
+        out = ew.ufunc(_MATH[name], [ew.cast(x, ew.FLOAT64)])
+        if to_int:
+            out = ew.cast(out, ew.INT64)
+    lz = ew.as_lazy(out)
+    return Lazy(lz.shape, lz.dtype, lz.node, lz.leaves, True)
 
 
 _MATH = {"exp": "exp", "expm1": "expm1", "log": "log", "log2": "log2", "log10": "log10", "log1p": "log1p",
@@ -212,10 +242,26 @@ def _minmax(name: str, ufunc: str) -> Any:
             for x in (out, v):
                 if isinstance(x, (Ref, Lazy)) and len(x.shape) != 0:
                     raise LoweringError(f"{name}() of arrays is not supported", f"np.{ufunc}(a, b)")
-            out = ew.ufunc(ufunc, [out, v])
+            out = _python_pick(name, ufunc, out, v)
         return out
 
     return handler
+
+
+def _python_pick(name: str, ufunc: str, current: Value, item: Value) -> Value:
+    """One step of Python's ``max``/``min``: ``item`` replaces ``current`` only if it compares
+    greater (less), so ``max(nan, 1)`` is nan, ``max(1, nan)`` is 1 and a tie keeps the first
+    (np.maximum would propagate either NaN). The dtype is the operands' promotion (Python returns
+    the chosen object itself, whose type may depend on the values)."""
+    if all(isinstance(x, Sym) or (isinstance(x, Const) and x.dtype.is_integer) for x in (current, item)):
+        return ew.ufunc(ufunc, [current, item])          # sizes stay symbolic: max(N, 3) is Max(N, 3)
+    cond = ew.ufunc("greater" if name == "max" else "less", [item, current])
+    if isinstance(cond, Const):
+        return item if bool(cond.value) else current
+    shape, (lc, la, lb) = ew.combine([cond, current, item])
+    dt, weak = T.promote([(la.dtype, la.weak), (lb.dtype, lb.weak)])
+    node = tl.Call("where", (lc.node, T.cast_to(lb.node, lb.dtype, dt), T.cast_to(la.node, la.dtype, dt)))
+    return ew.make(shape, dt, node, [lc, la, lb], weak)
 
 
 function("min")(_minmax("min", "minimum"))

@@ -39,9 +39,15 @@ def sample(dtype: DType, weak: bool) -> Any:
     return np.ones(1, dtype=dtype.numpy)
 
 
-def ufunc_result(ufunc: Any, operands: Sequence[tuple[DType, bool]]) -> tuple[DType, bool]:
-    """(dtype, weak) of ``ufunc(*operands)`` by asking NumPy; weak when every operand is."""
-    samples = [sample(d, w) for d, w in operands]
+def ufunc_result(ufunc: Any, operands: Sequence[tuple[DType, bool]],
+                 values: Optional[Sequence[Any]] = None) -> tuple[DType, bool]:
+    """(dtype, weak) of ``ufunc(*operands)`` by asking NumPy; weak when every operand is.
+
+    ``values``: per operand, the Python number of a weak constant (None otherwise). NumPy sees the
+    number itself, so it refuses what it refuses at run time: ``uint8_array + 300`` (OverflowError:
+    the Python int does not fit the array's dtype), ``int_array ** -1`` (ValueError)."""
+    samples = [v if w and v is not None else sample(d, w)
+               for (d, w), v in zip(operands, values or [None] * len(operands))]
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -50,6 +56,11 @@ def ufunc_result(ufunc: Any, operands: Sequence[tuple[DType, bool]]) -> tuple[DT
         names = ", ".join(d.name for d, _ in operands)
         raise LoweringError(f"NumPy does not support {getattr(ufunc, '__name__', ufunc)} on ({names}): {exc}") \
             from None
+    except (OverflowError, ValueError) as exc:
+        args = ", ".join(repr(v) if w and v is not None else f"{d.name} array"
+                         for (d, w), v in zip(operands, values or [None] * len(operands)))
+        raise LoweringError(f"NumPy raises {type(exc).__name__} for {getattr(ufunc, '__name__', ufunc)}({args}): "
+                            f"{exc}") from None
     weak = all(w for _, w in operands)
     return _to_dtype(np.asarray(out).dtype), weak
 

@@ -31,7 +31,7 @@ FUNCTIONS: dict[str, int] = {
     "tanh": 1, "sinh": 1, "cosh": 1, "sin": 1, "cos": 1, "tan": 1, "arcsin": 1,
     "arccos": 1, "arctan": 1, "erf": 1, "abs": 1, "floor": 1, "ceil": 1, "sign": 1,
     "isnan": 1, "isinf": 1, "rsqrt": 1,
-    "min": 2, "max": 2, "pow": 2, "arctan2": 2, "fmod": 2,
+    "min": 2, "max": 2, "fmin": 2, "fmax": 2, "pow": 2, "arctan2": 2, "fmod": 2,
     "where": 3,
 }
 CASTS = {d.name for d in dtypes.ALL} | {"bool_"}
