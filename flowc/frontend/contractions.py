@@ -123,6 +123,8 @@ def dot(lw: Lowering, a: Value, b: Value) -> Value:
         raise LoweringError("np.dot needs arrays or numbers")
     na, nb = len(a.shape), len(b.shape)
     if na == 0 or nb == 0:
+        # np.dot converts its operands to arrays: a Python number is a float64/int64 array, not weak
+        a, b = (Const(v.value, v.dtype, False) if isinstance(v, Const) and v.weak else v for v in (a, b))
         return ew.ufunc("multiply", [a, b])
     if nb == 1 or (na <= 2 and nb == 2):
         return matmul(lw, a, b)

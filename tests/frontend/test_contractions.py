@@ -81,6 +81,18 @@ def test_dot(rng):
 
 
 @flowc.program
+def dot_by_scalar(x: flowc.float32[N], y: flowc.float64[N, M], h: flowc.float16[N]):
+    return np.dot(x, 2.0), np.dot(3, x), np.dot(y, -1.5), np.dot(h, np.float16(2)), np.dot(h, 2)
+
+
+def test_dot_by_a_python_number_is_not_weak(rng):
+    # np.dot converts its operands to arrays: np.dot(float32 array, 2.0) is float64 (flowc gave
+    # float32, as for float32_array * 2.0), np.dot(float16 array, 2) is int64 * float16 = float64
+    for n, m in ((1, 1), (5, 3), (40, 7)):
+        run_both(dot_by_scalar, rand(rng, n, np.float32), rand(rng, (n, m)), rand(rng, n).astype(np.float16))
+
+
+@flowc.program
 def tensordots(a: flowc.float64[B, N, K], b: flowc.float64[K, N, M], c: flowc.float64[N, K]):
     return (np.tensordot(a, b, axes=([1, 2], [1, 0])), np.tensordot(a, c, axes=2), np.tensordot(c, b, axes=1),
             np.tensordot(a, b, axes=([2], [0])))
