@@ -170,6 +170,15 @@ def _power(a: list[tl.Node], dt: DType) -> tl.Node:
     return tl.BinOp("**", a[0], a[1])
 
 
+def _rounding(fn: str) -> Callable[[list[tl.Node], DType], tl.Node]:
+    """``np.floor``/``np.ceil``: NumPy 2 keeps integer and bool inputs as they are (same dtype, same
+    values); C++'s ``std::floor`` of an integer is a double, which later integer arithmetic on the
+    result would not wrap as NumPy's does (``np.sign(i) * np.ceil(i)`` at INT32_MIN)."""
+    def build(a: list[tl.Node], dt: DType) -> tl.Node:
+        return a[0] if dt.is_integer or dt.kind == "b" else tl.Call(fn, (a[0],))
+    return build
+
+
 def _reciprocal(x: tl.Node, dt: DType) -> tl.Node:
     """``1 / x``; on integers NumPy computes ``(T)(1.0 / x)``: 1 and -1 are themselves, every other
     value is 0, and 0 gives what x86-64 makes of infinity (INT_MIN for int32/int64, 0 for the
@@ -227,8 +236,8 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
     "square": (np.square, 1, lambda a, dt: tl.BinOp("*", a[0], a[0]), False),
     "reciprocal": (np.reciprocal, 1, lambda a, dt: _reciprocal(a[0], dt), False),
     "sign": (np.sign, 1, _call("sign"), False),
-    "floor": (np.floor, 1, _call("floor"), False),
-    "ceil": (np.ceil, 1, _call("ceil"), False),
+    "floor": (np.floor, 1, _rounding("floor"), False),
+    "ceil": (np.ceil, 1, _rounding("ceil"), False),
     "exp": (np.exp, 1, _call("exp"), False),
     "expm1": (np.expm1, 1, _call("expm1"), False),
     "log": (np.log, 1, _call("log"), False),

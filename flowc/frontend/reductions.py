@@ -226,7 +226,9 @@ def var(lw: Lowering, x: Value, axis: Any, keepdims: bool, ddof: Any = 0, dtype:
     sq = ew.ufunc("multiply", [d, d])
     total = reduce(lw, "sum", sq, axis, keepdims, dtype=res)
     n = count(shape, axes)
-    denom = sympy.sympify(n) - ddof
+    # NumPy divides by max(n - ddof, 0): an extent no larger than ddof gives inf or NaN, never a
+    # negative count (0 / (0 - 1) gave -0.0 for the var of an empty slice)
+    denom = sympy.Max(sympy.sympify(n) - ddof, 0)
     dv: Value = Sym(denom) if not denom.is_number else Const(int(denom), ew.INT64, True)
     result = ew.ufunc("divide", [total, dv])
     return ew.cast(result, res) if result.dtype != res else result

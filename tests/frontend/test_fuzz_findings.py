@@ -477,3 +477,42 @@ def branch_alias_written(a: flowc.float64[N], b: flowc.float32[M, N]):
 def test_alias_on_one_path_written_in_place_is_refused_clearly():
     with pytest.raises(flowc.FrontendError, match=r"(?s)'t2' is the array 't1' itself.*t2 = t1.copy\(\)"):
         flowc.program(branch_alias_written).to_ir()
+
+
+@flowc.program
+def rounding_of_integers(i: flowc.int32[N], j: flowc.int64[N], b: flowc.bool_[N]):
+    return np.sign(i) * np.ceil(i), np.floor(j) * 3, np.ceil(b), np.floor(i) >> 2
+
+
+def test_floor_and_ceil_keep_integers_as_they_are():
+    # NumPy 2 keeps integer and bool inputs of floor/ceil (same dtype, same values); std::ceil of an
+    # integer is a double, so sign * ceil at INT32_MIN gave 2**31 where NumPy wraps to -2**31, and
+    # ceil(i) >> 2 did not compile
+    rng = np.random.default_rng()
+    for n in SIZES:
+        i = rng.integers(-2**31, 2**31 - 1, n, dtype=np.int32)
+        i[0] = -2**31
+        j = rng.integers(-2**62, 2**62, n, dtype=np.int64)
+        b = rng.random(n) > 0.5
+        for auto in (False, True):
+            f = flowc.program(rounding_of_integers.func, auto_optimize=auto)
+            with np.errstate(over="ignore"):
+                assert_same(f(i, j, b), rounding_of_integers.func(i, j, b))
+
+
+@flowc.program
+def spread_over_few(x: flowc.float64[N, M]):
+    return np.var(x, axis=0, ddof=1), np.std(x, axis=1, ddof=3), np.var(x[:0], axis=0), np.mean(x[:0], axis=0)
+
+
+def test_var_and_std_of_extents_no_larger_than_ddof_are_nan_or_inf():
+    # NumPy divides by max(n - ddof, 0); flowc divided by n - ddof: the var of an empty slice was
+    # 0 / -1 = -0.0 (NaN in NumPy), and n < ddof gave a negative variance (inf in NumPy)
+    rng = np.random.default_rng()
+    for n, m in ((1, 1), (1, 3), (2, 2), (5, 4)):
+        x = rand(rng, (n, m))
+        for auto in (False, True):
+            f = flowc.program(spread_over_few.func, auto_optimize=auto)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                assert_same(f(x), spread_over_few.func(x))
