@@ -326,6 +326,13 @@ def lower_for(lw: Lowering, node: ast.For) -> None:
     if not isinstance(node.target, ast.Name):
         with located(lw, node.target):
             raise LoweringError("a range loop needs a single loop variable")
+    start, stop, step = bounds
+    trips = sympy.ceiling((stop - start) / step)
+    if trips.is_number and trips <= 0:
+        # a loop that provably never runs is dead code, as in Python: its body types nothing (a
+        # variable it would reassign keeps its dtype: t = ones_like(b); for i in range(1, 1):
+        # t = t * 0.5 + b[i] leaves t bool) and its loop variable stays unbound
+        return
     pyname = node.target.id
     frame = lw.frame
     var = pyname if pyname not in lw.program.data and pyname not in lw.program.symbols and \

@@ -47,6 +47,25 @@ def test_carried_variable_takes_numpy_dtype(rng):
 
 
 @flowc.program
+def never_runs(b: flowc.bool_[1, M], x: flowc.float32[N]):
+    t = np.ones_like(b[0])
+    for i in range(1, b.shape[0]):
+        t = t * 0.5 + b[i]
+    u = x
+    for i in range(N, N):
+        u = u.astype(np.float64)
+    return t, u + 1
+
+
+def test_a_loop_that_never_runs_types_nothing(rng):
+    # range(1, 1) is dead code: t stays bool and u float32, as in Python (flowc typed them by the
+    # body's assignments, float64, found by the fuzzer)
+    for m, n in ((1, 1), (4, 3), (9, 20)):
+        run_both(never_runs, rng.random((1, m)) > 0.5, rand(rng, n, np.float32),
+                 ref=with_symbols(never_runs.func, N=n, M=m))
+
+
+@flowc.program
 def nested(x: flowc.float64[N, M]):
     acc = np.zeros(M)
     count = 0
