@@ -52,7 +52,7 @@ def never_runs(b: flowc.bool_[1, M], x: flowc.float32[N]):
     for i in range(1, b.shape[0]):
         t = t * 0.5 + b[i]
     u = x
-    for i in range(N, N):
+    for _ in range(N, N):
         u = u.astype(np.float64)
     return t, u + 1
 
