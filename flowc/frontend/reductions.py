@@ -109,7 +109,9 @@ def reduce(lw: Lowering, op: str, value: Value, axis: Any = None, keepdims: bool
                 library(lw, Reduce(f"{op}", op, axes), {"_in": lw.container(src)}, {"_out": out.data})
         result = out if acc_dtype == out_dtype else ew.cast(out, out_dtype)
     if initial is not None:
-        result = ew.ufunc(_COMBINE[op], [result, initial])
+        # NumPy casts initial= to the result's dtype before combining (an int64 sum with
+        # initial=1.0 stays exact; combined in float64 it rounded 2**63 - 3 to -2**63)
+        result = ew.ufunc(_COMBINE[op], [result, ew.cast(initial, out_dtype)])
         result = ew.cast(result, out_dtype) if result.dtype != out_dtype else result
     return result
 

@@ -516,3 +516,23 @@ def test_var_and_std_of_extents_no_larger_than_ddof_are_nan_or_inf():
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 assert_same(f(x), spread_over_few.func(x))
+
+
+@flowc.program
+def reductions_with_initial(c: flowc.int64[N, M], b: flowc.bool_[N], x: flowc.float32[N]):
+    return (c.sum(axis=0, keepdims=True, initial=1.0), np.max(c, axis=1, initial=2.7), np.sum(b, initial=0.5),
+            np.sum(x, initial=1e-30))
+
+
+def test_initial_is_cast_to_the_result_dtype():
+    # NumPy casts initial= to the result's dtype first; flowc combined an int64 sum with initial=1.0
+    # in float64 and rounded it (-2**63 + 3 came back as -2**63)
+    rng = np.random.default_rng()
+    for n, m in ((1, 1), (3, 2), (17, 9)):
+        c = rng.integers(-2**62, 2**62, (n, m), dtype=np.int64)
+        c[0, 0] = -2**63 + 2
+        for auto in (False, True):
+            f = flowc.program(reductions_with_initial.func, auto_optimize=auto)
+            args = (c, rng.random(n) > 0.5, rand(rng, n, np.float32))
+            with np.errstate(over="ignore"):
+                assert_same(f(*args), reductions_with_initial.func(*args))
