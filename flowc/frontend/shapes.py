@@ -163,7 +163,9 @@ def new_shape(old: Sequence[Any], spec: Value) -> tuple[Any, ...]:
         raise LoweringError("can only specify one unknown dimension (-1) in reshape")
     if unknown:
         rest = sympy.Mul(*(d for k, d in enumerate(dims) if k not in unknown))
-        inferred = sympy.simplify(_relax(total) / _relax(rest))
+        # exact division first: relaxing floor(N/2) to N/2 here made (N - floor(N/2)) * M / M
+        # floor(N/2), one element short for odd N (found by the fuzzer)
+        inferred = sympy.cancel(total / rest)
         num, den = sympy.fraction(sympy.together(inferred))
         dims[unknown[0]] = inferred if den == 1 else sympy.floor(inferred)
     if not _eq(sympy.Mul(*dims) if dims else 1, total) and not T.must_match(total, sympy.Mul(*dims)):

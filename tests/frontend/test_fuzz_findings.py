@@ -21,7 +21,7 @@ import pytest
 
 import flowc
 
-from fe_helpers import assert_same, rand
+from fe_helpers import assert_same, rand, with_symbols
 
 N = flowc.symbol("N")
 M = flowc.symbol("M")
@@ -536,3 +536,19 @@ def test_initial_is_cast_to_the_result_dtype():
             args = (c, rng.random(n) > 0.5, rand(rng, n, np.float32))
             with np.errstate(over="ignore"):
                 assert_same(f(*args), reductions_with_initial.func(*args))
+
+
+@flowc.program
+def reshape_inferred(b: flowc.float64[N, M]):
+    return b[N // 2:].reshape(M, -1), b[:N // 2 + 1].reshape(-1), b[1::2].reshape(-1, M)
+
+
+def test_reshape_infers_sizes_with_floor_exactly():
+    # the -1 size was computed with floor(N/2) relaxed to N/2: (N - floor(N/2)) * M / M gave
+    # floor(N/2), one element short for odd N
+    rng = np.random.default_rng()
+    for n, m in ((1, 1), (3, 1), (4, 2), (7, 5)):
+        b = rand(rng, (n, m))
+        for auto in (False, True):
+            f = flowc.program(reshape_inferred.func, auto_optimize=auto)
+            assert_same(f(b), with_symbols(reshape_inferred.func, N=n, M=m)(b))
