@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import operator
 from typing import Any, Iterator
 
 import numpy as np
@@ -169,6 +170,11 @@ def _unaryop(lw: Lowering, node: ast.UnaryOp) -> Value:
         return logical_not(lw, v)
     if not is_arraylike(v):
         raise LoweringError(f"unary operator on {describe(v)} is not supported")
+    if isinstance(v, Const) and v.weak and v.dtype.kind == "b":
+        # a Python bool is a Python int here: ~True is -2 and -True is -1 (NumPy's np.True_ would
+        # give False, or refuse); the result is a weak Python int (found by the fuzzer)
+        py = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}[type(node.op)]
+        return Const(py(int(bool(v.value))), ew.INT64, True)
     return ew.ufunc(UNARY[type(node.op)], [v])
 
 

@@ -552,3 +552,18 @@ def test_reshape_infers_sizes_with_floor_exactly():
         for auto in (False, True):
             f = flowc.program(reshape_inferred.func, auto_optimize=auto)
             assert_same(f(b), with_symbols(reshape_inferred.func, N=n, M=m)(b))
+
+
+@flowc.program
+def python_bool_operators(x: flowc.float64[N]):
+    return np.fmax(x, np.clip(~True, -1, 2)), x + (-True), x * (+False) + ~False
+
+
+def test_unary_operators_on_python_bools_are_python_ints():
+    # ~True is -2 in Python (a Python bool is an int); flowc folded it as NumPy's ~np.True_ (False)
+    rng = np.random.default_rng()
+    for n in SIZES:
+        x = rand(rng, n)
+        for auto in (False, True):
+            f = flowc.program(python_bool_operators.func, auto_optimize=auto)
+            assert_same(f(x), python_bool_operators.func(x))
