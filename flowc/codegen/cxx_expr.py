@@ -174,7 +174,7 @@ def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
             if n.func in _FUNCS:
                 return f"{_FUNCS[n.func]}({', '.join(args)})"
             if n.func in BY_NAME:
-                return f"static_cast<{BY_NAME[n.func].ctype}>({args[0]})"
+                return f"flowc::cast<{BY_NAME[n.func].ctype}>({args[0]})"
             raise IRError(f"no C++ for tasklet function {n.func!r}")
         if isinstance(n, tl.Subscript):
             if subscript_of is None:

@@ -567,3 +567,22 @@ def test_unary_operators_on_python_bools_are_python_ints():
         for auto in (False, True):
             f = flowc.program(python_bool_operators.func, auto_optimize=auto)
             assert_same(f(x), python_bool_operators.func(x))
+
+
+@flowc.program
+def int_round_trip(b: flowc.float64[N, M], c: flowc.int64[M]):
+    return np.arctan2(c, b.astype(np.int32)), b.astype(np.int32) * 1.5, 1 / b.astype(np.int64).astype(np.float32)
+
+
+def test_float_to_int_to_float_has_no_negative_zero():
+    # with -fno-trapping-math GCC 12 folds (double)(int32_t)x into trunc(x): astype(int32) of -0.3
+    # came back as -0.0 inside a fused scope (arctan2(0, -0.0) is pi, NumPy 0)
+    rng = np.random.default_rng()
+    for n, m in ((1, 1), (4, 4), (9, 33)):
+        b = rng.uniform(-0.99, 0.99, (n, m))
+        b[0, 0] = -0.3
+        c = np.zeros(m, np.int64)
+        for auto in (False, True):
+            f = flowc.program(int_round_trip.func, auto_optimize=auto)
+            with np.errstate(divide="ignore"):
+                assert_same(f(b, c), int_round_trip.func(b, c))
