@@ -211,3 +211,34 @@ def test_parameter_types_cover_literals_and_fixed_tuples():
     with pytest.raises(ValueError, match="'rows', 'cols'"):
         _Probe(kind="diag")
     assert "_Probe" not in Transformation.registry
+
+
+def test_clone_shares_key_dicts_between_successors_and_predecessors():
+    # a parallel edge added to a clone must count in both directions: separate key dicts made
+    # in_degree miss the second t1 -> MatMul edge EpilogueFusion adds (auto_optimize of a matmul
+    # whose left operand also feeds its epilogue crashed in the topological sort)
+    import networkx as nx
+    import numpy as np
+
+    import flowc
+
+    N, M = flowc.symbol("N"), flowc.symbol("M")
+
+    def f(a: flowc.float32[1, M], b: flowc.float32[N, 1]):
+        t1 = -np.cosh(a)
+        return np.power(np.matmul(b, t1), np.ceil(t1))
+
+    prog = flowc.program(f, auto_optimize=True)
+    rng = np.random.default_rng()
+    for n, m in ((1, 1), (3, 5)):
+        a, b = rng.random((1, m), dtype=np.float32), rng.random((n, 1), dtype=np.float32)
+        np.testing.assert_allclose(prog(a, b), f(a, b), rtol=1e-5)
+    clone = prog.to_ir().clone()
+    for state in clone.states():
+        g = state.graph
+        for u, v, k in list(g.edges(keys=True)):
+            assert g._succ[u][v] is g._pred[v][u]
+        u, v = next(iter(g.edges()))
+        g.add_edge(u, v)
+        assert g.in_degree(v) == sum(len(g._succ[w][v]) for w in g.predecessors(v))
+        list(nx.lexicographical_topological_sort(g, key=lambda node: node.id))

@@ -91,16 +91,17 @@ class State:
         g = nx.MultiDiGraph()
         g.graph.update(old.graph)
         g._node.update((nm[n], dict(a)) for n, a in old._node.items())
-        data: dict[int, dict] = {}
+        # networkx keeps ONE key dict per (u, v), shared by _succ[u][v] and _pred[v][u]: a
+        # parallel edge added later must appear in both (separate copies made in_degree miss the
+        # second t1 -> MatMul edge EpilogueFusion adds, and the topological sort raised)
+        shared: dict[tuple[int, int], dict] = {}
         for u, nbrs in old._succ.items():
             out: dict = {}
             for v, keys in nbrs.items():
-                kd = out[nm[v]] = {}
-                for k, d in keys.items():
-                    kd[k] = data[id(d)] = dict(d)
+                out[nm[v]] = shared[id(u), id(v)] = {k: dict(d) for k, d in keys.items()}
             g._succ[nm[u]] = out
-        for v, nbrs in old._pred.items():       # the same attribute dicts as the successors'
-            g._pred[nm[v]] = {nm[u]: {k: data[id(d)] for k, d in keys.items()} for u, keys in nbrs.items()}
+        for v, nbrs in old._pred.items():       # the successors' key dicts, in the in-edge order
+            g._pred[nm[v]] = {nm[u]: shared[id(u), id(v)] for u in nbrs}
         new.graph = g
         return new
 
