@@ -236,7 +236,7 @@ def test_clone_shares_key_dicts_between_successors_and_predecessors():
     clone = prog.to_ir().clone()
     for state in clone.states():
         g = state.graph
-        for u, v, k in list(g.edges(keys=True)):
+        for u, v in list(g.edges()):
             assert g._succ[u][v] is g._pred[v][u]
         u, v = next(iter(g.edges()))
         g.add_edge(u, v)
