@@ -1,7 +1,9 @@
 """The public API's composition: the one place that runs the stages in order.
 
     Python function ─frontend.lower─▶ Program ─transforms─▶ Program
-        ─codegen.generate_cpp─▶ C++ ─runtime.compile_source─▶ .so ─runtime.bind─▶ callable
+        ─target.generate─▶ C++/CUDA ─target.build─▶ .so ─target.bind─▶ callable
+
+(a target, ``flowc.targets``, picks one module of each stage: ``cpu`` or ``cuda``).
 
 ``@flowc.program`` wraps a function in a ``ProgramObject``: lowered and
 compiled at the first call (or ``.compile()``), called through the runtime's
@@ -23,13 +25,13 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from flowc import codegen, fingerprint, frontend, runtime, transforms
+from flowc import fingerprint, frontend, runtime, targets, transforms
 from flowc.ir.data import ArrayType
 from flowc.ir.dtypes import DType, dtype_of
 from flowc.ir.program import Program
 from flowc.ir.symbolic import symbol as make_symbol
 
-TARGETS = ("cpu",)
+TARGETS = tuple(targets.TARGETS)
 
 
 def debug_enabled() -> bool:
@@ -46,20 +48,20 @@ def compile_program(program: Program, target: str = "cpu", auto_optimize: bool =
 def _build(program: Program, target: str, auto_optimize: bool,
            instrument: Optional[bool]) -> tuple[runtime.CompiledProgram, Program, str, Any]:
     """``compile_program``, also returning the program as compiled, its entry point and library path."""
-    if target not in TARGETS:
-        raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
+    tgt = targets.get(target)
+    tgt.require()
     instrument = debug_enabled() if instrument is None else instrument
     start = time.perf_counter()
     work = program.clone()
     if auto_optimize:
-        transforms.auto_optimize(work, target=target)
-    transforms.expand_library_nodes(work, target)
+        tgt.optimize(work)
+    tgt.lower(work)
     work.validate()
-    code = codegen.generate_cpp(work, blas_prefix=runtime.blas_info().prefix, instrument=instrument)
+    code = tgt.generate(work, instrument)
     if instrument:
         print(f"[flowc] generated source of {program.name}:\n{code.source}", file=sys.stderr)
-    path = runtime.compile_source(code.source, name=program.name)
-    compiled = runtime.bind(work, path, code.entry)
+    path = tgt.build(code, program.name)
+    compiled = tgt.bind(work, path, code.entry)
     if instrument:
         print(f"[flowc] {program.name}: ready in {time.perf_counter() - start:.3f} s ({path})", file=sys.stderr)
     return compiled, work, code.entry, path
@@ -124,15 +126,14 @@ def _program_key(func: Callable[..., Any], arg_types: dict[str, Any],
     if not runtime.cache_enabled():
         return None
     try:
-        # the build key names the compiler, CPU, flags and BLAS library; the BLAS symbol prefix
-        # is in the generated source only, which a warm start does not generate
-        return fingerprint.program_key(func, arg_types, (*options, runtime.build_key(), runtime.blas_info().prefix))
+        # the build key names the compiler, CPU, flags and BLAS library of the target (options[0])
+        return fingerprint.program_key(func, arg_types, (*options, targets.get(options[0]).build_key()))
     except Exception:       # noqa: BLE001 - an object the key cannot read: lower as usual
         return None
 
 
-def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]],
-                instrument: bool) -> Optional[Callable[..., Any]]:
+def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]], instrument: bool,
+                target: str) -> Optional[Callable[..., Any]]:
     """The callable for a program stored under ``key``, skipping the frontend and transformations;
     None on a miss. A missing or damaged library is rebuilt from the stored IR."""
     digest, arrays = key
@@ -140,11 +141,11 @@ def _warm_start(func: Callable[..., Any], key: tuple[str, list[np.ndarray]],
     if stored is None or any(i >= len(arrays) for i in stored.closure.values()):
         return None
     work = stored.program
+    tgt = targets.get(target)
     path = runtime.cached_library(stored.library)
     if path is None:
-        code = codegen.generate_cpp(work, blas_prefix=runtime.blas_info().prefix, instrument=instrument)
-        path = runtime.compile_source(code.source, name=work.name)
-    compiled = runtime.bind(work, path, stored.entry)
+        path = tgt.build(tgt.generate(work, instrument), work.name)
+    compiled = tgt.bind(work, path, stored.entry)
     _replay(stored.warnings)
     # the IR names the closure arrays (stored without values); the live ones are those the key met
     work.closure_args = {cname: arrays[i] for cname, i in stored.closure.items()}
@@ -187,8 +188,7 @@ class ProgramObject:
     __flowc_program__ = True
 
     def __init__(self, func: Callable[..., Any], target: str = "cpu", auto_optimize: Union[bool, str] = False):
-        if target not in TARGETS:
-            raise ValueError(f"target {target!r} is not supported; supported: {', '.join(TARGETS)}")
+        targets.get(target)             # ValueError for an unknown target
         if auto_optimize not in (False, True, "search"):
             raise ValueError(f"auto_optimize must be False, True or 'search', got {auto_optimize!r}")
         self.func = func
@@ -228,12 +228,12 @@ class ProgramObject:
         key = _program_key(self.func, arg_types, (target, self.auto_optimize, instrument))
         if key is None:
             return self._lower_and_build(arg_types, target, instrument, None)
-        warm = _warm_start(self.func, key, instrument)
+        warm = _warm_start(self.func, key, instrument, target)
         if warm is not None:
             return warm
         # lower and compile once across threads and processes: the others wait here, then load it
         with runtime.program_cache.exclusive(self.func.__name__, key[0]):
-            warm = _warm_start(self.func, key, instrument)
+            warm = _warm_start(self.func, key, instrument, target)
             if warm is not None:
                 return warm
             return self._lower_and_build(arg_types, target, instrument, key)

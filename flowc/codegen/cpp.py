@@ -80,7 +80,7 @@ class GeneratedCode:
 
 def generate_cpp(program: Program, *, blas_prefix: str = "scipy_", instrument: bool = False) -> GeneratedCode:
     """C++ source for ``program`` (library nodes other than BLAS MatMul must be expanded first)."""
-    return _Generator(program, blas_prefix, instrument).generate()
+    return CppGenerator(program, blas_prefix, instrument).generate()
 
 
 def checked_size_cxx(expr: Expr, flag: str) -> str:
@@ -100,7 +100,22 @@ def checked_size_cxx(expr: Expr, flag: str) -> str:
     return f"(int64_t){sym_cxx(e)}"
 
 
-class _Generator:
+class CppGenerator:
+    """IR → one C++ translation unit. A subclass for another target (``flowc.codegen.cuda``)
+    overrides the data below (templates, spellings of atomics) and the few emitters whose
+    mapping differs (top-level scopes become kernels there); the walk over control flow,
+    states, scopes, tasklets, subscripts and copies is shared."""
+
+    #: the target whose library emitters this generator uses (``libraries.EMITTERS``)
+    TARGET = "cpu"
+    #: jinja2 templates of the translation unit and of its runtime helpers
+    PROGRAM_TEMPLATE = "program.cpp.j2"
+    HELPERS_TEMPLATE = "helpers.h.j2"
+    #: a write-conflict resolution into memory other iterations may write too
+    WCR_ATOMIC = _WCR_ATOMIC
+    #: the C++ expression of the per-call index-error record (see ``flowc.codegen.bounds``)
+    index_record = _INDEX_RECORD
+
     def __init__(self, program: Program, blas_prefix: str, instrument: bool):
         self.program = program
         self.ctx = EmitContext(self, blas_prefix)
@@ -253,13 +268,24 @@ class _Generator:
             if isinstance(p.data[n], Scalar):
                 self._declare(n)
         self.emit_block(p.body)
-        self.lines[:0] = ["  " + line for line in self.subscripts.declarations(_INDEX_RECORD)]
-        source = _TEMPLATES.get_template("program.cpp.j2").render(
-            helpers=_TEMPLATES.get_template("helpers.h.j2").render(),
+        self.lines[:0] = ["  " + line for line in self.index_declarations()]
+        source = _TEMPLATES.get_template(self.PROGRAM_TEMPLATE).render(
+            helpers=_TEMPLATES.get_template(self.HELPERS_TEMPLATE).render(),
             blas_prototypes=self.ctx.blas_prototypes(),
             entry=f"flowc_{p.name}", params=", ".join(params), body="\n".join(self.lines),
             program_name=p.name)
-        return GeneratedCode(source, f"flowc_{p.name}", uses_blas=self.ctx.uses_blas, kernels=self.kernels)
+        return GeneratedCode(source, f"flowc_{p.name}", language=self.LANGUAGE, uses_blas=self.ctx.uses_blas,
+                             kernels=self.kernels)
+
+    LANGUAGE = "c++"
+
+    def index_declarations(self) -> list[str]:
+        """Lines that start the entry point: the index-error record and the table of checked sites."""
+        return self.subscripts.declarations(self.index_record)
+
+    def index_check(self) -> str:
+        """The test after a state whose subscripts were checked."""
+        return self.subscripts.check_after(self.index_record, INDEX_ERROR)
 
     def emit_block(self, block: Block) -> None:
         for item in block:
@@ -277,6 +303,10 @@ class _Generator:
                 self.emit_block(item.body)
                 self.close()
             elif isinstance(item, Branch):
+                prelude = self.condition_prelude(item.cond)
+                if prelude:
+                    self.open("")
+                    self.emit("\n".join(prelude))
                 self.open(f"if ({self.condition(item.cond)})")
                 self.emit_block(item.then_body)
                 if len(item.else_body):
@@ -284,8 +314,16 @@ class _Generator:
                     self.depth += 1
                     self.emit_block(item.else_body)
                 self.close()
+                if prelude:
+                    self.close()
             elif isinstance(item, While):
-                self.open(f"while ({self.condition(item.cond)})")
+                prelude = self.condition_prelude(item.cond)
+                if prelude:     # evaluated before every iteration
+                    self.open("while (true)")
+                    self.emit("\n".join(prelude))
+                    self.emit(f"if (!({self.condition(item.cond)})) break;")
+                else:
+                    self.open(f"while ({self.condition(item.cond)})")
                 self.emit_block(item.body)
                 self.close()
             else:
@@ -294,6 +332,10 @@ class _Generator:
     def condition(self, cond: tl.Node) -> str:
         return tasklet_cxx(cond, cname)
 
+    def condition_prelude(self, cond: tl.Node) -> list[str]:
+        """Statements that make the values ``cond`` reads available to the host (none here)."""
+        return []
+
     # ------------------------------------------------------------ states and scopes
     def emit_state(self, state: State) -> None:
         self.emit(f"// state {cxx_comment(state.name)}")
@@ -301,7 +343,7 @@ class _Generator:
         checked = len(self.subscripts.sites)
         self.emit_scope(state, None, scopes, parallel_params=[], in_parallel=False)
         if len(self.subscripts.sites) > checked:
-            self.emit(self.subscripts.check_after(_INDEX_RECORD, INDEX_ERROR))
+            self.emit(self.index_check())
 
     def emit_scope(self, state: State, entry: Optional[MapEntry], scopes: dict,
                    parallel_params: list[str], in_parallel: bool) -> None:
@@ -321,14 +363,18 @@ class _Generator:
             elif isinstance(node, AccessNode):
                 self.emit_copies(state, node, in_parallel)
             elif isinstance(node, LibraryNode):
-                key = (type(node).__name__, node.implementation)
-                if key not in EMITTERS:
-                    raise IRError(f"{node!r} ({node.implementation}) has no C++ emitter; expand it first")
-                EMITTERS[key](self.ctx, state, node)
+                self.emit_library(state, node)
             if timed:
                 self._timer_stop(state, node, scopes)
         for name in local:
             self._free(name)
+
+    def emit_library(self, state: State, node: LibraryNode) -> None:
+        key = (self.TARGET, type(node).__name__, node.implementation)
+        if key not in EMITTERS:
+            raise IRError(f"{node!r} ({node.implementation}) has no {self.TARGET} emitter; expand it first "
+                          f"(flowc.transforms.expand_library_nodes(program, {self.TARGET!r}))")
+        EMITTERS[key](self.ctx, state, node)
 
     def _schedule(self, entry: MapEntry, in_parallel: bool) -> bool:
         """Whether this map's loops run in parallel."""
@@ -547,7 +593,7 @@ class _Generator:
             dims = [(nd, text, ext, f"fc_ix{next(counter)}") for nd, text, ext in zip(nodes, idx, extents)]
             return self.subscripts.element(
                 cname(self.program.root_of(data)), dims, flat, desc.dtype.ctype, Site(data, node.label),
-                lambda x: tasklet_cxx(x, name_of, subscript_of), set(local), params, _INDEX_RECORD)
+                lambda x: tasklet_cxx(x, name_of, subscript_of), set(local), params, self.index_record)
 
         for s in code.stmts:
             rhs = tasklet_cxx(s.value, name_of, subscript_of)
@@ -574,7 +620,7 @@ class _Generator:
         if isinstance(desc, Scalar) or self._conflict_free(start, parallel_params):
             self.emit(_WCR_SCALAR[wcr].format(t=target, v=value))
         else:
-            self.emit(_WCR_ATOMIC[wcr].format(t=target, v=value, ct=desc.dtype.ctype))
+            self.emit(self.WCR_ATOMIC[wcr].format(t=target, v=value, ct=desc.dtype.ctype))
 
     @staticmethod
     def _conflict_free(index: list[Expr], parallel_params: list[str]) -> bool:
@@ -603,9 +649,11 @@ class _Generator:
                 continue
             self.emit_copy(e, in_parallel)
 
-    def emit_copy(self, e: Edge, in_parallel: bool) -> None:
-        """Copy between two access nodes: ``memlet.subset`` is in ``memlet.data``,
-        ``other_subset`` (or the whole container) in the other one."""
+    def copy_plan(self, e: Edge) -> tuple[list[Expr], str, str]:
+        """A copy between two access nodes as a loop nest: the extent of each loop (over the
+        dimensions of size other than 1; loop ``k``'s variable is ``fc_c<k>``), and the C++ of the
+        destination and source elements. ``memlet.subset`` is in ``memlet.data``, ``other_subset``
+        (or the whole container) in the other one."""
         src, dst = e.src.data, e.dst.data
         m = e.memlet
         other = dst if m.data == src else src
@@ -617,7 +665,7 @@ class _Generator:
             raise IRError(f"copy {src} -> {dst}: subsets {src_sub} and {dst_sub} have different shapes")
         idx = [f"fc_c{k}" for k in range(len(src_dims))]
 
-        def index_of(sub, dims):
+        def index_of(sub):
             it = iter(idx)
             out = []
             for r in sub:
@@ -627,18 +675,21 @@ class _Generator:
                     out.append(r.start + canonical_symbol(next(it)) * r.step)
             return out
 
-        s_index = index_of(src_sub, src_dims)
-        d_index = index_of(dst_sub, dst_dims)
-        if idx and not in_parallel:
-            volume = sympy.Mul(*(r.size() for r in src_dims))
-            self.emit(f"#pragma omp parallel for schedule(static) if ({sym_cxx(volume)} >= "
+        return ([r.size() for r in src_dims], self.element(dst, index_of(dst_sub)),
+                self.element(src, index_of(src_sub)))
+
+    def emit_copy(self, e: Edge, in_parallel: bool) -> None:
+        """Copy between two access nodes: a loop nest, parallel unless it runs inside a parallel scope."""
+        extents, dst, src = self.copy_plan(e)
+        if extents and not in_parallel:
+            self.emit(f"#pragma omp parallel for schedule(static) if ({sym_cxx(sympy.Mul(*extents))} >= "
                       f"{PARALLEL_MIN_ELEMENTS_MEMORY_BOUND})")
-        for k, r in enumerate(src_dims):
-            v = cname(idx[k])     # sym_cxx prints these symbols through cname too
-            self.emit(f"for (int64_t {v} = 0; {v} < {sym_cxx(r.size())}; ++{v})")
+        for k, size in enumerate(extents):
+            v = cname(f"fc_c{k}")     # sym_cxx prints these symbols through cname too
+            self.emit(f"for (int64_t {v} = 0; {v} < {sym_cxx(size)}; ++{v})")
             self.depth += 1
-        self.emit(f"{self.element(dst, d_index)} = {self.element(src, s_index)};")
-        self.depth -= len(src_dims)
+        self.emit(f"{dst} = {src};")
+        self.depth -= len(extents)
 
     # ------------------------------------------------------------ instrumentation
     def _timer_start(self, state: State, node: Node) -> None:

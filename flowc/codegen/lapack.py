@@ -43,6 +43,7 @@ def _letter(ctx: EmitContext, data: str) -> str:
 
 def _declare(ctx: EmitContext, local: str, routine: str, letter: str, params: str) -> None:
     symbol = f"{ctx.blas_prefix}LAPACKE_{letter}{routine}"
+    ctx.uses_blas = True                 # LAPACKE ships in the same library: link it
     ctx.emit(f'int {local}({params}) __asm__("{symbol}");')
 
 

@@ -1,5 +1,5 @@
 """C++ emitters for library nodes that call a tuned library, keyed by
-``(node class name, implementation)``. Other modules may register more
+``(target, node class name, implementation)``. Other modules may register more
 (e.g. LAPACK). A library node with no emitter must be expanded to maps
 before code generation.
 
@@ -88,12 +88,14 @@ class EmitContext:
 
 
 Emitter = Callable[[EmitContext, "State", LibraryNode], None]
-EMITTERS: dict[tuple[str, str], Emitter] = {}
+#: (target, node class name, implementation) → emitter
+EMITTERS: dict[tuple[str, str, str], Emitter] = {}
 
 
-def register(node_class: str, implementation: str) -> Callable[[Emitter], Emitter]:
+def register(node_class: str, implementation: str, target: str = "cpu") -> Callable[[Emitter], Emitter]:
+    """Register an emitter of ``node_class`` nodes with ``implementation`` for ``target``."""
     def deco(fn: Emitter) -> Emitter:
-        EMITTERS[(node_class, implementation)] = fn
+        EMITTERS[(target, node_class, implementation)] = fn
         return fn
     return deco
 

@@ -94,8 +94,9 @@ def _vector_ok(stride: Any, length: Any) -> bool:
     return is_positive(stride) or equal(length, 1)
 
 
-def gemm_unsupported(program: "Program", state: "State", node: "MatMul") -> Optional[str]:
-    """Why this MatMul cannot be one strided (batched) GEMM, GEMV or DOT call; None if it can."""
+def gemm_unsupported(program: "Program", state: "State", node: "MatMul", target: str = "cpu") -> Optional[str]:
+    """Why this MatMul cannot be one strided (batched) GEMM, GEMV or DOT call on ``target``'s
+    library (OpenBLAS on the CPU, cuBLAS on the GPU); None if it can."""
     a, b, c = (program.data[n] for n in node.operands(state))
     if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
         return (f"GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, "
@@ -114,6 +115,13 @@ def gemm_unsupported(program: "Program", state: "State", node: "MatMul") -> Opti
     for name, d, vector in (("A", a, kind in ("vm", "dot")), ("B", b, kind in ("mv", "dot"))):
         if not vector and matrix_layout(d) is None:
             return f"operand {name} has no unit stride in its matrix dimensions"
+    if target == "cuda":
+        # cuBLAS has no GEMV/DOT special case here: every product is a GEMM, whose result needs
+        # unit-stride rows (a single column excepted) and matrix operands (a vector is one)
+        if not is_zero(c.strides[-1] - 1) and not equal(n, 1):
+            return "the result's rows are not contiguous"
+        if node.epilogue is not None:
+            return "the cuda target runs epilogues as kernels of their own"
     if node.beta != 0.0:
         cin = _edge_for(state, node, "_cin", True).data
         if program.root_of(cin) != program.root_of(c_name := node.operands(state)[2]) or cin != c_name:

@@ -72,7 +72,7 @@ from flowc.ir.program import Param, Program
 from flowc.ir.symbolic import evaluate, free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
 
-__all__ = ["CompiledProgram", "bind"]
+__all__ = ["ArrayConvention", "CompiledProgram", "bind"]
 
 
 class _Missing:
@@ -450,14 +450,31 @@ def _written_roots(program: Program) -> set[str]:
     return written
 
 
-def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, dict[str, Any], dict, list, list]:
+class ArrayConvention:
+    """What the marshalling code takes as an array and how it reads one: NumPy arrays on the CPU.
+    Another target's driver (``flowc.runtime.cuda``) passes its own: an array type with NumPy's
+    ``dtype``/``shape``/``strides``/``flags``/``transpose``, an allocator like ``np.empty``, a
+    strided constructor like ``np.ndarray``, an overlap test, and the expression of the data pointer."""
+
+    array_type: Any = np.ndarray
+    empty: Any = staticmethod(np.empty)
+    strided: Any = np.ndarray
+    overlap: Any = staticmethod(np.may_share_memory)
+
+    def pointer(self, var: str) -> str:
+        return _pointer_expr(var)
+
+
+def _generate(program: Program, params: list[Param], debug: bool,
+              convention: Optional[ArrayConvention] = None) -> tuple[str, dict[str, Any], dict, list, list]:
     """Source text and globals of the marshalling function, where each symbol comes from, and
     the int64 facts it checks (``_int64_facts``)."""
+    conv = convention or ArrayConvention()
     g: dict[str, Any] = {
-        "_fc_MISSING": MISSING, "_fc_ndarray": np.ndarray, "_fc_empty": np.empty,
+        "_fc_MISSING": MISSING, "_fc_ndarray": conv.array_type, "_fc_empty": conv.empty,
         "_fc_vp": ctypes.c_void_p.from_address, "_fc_id": id, "_fc_scalar": _scalar_value,
         "_fc_symbol": _symbol_value, "_fc_perf": time.perf_counter, "_fc_print": print,
-        "_fc_sys": sys, "_fc_ndarray_new": np.ndarray, "_fc_overlap": np.may_share_memory,
+        "_fc_sys": sys, "_fc_ndarray_new": conv.strided, "_fc_overlap": conv.overlap,
     }
     g.update(BUILTINS)
     inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
@@ -586,7 +603,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
             isz = desc.dtype.itemsize
             strides = _tuple_expr([f"{_py_expr(st, local)} * {isz}" for st in desc.strides])
             emit(f"if {v}.strides != {strides}: self._err_strides({p.name!r}, {v}, {strides})")
-        call_args.append(_pointer_expr(v))
+        call_args.append(conv.pointer(v))
 
     # the code assumes arguments do not alias: an array it writes must not overlap another argument
     arrays = [p for p in inputs if p.kind == "array"]
@@ -617,7 +634,7 @@ def _generate(program: Program, params: list[Param], debug: bool) -> tuple[str, 
             strides = _tuple_expr([f"{_py_expr(st, local)} * {isz}" for st in desc.strides])
             emit(f"{r} = _fc_ndarray_new({_tuple_expr(shape)}, _fc_rdt{j}, "
                  f"buffer=_fc_empty(_fc_max({total}, 1), _fc_rdt{j}), strides={strides})")
-        call_args.append(_pointer_expr(r))
+        call_args.append(conv.pointer(r))
 
     call_args += [local[s] for s in symbols]
     emit(f"_fc_rc = _fc_fn({', '.join(call_args)})")
@@ -684,18 +701,21 @@ def _int64_facts(program: Program, symbols: set[str]) -> tuple[list[tuple[str, s
     return allocations, checks
 
 
-def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
+def bind(program: Program, library_path: Path, entry: str, convention: Optional[ArrayConvention] = None,
+         base: type = None) -> CompiledProgram:  # type: ignore[assignment]
     """Load ``library_path`` and wrap its function ``entry`` as a callable for ``program``.
 
     ``entry`` must follow the C contract described in this module's docstring for
     ``program.call_signature()``. The library is loaded with ``RTLD_LOCAL`` so programs never
-    see each other's symbols.
+    see each other's symbols. ``convention`` and ``base`` (a ``CompiledProgram`` subclass whose
+    ``_marshal`` the generated function becomes) are another target's driver's (device arrays);
+    without them, arrays in GPU memory are refused.
     """
     path = Path(library_path)
     params = program.call_signature()
     on_gpu = [p.name for p in params if p.kind == "array"
               and getattr(program.data[p.name], "storage", Storage.HOST) is Storage.GPU_GLOBAL]
-    if on_gpu:
+    if on_gpu and convention is None:
         raise FlowcError(f"program {program.name!r} takes GPU arrays ({', '.join(on_gpu)}); "
                          f"flowc.runtime.bind marshals host (NumPy) arrays only")
     try:
@@ -714,13 +734,16 @@ def bind(program: Program, library_path: Path, entry: str) -> CompiledProgram:
         error_message.restype = ctypes.c_char_p
 
     debug = debug_enabled()
-    source, namespace, origin, allocations, int64_checks = _generate(program, params, debug)
+    source, namespace, origin, allocations, int64_checks = _generate(program, params, debug, convention)
     namespace["_fc_fn"] = function
     code = compile(source, f"<flowc binder for {program.name}>", "exec")
     exec(code, namespace)      # noqa: S102 - the text is generated above from identifiers and constants
     call = namespace[source[4:source.index("(")]]
 
-    cls = type(f"CompiledProgram_{program.name}", (CompiledProgram,), {"__call__": call})
+    if base is None:
+        cls = type(f"CompiledProgram_{program.name}", (CompiledProgram,), {"__call__": call})
+    else:
+        cls = type(f"{base.__name__}_{program.name}", (base,), {"_marshal": call})
     obj: CompiledProgram = object.__new__(cls)
     obj.program, obj.library_path, obj.entry, obj.params = program, path, entry, params
     obj.library, obj.function, obj.binder_source = library, function, source

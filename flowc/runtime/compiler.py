@@ -50,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -58,7 +59,7 @@ from flowc.runtime import cache
 from flowc.runtime.blas import BlasInfo, blas_info
 from flowc.runtime.cache import cache_dir
 
-__all__ = ["BASE_FLAGS", "build_key", "cache_dir", "cached_library", "compile_source", "compiler_identity",
+__all__ = ["BASE_FLAGS", "Toolchain", "build_key", "cache_dir", "cached_library", "compile_source", "compiler_identity",
            "debug_enabled", "host_identity"]
 
 #: the flags every library is built with. ``-fno-math-errno`` lets ``sqrt`` inline and
@@ -154,14 +155,40 @@ def _flags(extra_flags: Sequence[str], blas: Optional[BlasInfo]) -> tuple[list[s
 _ENTRY_FORMAT = "flowc-library-2"
 
 
+@dataclass(frozen=True)
+class Toolchain:
+    """A compiler other than the default C++ one (``FLOWC_CXX`` with ``BASE_FLAGS``): the CUDA
+    target's nvcc, or g++ building CUDA source against the emulation header. Everything in it is
+    part of the cache key; ``identity`` names the compiler and what it builds for (its version,
+    the GPU architecture)."""
+
+    name: str                       # what it is, for messages ("nvcc", "g++ (CUDA emulation)")
+    argv: tuple[str, ...]           # the compiler command, resolved
+    identity: str
+    compile_flags: tuple[str, ...]
+    link_flags: tuple[str, ...] = ()
+    suffix: str = ".cpp"            # of the source file (nvcc picks the language by it)
+
+
 class _Build:
     """Everything but the source that decides a library's bytes, resolved once per request."""
 
-    def __init__(self, extra_flags: Sequence[str], link_blas: bool):
-        self.cxx = os.environ.get("FLOWC_CXX") or "g++"
-        identity = compiler_identity(self.cxx)
+    def __init__(self, extra_flags: Sequence[str], link_blas: bool, toolchain: Optional[Toolchain] = None):
         blas = blas_info() if link_blas else None
-        self.compile_flags, self.link_flags = _flags(extra_flags, blas)
+        if toolchain is None:
+            self.cxx = os.environ.get("FLOWC_CXX") or "g++"
+            self.argv = _compiler_command(self.cxx)
+            identity = compiler_identity(self.cxx)
+            self.compile_flags, self.link_flags = _flags(extra_flags, blas)
+            self.suffix = ".cpp"
+        else:
+            self.cxx, self.argv, identity = toolchain.name, toolchain.argv, toolchain.identity
+            self.compile_flags = [*toolchain.compile_flags, *extra_flags]
+            self.link_flags = list(toolchain.link_flags)
+            if blas is not None:
+                self.compile_flags += blas.compile_flags()
+                self.link_flags += blas.link_flags()
+            self.suffix = toolchain.suffix
         h = hashlib.sha256()
         for part in (_ENTRY_FORMAT, identity, host_identity(), "\0".join(self.compile_flags),
                      "\0".join(self.link_flags), str(blas.lib_path) if blas is not None else ""):
@@ -175,10 +202,10 @@ class _Build:
         return f"{_NAME_SAFE.sub('_', name)[:64] or 'flowc'}_{h.hexdigest()[:24]}"
 
 
-def build_key(extra_flags: Sequence[str] = (), link_blas: bool = True) -> str:
+def build_key(extra_flags: Sequence[str] = (), link_blas: bool = True, toolchain: Optional[Toolchain] = None) -> str:
     """A sha256 over what decides a library's bytes apart from its source (compiler, CPU, flags,
     BLAS). Part of the key of a cached lowered program, which names its library without its source."""
-    return _Build(extra_flags, link_blas).key
+    return _Build(extra_flags, link_blas, toolchain).key
 
 
 # ---------------------------------------------------------------- verified, loaded entries
@@ -226,24 +253,26 @@ def cached_library(stem: str) -> Optional[Path]:
     return cache.with_fallback(lookup)
 
 
-def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), link_blas: bool = True) -> Path:
+def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), link_blas: bool = True,
+                   toolchain: Optional[Toolchain] = None) -> Path:
     """Compile one C++ translation unit into a shared library and return its path.
 
     ``name`` only labels the files (``<name>_<hash>.so``); the content hash decides identity.
     ``extra_flags`` are appended after the base flags and ``FLOWC_CXXFLAGS``. With ``link_blas``
     the BLAS from :func:`flowc.runtime.blas_info` is on the include path and linked with an rpath.
+    ``toolchain`` replaces the default C++ compiler and its flags (the CUDA target's).
 
     A verified cache hit returns the existing library without running any subprocess. On a
     compiler failure raises :class:`flowc.ir.errors.CompileError` whose message holds the
     compiler's output and the path of the saved source.
     """
-    build = _Build(extra_flags, link_blas)
+    build = _Build(extra_flags, link_blas, toolchain)
     stem = build.stem(source, name)
     if not cache.cache_enabled():
         try:
             work = Path(tempfile.mkdtemp(prefix=f"flowc-{stem}-"))
             lib = work / f"{stem}.so"
-            _compile(build, source, name, work / f"{stem}.cpp", lib, work / f"{stem}.cpp")
+            _compile(build, source, name, work / f"{stem}{build.suffix}", lib, work / f"{stem}{build.suffix}")
         except OSError as exc:
             raise CompileError(f"cannot compile {name!r} in a temporary directory (FLOWC_CACHE=0): {exc}; "
                                f"set TMPDIR to a writable directory, or enable the cache (FLOWC_CACHE_DIR)") from exc
@@ -264,8 +293,8 @@ def compile_source(source: str, *, name: str, extra_flags: Sequence[str] = (), l
                 cache.remove(directory, stem, _library_files(stem), status[len("damaged: "):])
             work = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=directory))
             try:
-                saved_src = directory / f"{stem}.cpp"
-                _compile(build, source, name, work / f"{stem}.cpp", work / f"{stem}.so", saved_src)
+                saved_src = directory / f"{stem}{build.suffix}"
+                _compile(build, source, name, work / f"{stem}{build.suffix}", work / f"{stem}.so", saved_src)
                 cache.write_entry(directory, stem, {f"{stem}.so": work / f"{stem}.so"})
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -284,7 +313,7 @@ def _compile(build: _Build, source: str, name: str, src: Path, lib: Path, saved_
     A compiler that fails because the disk is full raises ``OSError(ENOSPC)`` (a cache problem,
     which the caller answers by falling back to another directory); other failures raise
     :class:`CompileError` with the compiler's output."""
-    argv = [*_compiler_command(build.cxx), *build.compile_flags, "-o", str(lib), str(src), *build.link_flags]
+    argv = [*build.argv, *build.compile_flags, "-o", str(lib), str(src), *build.link_flags]
     src.write_text(source, encoding="utf-8")
     start = time.perf_counter()
     output, code = _run_compiler(argv)

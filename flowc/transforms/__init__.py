@@ -8,6 +8,7 @@ from flowc.ir.program import Program
 from flowc.transforms.base import Match, NotApplicable, Transformation, apply, matches, replay
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import LibraryExpansion, expand_library_nodes
+from flowc.transforms.gpu import GPUOffload
 from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
@@ -29,17 +30,25 @@ PIPELINE = (
 
 def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
     """Apply the fixed heuristic pipeline (``PIPELINE``); returns what was applied (every step is
-    also in ``program.history``, so ``replay`` on a fresh lowering reproduces the result)."""
+    also in ``program.history``, so ``replay`` on a fresh lowering reproduces the result).
+
+    On the cuda target, intermediates shrink to registers only (a GPU thread has no room for a
+    row buffer) and GEMM epilogues stay kernels of their own; GPU offload comes last (the target
+    applies it)."""
     applied: list[Match] = LayoutSelection().apply_everywhere(program)
     applied += expand_library_nodes(program, target)
-    for t in (MapExpansion(), MapFusion(), LocalStorage(), EpilogueFusion()):
+    steps = (MapExpansion(), MapFusion(), LocalStorage()) if target != "cuda" else \
+        (MapExpansion(), MapFusion(), LocalStorage(registers_only=True))
+    for t in steps:
         applied += t.apply_everywhere(program)
+    if target != "cuda":
+        applied += EpilogueFusion().apply_everywhere(program)
     return applied
 
 
 __all__ = [
-    "PIPELINE", "EpilogueFusion", "LayoutSelection", "LibraryExpansion", "LocalStorage", "MapExpansion", "MapFusion",
-    "MapTiling", "Match",
+    "PIPELINE", "EpilogueFusion", "GPUOffload", "LayoutSelection", "LibraryExpansion", "LocalStorage", "MapExpansion",
+    "MapFusion", "MapTiling", "Match",
     "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
     "SearchReport", "SearchResult", "auto_search", "matches", "replay",
 ]

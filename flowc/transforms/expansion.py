@@ -52,7 +52,7 @@ class LibraryExpansion(Transformation):
             raise NotApplicable(f"{node!r} is not a library node")
         native = NATIVE[self.target]
         if isinstance(node, MatMul) and node.implementation == "blas":
-            if ("MatMul", "blas") in native and gemm_unsupported(program, state, node) is None:
+            if ("MatMul", "blas") in native and gemm_unsupported(program, state, node, self.target) is None:
                 raise NotApplicable(f"{node.label} stays a BLAS call on {self.target}")
         elif (type(node).__name__, node.implementation) in native:
             raise NotApplicable(f"{node.label} stays a {node.implementation} call on {self.target}")

@@ -19,6 +19,7 @@ intermediate's round trip through memory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import sympy
@@ -32,8 +33,14 @@ from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.scopes import scope_nodes, why_not_private
 
 
+@dataclass(frozen=True)
 class LocalStorage(Transformation):
-    """Shrink a transient used inside one map scope to what one iteration touches."""
+    """Shrink a transient used inside one map scope to what one iteration touches.
+
+    ``registers_only``: shrink only to a scalar, fixing dimensions by the parameters of the scope
+    and of the scopes around it (a GPU thread has registers, not room for a row buffer)."""
+
+    registers_only: bool = False
 
     def candidates(self, program: Program) -> Iterator[Match]:
         for state in program.states():
@@ -64,6 +71,9 @@ class LocalStorage(Transformation):
                if n.data == name and state.graph.degree(n) > 0):
             raise NotApplicable(f"{name} is accessed outside {entry.map.label}")
         params = {sympy.Symbol(p, integer=True) for p in entry.map.params}
+        if self.registers_only:
+            params |= {sympy.Symbol(p, integer=True) for outer in state.enclosing_maps(entry, scopes)
+                       for p in outer.map.params}
         nested = {sympy.Symbol(p, integer=True) for n in scope_nodes(state, entry, scopes)
                   if isinstance(n, MapEntry) for p in n.map.params}
         fixed: Optional[dict[int, sympy.Expr]] = None
@@ -87,6 +97,8 @@ class LocalStorage(Transformation):
         if not fixed:
             raise NotApplicable(f"the accesses of {name} fix no dimension to one index per iteration of "
                                 f"{entry.map.label}")
+        if self.registers_only and any(desc.shape[d] != 1 for d in range(desc.ndim) if d not in fixed):
+            raise NotApplicable(f"{name} would be a buffer per iteration of {entry.map.label}, not a register")
         # every edge must fix exactly these dims with these expressions
         for e in state.edges():
             if e.data == name and any(e.memlet.subset.ranges[d].start != x or not e.memlet.subset.ranges[d].is_index

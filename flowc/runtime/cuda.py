@@ -1,0 +1,442 @@
+"""The cuda target's driver: building a program's CUDA source, finding the device, and calling
+the compiled program with device arrays (Triton's split: ``flowc.codegen.cuda`` is the backend
+that writes the source; this module loads and launches it).
+
+Toolchains
+----------
+- **nvcc** (a GPU is present): ``-gencode`` for the device's architecture (``sm_90a`` plus
+  ``compute_90`` PTX when none can be read: a machine without a GPU never uses ``native``),
+  ``--extended-lambda`` (kernels are ``__device__`` lambdas), cuBLAS from the ``nvidia-cublas``
+  wheel (``pip install flowc[cuda]``: headers, and ``libcublas.so.13`` linked by its versioned
+  name with an rpath, since the wheel ships no unversioned ``.so``). ``FLOWC_NVCC`` names another
+  nvcc; ``FLOWC_CUDA_ARCH`` (``90a``, ``80``...) another architecture.
+- **emulation** (``FLOWC_CUDA_EMULATION=1``, for tests without a GPU): the same source compiled
+  by the C++ compiler as host code against ``include/flowc_cuda_emulation.h``: kernels run on
+  the CPU, thread after thread; cuBLAS calls go to the CPU BLAS with cuBLAS's column-major
+  arguments. ``FLOWC_CUDA_SANITIZE=address`` adds AddressSanitizer (the process must preload
+  libasan: see tests/test_cuda_emulation.py).
+
+Without a GPU and without ``FLOWC_CUDA_EMULATION``, ``target="cuda"`` raises: nothing silently
+runs on the CPU instead.
+
+Arrays
+------
+A call accepts, for each array parameter:
+- any object with ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors), without a
+  copy: its pointer, shape and strides are checked like a NumPy array's; results come back as
+  the same kind of array (allocated by CuPy or PyTorch), and the work is queued on that
+  library's current stream;
+- a NumPy array, copied to the device before the call and back after it when the program writes
+  it; results come back as NumPy arrays. (Under emulation only NumPy arrays exist.)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from flowc.ir.errors import CompileError, FlowcError
+from flowc.ir.program import Program
+from flowc.runtime import binding
+from flowc.runtime.compiler import BASE_FLAGS, Toolchain, _compiler_command, compiler_identity, debug_enabled
+
+__all__ = ["DeviceArray", "bind", "check_compiles", "device_count", "emulated", "toolchain"]
+
+INCLUDE_DIR = Path(__file__).parent / "include"
+EMULATION_HEADER = INCLUDE_DIR / "flowc_cuda_emulation.h"
+#: the architecture code is generated for when the device cannot be asked (and its PTX fallback)
+DEFAULT_ARCH = "90a"
+PTX_ARCH = "90"
+
+
+class CudaUnavailableError(FlowcError):
+    """``target="cuda"`` on a machine with no usable GPU (and emulation not asked for)."""
+
+
+def emulated() -> bool:
+    """Whether ``FLOWC_CUDA_EMULATION`` asks for the CPU emulation of the cuda target."""
+    return os.environ.get("FLOWC_CUDA_EMULATION", "") not in ("", "0")
+
+
+# ---------------------------------------------------------------- the device
+@functools.cache
+def _cudart() -> Optional[ctypes.CDLL]:
+    """The CUDA runtime library, from nvcc's toolkit or the loader's path; None if absent."""
+    candidates = ["libcudart.so.13", "libcudart.so"]
+    nvcc = shutil.which(os.environ.get("FLOWC_NVCC") or "nvcc")
+    if nvcc:
+        root = Path(os.path.realpath(nvcc)).parent.parent
+        candidates = [str(p) for d in ("lib64", "lib", "targets/x86_64-linux/lib")
+                      for p in sorted((root / d).glob("libcudart.so*"))] + candidates
+    for name in candidates:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+@functools.cache
+def device_count() -> int:
+    """How many CUDA devices the runtime sees (0 without a driver or a GPU)."""
+    rt = _cudart()
+    if rt is None:
+        return 0
+    count = ctypes.c_int(0)
+    try:
+        if rt.cudaGetDeviceCount(ctypes.byref(count)) != 0:
+            return 0
+    except (AttributeError, OSError):
+        return 0
+    return count.value
+
+
+@functools.cache
+def device_arch() -> Optional[str]:
+    """The current device's compute capability as nvcc spells it (``90a`` for Hopper), or None."""
+    if device_count() == 0:
+        return None
+    rt = _cudart()
+    major, minor, dev = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+    if rt.cudaGetDevice(ctypes.byref(dev)) != 0:
+        return None
+    if rt.cudaDeviceGetAttribute(ctypes.byref(major), 75, dev) != 0 or \
+            rt.cudaDeviceGetAttribute(ctypes.byref(minor), 76, dev) != 0:
+        return None
+    arch = f"{major.value}{minor.value}"
+    return arch + "a" if arch == "90" else arch
+
+
+def require_device() -> None:
+    """Raise unless the cuda target can run here (a GPU, or emulation asked for)."""
+    if emulated() or device_count() > 0:
+        return
+    raise CudaUnavailableError("target='cuda' needs a CUDA GPU, and none is visible (no driver, or no device); "
+                               "set FLOWC_CUDA_EMULATION=1 to run the generated kernels on the CPU for testing")
+
+
+# ---------------------------------------------------------------- toolchains
+@functools.cache
+def cublas_paths() -> tuple[Path, Path]:
+    """(include dir, lib dir) of the ``nvidia-cublas`` wheel; CompileError if it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    roots = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    for root in roots:
+        for header in sorted(root.glob("*/include/cublas_v2.h")):
+            lib = header.parent.parent / "lib"
+            if list(lib.glob("libcublas.so.*")):
+                return header.parent, lib
+    raise CompileError("the cuda target needs cuBLAS: pip install 'flowc[cuda]' (the nvidia-cublas wheel)")
+
+
+def _nvcc() -> str:
+    exe = shutil.which(os.environ.get("FLOWC_NVCC") or "nvcc")
+    if exe is None:
+        raise CompileError("the cuda target needs nvcc on the PATH (or FLOWC_NVCC); it is also installable with "
+                           "pip install nvidia-cuda-nvcc")
+    return os.path.realpath(exe)
+
+
+@functools.cache
+def _nvcc_version(nvcc: str) -> str:
+    try:
+        return subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CompileError(f"cannot run {nvcc}: {exc}") from exc
+
+
+def _arch() -> str:
+    return os.environ.get("FLOWC_CUDA_ARCH") or device_arch() or DEFAULT_ARCH
+
+
+def nvcc_flags(arch: str) -> list[str]:
+    """The device-code flags: machine code for ``arch``, PTX for ``compute_90`` (or ``arch``)."""
+    ptx = PTX_ARCH if arch.startswith("90") else arch.rstrip("a")
+    return ["-std=c++17", "-O3", "--extended-lambda", "--expt-relaxed-constexpr",
+            f"-gencode=arch=compute_{arch},code=sm_{arch}", f"-gencode=arch=compute_{ptx},code=compute_{ptx}",
+            "-Xcompiler", "-fPIC,-fno-math-errno,-fwrapv",
+            # unused variables (the scalars every kernel binds), a declared-but-unreferenced label
+            "-diag-suppress", "177,550"]
+
+
+def toolchain() -> Toolchain:
+    """The toolchain that builds cuda-target libraries here: nvcc, or the emulation build."""
+    if emulated():
+        return _emulation_toolchain(os.environ.get("FLOWC_CXX") or "g++",
+                                    os.environ.get("FLOWC_CUDA_SANITIZE", ""), debug_enabled())
+    return _nvcc_toolchain(_arch(), debug_enabled())
+
+
+@functools.cache
+def _nvcc_toolchain(arch: str, debug: bool) -> Toolchain:
+    nvcc = _nvcc()
+    include, lib = cublas_paths()
+    flags = [*nvcc_flags(arch), "-shared", f"-I{include}"]
+    if debug:
+        flags += ["-DFLOWC_SYNC_EACH_KERNEL", "-lineinfo"]
+    link = [f"-L{lib}", "-l:libcublas.so.13", f"-Xlinker=-rpath,{lib}"]
+    return Toolchain("nvcc", (nvcc,), f"{nvcc}\n{_nvcc_version(nvcc)}\narch {arch}", tuple(flags), tuple(link),
+                     suffix=".cu")
+
+
+@functools.cache
+def _emulation_toolchain(cxx: str, sanitize: str, debug: bool) -> Toolchain:
+    header = EMULATION_HEADER.read_bytes()
+    flags = [*BASE_FLAGS, "-DFLOWC_CUDA_EMULATION", f"-I{INCLUDE_DIR}", "-Wno-unused-variable"]
+    if sanitize:
+        if not re.fullmatch(r"[a-z,]+", sanitize):
+            raise ValueError(f"FLOWC_CUDA_SANITIZE must name sanitizers (address, undefined), got {sanitize!r}")
+        flags += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-O1"]
+    if debug:
+        flags.append("-DFLOWC_SYNC_EACH_KERNEL")
+    identity = f"{compiler_identity(cxx)}\ncuda emulation {hashlib.sha256(header).hexdigest()}"
+    return Toolchain("g++ (CUDA emulation)", _compiler_command(cxx), identity, tuple(flags))
+
+
+def check_compiles(source: str, *, arch: str = DEFAULT_ARCH, timeout: float = 600) -> str:
+    """Compile ``source`` with nvcc to an object file (no linking, no GPU needed) and return the
+    compiler's output (its register and spill report with ``-Xptxas -v``); CompileError with that
+    output and the source's path on failure. What CI runs on every generated CUDA source."""
+    import tempfile
+
+    nvcc = _nvcc()
+    include, _ = cublas_paths()
+    work = Path(tempfile.mkdtemp(prefix="flowc-nvcc-check-"))
+    src = work / "program.cu"
+    src.write_text(source, encoding="utf-8")
+    argv = [nvcc, *nvcc_flags(arch), "-Xptxas", "-v", f"-I{include}", "-c", "-o", str(work / "program.o"), str(src)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    output = (proc.stderr + proc.stdout).strip()
+    if proc.returncode != 0:
+        raise CompileError(f"nvcc failed (exit code {proc.returncode})\n  command: {' '.join(argv)}",
+                           source_path=str(src), compiler_output=output)
+    shutil.rmtree(work, ignore_errors=True)
+    return output
+
+
+# ---------------------------------------------------------------- device arrays
+class _Flags:
+    __slots__ = ("writeable", "c_contiguous")
+
+    def __init__(self, writeable: bool, c_contiguous: bool):
+        self.writeable, self.c_contiguous = writeable, c_contiguous
+
+
+def _c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    strides, step = [], itemsize
+    for s in reversed(shape):
+        strides.append(step)
+        step *= max(s, 1)
+    return tuple(reversed(strides))
+
+
+class DeviceArray:
+    """A strided array in device memory, as the marshalling code sees it (NumPy's ``dtype``,
+    ``shape``, ``strides`` in bytes, ``flags``); ``owner`` is the caller's object (a CuPy array, a
+    PyTorch tensor, the NumPy array it stages) or None for memory flowc allocated and frees."""
+
+    __slots__ = ("ptr", "shape", "strides", "dtype", "flags", "owner", "_free", "_base")
+
+    def __init__(self, ptr: int, shape: tuple, strides: Optional[tuple], dtype: np.dtype, writeable: bool = True,
+                 owner: Any = None, free: Any = None):
+        self.ptr, self.shape, self.dtype, self.owner, self._free = int(ptr), tuple(shape), np.dtype(dtype), owner, free
+        self._base: Optional[DeviceArray] = None    # the allocation a view keeps alive
+        self.strides = tuple(strides) if strides is not None else _c_strides(self.shape, self.dtype.itemsize)
+        self.flags = _Flags(writeable, self.strides == _c_strides(self.shape, self.dtype.itemsize))
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def extent(self) -> tuple[int, int]:
+        """[lowest, highest) byte addresses the array touches."""
+        if any(s == 0 for s in self.shape):
+            return self.ptr, self.ptr
+        lo = self.ptr + sum(st * (n - 1) for st, n in zip(self.strides, self.shape) if st < 0)
+        hi = self.ptr + sum(st * (n - 1) for st, n in zip(self.strides, self.shape) if st > 0) + self.dtype.itemsize
+        return lo, hi
+
+    def transpose(self, axes: tuple[int, ...]) -> "DeviceArray":
+        owner = self.owner.permute(*axes) if hasattr(self.owner, "permute") else \
+            self.owner.transpose(axes) if self.owner is not None else None
+        view = DeviceArray(self.ptr, tuple(self.shape[a] for a in axes), tuple(self.strides[a] for a in axes),
+                           self.dtype, self.flags.writeable, owner)
+        view._base = self._base or self
+        return view
+
+    def __del__(self) -> None:
+        if self._free is not None and self.ptr:
+            self._free(self.ptr)
+            self.ptr = 0
+
+    def __repr__(self) -> str:
+        return f"DeviceArray(0x{self.ptr:x}, shape={self.shape}, dtype={self.dtype})"
+
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    if isinstance(a.owner, np.ndarray) and isinstance(b.owner, np.ndarray):
+        return bool(np.may_share_memory(a.owner, b.owner))
+    (lo_a, hi_a), (lo_b, hi_b) = a.extent(), b.extent()
+    return lo_a < hi_b and lo_b < hi_a
+
+
+def _kind(value: Any) -> str:
+    module = type(value).__module__.split(".")[0]
+    return module if module in ("cupy", "torch") else "other"
+
+
+class _Call(threading.local):
+    """Per call (and thread): the library that allocates results, and the staged buffers."""
+
+    allocator: str = "flowc"
+
+
+class CudaCompiledProgram(binding.CompiledProgram):
+    """A compiled cuda-target program: stages NumPy arguments to the device, sets the caller's
+    stream, calls the generated marshalling code (``_marshal``) and brings results back as the
+    kind of array the caller passed."""
+
+    _lib: Any
+    _inputs: list
+    _written: set
+    _call_state: _Call
+
+    def _malloc(self, nbytes: int) -> int:
+        ptr = self._lib.flowc_cuda_malloc(max(int(nbytes), 1))
+        if not ptr:
+            raise MemoryError(f"{self._label}: out of device memory ({nbytes} bytes)")
+        return ptr
+
+    def _copy(self, dst: int, src: int, nbytes: int, to_device: bool) -> None:
+        if self._lib.flowc_cuda_copy(ctypes.c_void_p(dst), ctypes.c_void_p(src), int(nbytes), int(to_device)):
+            raise RuntimeError(f"{self._label}: {self._error_message().decode()}")
+
+    def _device_empty(self, shape: tuple, dtype: Any) -> DeviceArray:
+        dtype = np.dtype(dtype)
+        kind = self._call_state.allocator
+        if kind == "cupy":
+            import cupy
+
+            arr = cupy.empty(shape, dtype)
+            return DeviceArray(arr.data.ptr, arr.shape, arr.strides, dtype, True, arr)
+        if kind == "torch":
+            import torch
+
+            tdt = torch.from_numpy(np.empty(0, dtype)).dtype
+            t = torch.empty(shape, dtype=tdt, device="cuda")
+            return DeviceArray(t.data_ptr(), tuple(t.shape), tuple(s * dtype.itemsize for s in t.stride()), dtype,
+                               True, t)
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        return DeviceArray(self._malloc(n), shape, None, dtype, True, None, self._lib.flowc_cuda_free)
+
+    def _device_strided(self, shape: tuple, dtype: Any, buffer: DeviceArray, strides: tuple) -> DeviceArray:
+        view = DeviceArray(buffer.ptr, shape, strides, dtype, True, None)
+        view._base = buffer._base or buffer
+        return view
+
+    def _stage(self, value: Any, written: bool) -> Any:
+        """A device view of an argument (a NumPy array is copied to the device)."""
+        cai = getattr(value, "__cuda_array_interface__", None)
+        if cai is not None:
+            if cai.get("mask") is not None:
+                raise TypeError(f"{self._label}: masked device arrays are not supported")
+            ptr, readonly = cai["data"]
+            dtype = np.dtype(cai["typestr"])
+            return DeviceArray(ptr or 0, tuple(cai["shape"]), cai.get("strides"), dtype, not readonly, value)
+        if isinstance(value, np.ndarray):
+            host = np.ascontiguousarray(value)
+            dev = DeviceArray(self._malloc(host.nbytes), host.shape, None, host.dtype, bool(value.flags.writeable),
+                              value, self._lib.flowc_cuda_free)
+            self._copy(dev.ptr, host.ctypes.data, host.nbytes, True)
+            return dev
+        return value          # scalars, and what the marshalling code rejects with its own message
+
+    def _to_host(self, dev: DeviceArray) -> np.ndarray:
+        base = dev._base or dev
+        host = np.empty(max(base.nbytes, 1), np.uint8)
+        self._copy(host.ctypes.data, base.ptr, base.nbytes, False)
+        return np.ndarray(dev.shape, dev.dtype, buffer=host, offset=dev.ptr - base.ptr, strides=dev.strides)
+
+    def __call__(self, *args: Any, **symbols: Any) -> Any:
+        kinds = {_kind(a) for a in args if getattr(a, "__cuda_array_interface__", None) is not None}
+        state = self._call_state
+        state.allocator = "cupy" if "cupy" in kinds else "torch" if "torch" in kinds else "flowc"
+        stream = 0
+        if state.allocator == "cupy":
+            import cupy
+
+            stream = cupy.cuda.get_current_stream().ptr
+        elif state.allocator == "torch":
+            import torch
+
+            stream = torch.cuda.current_stream().cuda_stream
+        self._lib.flowc_cuda_set_stream(ctypes.c_void_p(stream))
+        staged = []
+        for i, a in enumerate(args):
+            p = self._inputs[i] if i < len(self._inputs) else None
+            staged.append(self._stage(a, p is not None and p.name in self._written)
+                          if p is not None and p.kind == "array" else a)
+        out = self._marshal(*staged, **symbols)
+        for a, d, p in zip(args, staged, self._inputs):
+            if isinstance(a, np.ndarray) and isinstance(d, DeviceArray) and p.name in self._written:
+                a[...] = self._to_host(d)
+        if state.allocator != "flowc":
+            return out if not isinstance(out, tuple) else tuple(out)
+        if isinstance(out, DeviceArray):
+            return self._result(out)
+        if isinstance(out, tuple):
+            return tuple(self._result(o) for o in out)
+        return out
+
+    def _result(self, dev: DeviceArray) -> Any:
+        if dev.owner is not None and not isinstance(dev.owner, np.ndarray):
+            return dev.owner
+        return self._to_host(dev)
+
+    def _marshal(self, *args: Any, **kwargs: Any) -> Any:    # replaced per program by bind()
+        raise NotImplementedError
+
+
+class _DeviceConvention(binding.ArrayConvention):
+    def __init__(self, cp_holder: list):
+        self._holder = cp_holder
+        self.array_type = DeviceArray
+        self.empty = lambda shape, dtype: cp_holder[0]._device_empty(shape, dtype)
+        self.strided = lambda shape, dtype, buffer, strides: cp_holder[0]._device_strided(shape, dtype, buffer,
+                                                                                           strides)
+        self.overlap = _overlap
+
+    def pointer(self, var: str) -> str:
+        return f"{var}.ptr"
+
+
+def bind(program: Program, library_path: Path, entry: str) -> CudaCompiledProgram:
+    """Load a cuda-target library and wrap ``entry`` for ``program`` (see the module docstring)."""
+    holder: list = []
+    obj = binding.bind(program, library_path, entry, convention=_DeviceConvention(holder), base=CudaCompiledProgram)
+    holder.append(obj)
+    lib = obj.library
+    lib.flowc_cuda_malloc.argtypes, lib.flowc_cuda_malloc.restype = [ctypes.c_int64], ctypes.c_void_p
+    lib.flowc_cuda_free.argtypes, lib.flowc_cuda_free.restype = [ctypes.c_void_p], None
+    lib.flowc_cuda_copy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+    lib.flowc_cuda_copy.restype = ctypes.c_int
+    lib.flowc_cuda_set_stream.argtypes, lib.flowc_cuda_set_stream.restype = [ctypes.c_void_p], None
+    obj._lib = lib
+    obj._inputs = [p for p in obj.params if p.kind != "symbol" and not p.is_return]
+    obj._written = binding._written_roots(program)
+    obj._call_state = _Call()
+    obj._error_message = obj._error_message or (lambda: b"")
+    return obj
