@@ -249,8 +249,19 @@ def _specs(lw: Lowering, node: ast.AST, pre: list[str], new: list[str], initial:
         dtype, weak = T.promote(kinds)
         if initial_live and v0 is not None and is_arraylike(v0) and not getattr(v0, "weak", False):
             weak = False
+        if weak and len({d.kind for d, _ in kinds}) > 1:
+            # True in one arm and -1 in the other: NumPy's later dtypes follow the arm that ran
+            # (np.ceil(True) is a float16, np.ceil(-1) an int64), which no single type can model
+            raise LoweringError(f"the variable {n!r} holds Python numbers of different kinds "
+                                f"({', '.join(sorted({_KIND_NAMES[d.kind] for d, _ in kinds}))}) in different "
+                                "branches or loop iterations, so NumPy's dtypes after it depend on the data",
+                                f"give it one kind in every arm (e.g. {n} = 1 and {n} = -1, or {n} = 1.0 "
+                                f"and {n} = -1.0)")
         specs[n] = (shape, dtype, weak)
     return specs
+
+
+_KIND_NAMES = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
 
 
 # ---------------------------------------------------------------- conditions
