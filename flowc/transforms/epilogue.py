@@ -39,7 +39,7 @@ from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, Node, Tasklet, partner_connector
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
-from flowc.ir.symbolic import canonical_symbol, equal, is_positive, is_zero
+from flowc.ir.symbolic import Subset, canonical_symbol, equal, is_positive, is_zero
 from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.scopes import why_not_private
 
@@ -153,7 +153,10 @@ class EpilogueFusion(Transformation):
 
         outer_entry, outer_exit = plan.nest[0], state.exit_of(plan.nest[0])
         for conn, e in entering.items():
-            state.add_edge(e.src, e.src_conn, mm, conn, e.memlet)
+            # a library node takes whole containers; the epilogue indexes the container itself
+            # (a consumer reading one row of it, ``t[N - 1, j]``, moved only that part into the map)
+            whole = Memlet(e.memlet.data, Subset.full(program.data[e.memlet.data].shape))
+            state.add_edge(e.src, e.src_conn, mm, conn, whole)
         for e in state.in_edges(outer_entry):
             if e.memlet.is_empty and e.src is not t:
                 state.add_edge(e.src, e.src_conn, mm, None, e.memlet)
