@@ -42,7 +42,7 @@ from flowc.codegen.cpp import CppGenerator, GeneratedCode
 from flowc.codegen.cxx_expr import cname, cxx_comment, cxx_string, sym_cxx
 from flowc.ir import expr as tl
 from flowc.ir.data import Array, Scalar
-from flowc.ir.errors import IRError
+from flowc.ir.errors import TargetError
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
@@ -52,7 +52,7 @@ from flowc.ir.symbolic import canonical_symbol
 UNSUPPORTED_DTYPES = frozenset({"float16", "complex64", "complex128"})
 #: the largest per-thread array a kernel keeps on its stack (elements)
 MAX_THREAD_ARRAY = 1024
-#: write-conflict resolutions through device atomics (1- and 2-byte types have none: refused)
+#: write-conflict resolutions through device atomics (compare-and-swap loops where CUDA has no atomic)
 _WCR_DEVICE_ATOMIC = {op: f"flowc::atomic_{name}(&{{t}}, ({{ct}}){{v}});"
                       for op, name in (("sum", "add"), ("prod", "mul"), ("max", "max"), ("min", "min"))}
 
@@ -79,7 +79,7 @@ class CudaGenerator(CppGenerator):
     def __init__(self, program: Program, blas_prefix: str, instrument: bool):
         for name, desc in program.data.items():
             if desc.dtype.name in UNSUPPORTED_DTYPES:
-                raise IRError(f"{name} is {desc.dtype.name}: the cuda target does not support "
+                raise TargetError(f"{name} is {desc.dtype.name}: the cuda target does not support "
                               f"{desc.dtype.name} yet (float32, float64, integers and bool); use target='cpu'")
         super().__init__(program, blas_prefix, instrument)
         #: scalars at function level: slots of the device workspace, ``fc_dev_<name>`` on the host
@@ -127,7 +127,7 @@ class CudaGenerator(CppGenerator):
         if isinstance(desc, Array):              # private to one kernel thread
             size = sympy.sympify(desc.total_size())
             if not size.is_Integer or int(size) > MAX_THREAD_ARRAY:
-                raise IRError(f"{name} ({desc.dtype.name}[{', '.join(map(str, desc.shape))}]) is private to each "
+                raise TargetError(f"{name} ({desc.dtype.name}[{', '.join(map(str, desc.shape))}]) is private to each "
                               f"GPU thread; the cuda target keeps such arrays only at a constant size of at most "
                               f"{MAX_THREAD_ARRAY} elements (index it by the map's parameters to share one array)")
             self.emit(f"{desc.dtype.ctype} {cname(name)}[{max(int(size), 1)}];")
@@ -251,7 +251,7 @@ class CudaGenerator(CppGenerator):
 
     def emit_library(self, state: State, node: LibraryNode) -> None:
         if self._in_kernel:
-            raise IRError(f"{node!r} is inside a map scope; the cuda target calls libraries from the host only "
+            raise TargetError(f"{node!r} is inside a map scope; the cuda target calls libraries from the host only "
                           "(expand it: flowc.transforms.expand_library_nodes(program, 'cuda'))")
         super().emit_library(state, node)
 
@@ -259,7 +259,7 @@ class CudaGenerator(CppGenerator):
         m = entry.map
         n_par = self._parallel_count(entry)
         if n_par == 0:
-            raise IRError(f"{entry!r}: the first range of a map names its own parameters")
+            raise TargetError(f"{entry!r}: the first range of a map names its own parameters")
         label = f"{state.name}/{entry.label}"
         self.emit(f"{{ // kernel {cxx_comment(label)}")
         self.depth += 1
@@ -330,9 +330,6 @@ class CudaGenerator(CppGenerator):
         if wcr is None or not shared or not self._in_kernel:
             super().emit_write(e, value, parallel_params)
             return
-        if desc.dtype.itemsize < 4:
-            raise IRError(f"{e.data}: threads of a GPU kernel combine values ({wcr}) into one {desc.dtype.name} "
-                          f"element; the cuda target has atomics for 4- and 8-byte types only")
         start = [r.start for r in e.memlet.subset] if e.memlet.subset is not None else []
         self.emit(self.WCR_ATOMIC[wcr].format(t=self.element(e.data, start), v=value, ct=desc.dtype.ctype))
 

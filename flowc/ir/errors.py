@@ -9,6 +9,11 @@ class IRError(FlowcError):
     """A malformed IR construct (bad expression, unknown data, broken invariant)."""
 
 
+class TargetError(IRError):
+    """A valid program uses something the chosen target cannot compile (float16 on the cuda target,
+    a library call inside a GPU kernel, ...): the message names the construct and what to do."""
+
+
 class ValidationError(IRError):
     """``Program.validate()`` found a broken invariant; the message names the node."""
 

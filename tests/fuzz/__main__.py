@@ -4,6 +4,7 @@ counts per class and the refusal messages, write each failing program (minimized
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8, help="programs compiled together (1: one by one)")
     ap.add_argument("--minimize-budget", type=int, default=40, help="checks per failure (0: do not minimize)")
     ap.add_argument("--start", type=int, default=0, help="index of the first program (to resume a run)")
+    ap.add_argument("--target", choices=("cpu", "cuda"), default="cpu",
+                    help="compile for this target (cuda without a GPU: its CPU emulation)")
     args = ap.parse_args(argv)
+    os.environ["FLOWC_FUZZ_TARGET"] = args.target            # the workers inherit it
+    if args.target == "cuda":
+        from flowc.runtime import cuda
+
+        if cuda.device_count() == 0:
+            os.environ["FLOWC_CUDA_EMULATION"] = "1"
     args.out.mkdir(parents=True, exist_ok=True)
     runner = Runner(jobs=args.jobs, work_dir=str(args.out / "work"), batch=args.batch, log=args.out / "worker.log")
     t0 = time.time()

@@ -39,11 +39,16 @@ def load(path: str) -> Any:
     return mod
 
 
+#: the target programs are compiled for (``python -m tests.fuzz --target cuda`` runs the cuda target's
+#: CPU emulation, FLOWC_CUDA_EMULATION=1, where no GPU is present)
+TARGET = os.environ.get("FLOWC_FUZZ_TARGET", "cpu")
+
+
 def classify_exception(e: BaseException) -> tuple[str, str]:
     import flowc
     from flowc.ir.errors import CompileError
 
-    if isinstance(e, flowc.FrontendError):
+    if isinstance(e, (flowc.FrontendError, flowc.TargetError)):
         return "refused", str(e)
     if isinstance(e, CompileError):
         return "compile_error", str(e)[:4000]
@@ -79,7 +84,7 @@ def run(job: dict) -> dict:
     for mode in job["modes"]:
         stage(f"compile auto_optimize={mode}")
         try:
-            call = flowc.program(func, auto_optimize=mode).compile()
+            call = flowc.program(func, target=TARGET, auto_optimize=mode).compile()
         except Exception as e:
             cls, msg = classify_exception(e)
             return {"cls": cls, "mode": mode, "size": None, "detail": msg}

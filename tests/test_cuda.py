@@ -1,0 +1,210 @@
+"""The cuda target without a GPU: every test program runs in the CPU emulation of its kernels
+(``FLOWC_CUDA_EMULATION=1``: the generated CUDA source compiled as host C++ against flowc's
+emulation header) against NumPy, plain and with ``auto_optimize``, at several sizes; nvcc compiles
+the same sources for sm_90a; the target refuses what it cannot run, clearly.
+
+On a GPU, ``pytest -m gpu tests/test_cuda_device.py`` runs the same programs on the device."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import flowc
+from flowc import targets, transforms
+from flowc.runtime import cuda
+from tests.cuda_programs import CASES, Case, N, check
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def emulation(monkeypatch):
+    monkeypatch.setenv("FLOWC_CUDA_EMULATION", "1")
+
+
+def _run(case: Case, auto_optimize: bool, rng: np.random.Generator) -> None:
+    prog = flowc.program(case.func, target="cuda", auto_optimize=auto_optimize)
+    for n in case.sizes:
+        args, kw = case.make(rng, n)
+        before = copy.deepcopy(args)
+        check(case, prog(*args, **kw), before)
+
+
+@pytest.mark.parametrize("auto_optimize", [False, True], ids=["plain", "auto_optimize"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_program_matches_numpy_in_emulation(case, auto_optimize, rng):
+    _run(case, auto_optimize, rng)
+
+
+def test_gather_out_of_bounds_raises_index_error(rng):
+    from tests.cuda_programs import gather
+
+    prog = flowc.program(gather, target="cuda")
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    with pytest.raises(IndexError, match="out of bounds"):
+        prog(x, np.array([0, 4, 1]))
+    np.testing.assert_array_equal(prog(x, np.array([3, -4])), x[[3, -4]] * 2)
+
+
+def test_device_arrays_are_used_in_place(rng):
+    """An object with ``__cuda_array_interface__`` is read and written where it is (in emulation
+    device memory is host memory, so a NumPy buffer can stand for a device allocation)."""
+    from tests.cuda_programs import time_loop
+
+    class FakeDeviceArray:
+        def __init__(self, a: np.ndarray):
+            self.host = a
+            self.__cuda_array_interface__ = {"data": (a.ctypes.data, False), "shape": a.shape,
+                                             "typestr": a.dtype.str, "strides": None, "version": 3}
+
+    prog = flowc.program(time_loop, target="cuda")
+    a = rng.standard_normal((6, 4))
+    want = a.copy()
+    for _ in range(2):
+        want[1:, :] = want[1:, :] * 0.5 + want[:-1, :] * 0.25
+    dev = FakeDeviceArray(a)
+    out = prog(dev, 2)
+    np.testing.assert_allclose(a, want, rtol=1e-12)          # written in place, no copy back needed
+    np.testing.assert_allclose(out, want, rtol=1e-12)
+
+
+def test_device_array_checks_match_numpy_checks(rng):
+    from tests.cuda_programs import softmax
+
+    class Strided:
+        def __init__(self, a):
+            self.a = a
+            self.__cuda_array_interface__ = {"data": (a.ctypes.data, False), "shape": a.shape,
+                                             "typestr": a.dtype.str, "strides": a.strides, "version": 3}
+
+    prog = flowc.program(softmax, target="cuda")
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="strides|contiguous"):
+        prog(Strided(x[:, ::2]))
+    with pytest.raises(TypeError, match="dtype|float32"):
+        prog(Strided(x.astype(np.float64)))
+
+
+def halves(a: flowc.float16[N]):
+    return a + a
+
+
+def test_unsupported_dtype_is_refused_with_a_target_error():
+    halves_cuda = flowc.program(halves, target="cuda")
+    with pytest.raises(flowc.TargetError, match="float16.*target='cpu'"):
+        halves_cuda(np.ones(3, np.float16))
+
+
+def test_cuda_without_a_gpu_or_emulation_raises(monkeypatch):
+    monkeypatch.delenv("FLOWC_CUDA_EMULATION")
+    if cuda.device_count() > 0:
+        pytest.skip("a GPU is present: the cuda target runs for real here")
+    from tests.cuda_programs import softmax
+
+    with pytest.raises(cuda.CudaUnavailableError, match="FLOWC_CUDA_EMULATION"):
+        flowc.program(softmax, target="cuda")(np.ones((2, 3), np.float32))
+
+
+def test_unknown_target_names_the_parameter():
+    with pytest.raises(ValueError, match="parameter 'target' must be one of 'cpu', 'cuda'"):
+        flowc.program(lambda a: a, target="tpu")
+
+
+def test_gpu_offload_is_a_recorded_transformation_and_the_cpu_refuses_its_result():
+    from tests.cuda_programs import softmax
+
+    ir = flowc.program(softmax).to_ir()
+    transforms.expand_library_nodes(ir, "cpu")
+    applied = transforms.GPUOffload().apply_everywhere(ir)
+    assert len(applied) == 1 and ir.history[-1]["transformation"] == "GPUOffload"
+    assert transforms.GPUOffload().matches(ir) == []           # nothing left to move
+    fresh = flowc.program(softmax).to_ir()
+    transforms.replay(fresh, ir.history)
+    assert fresh.to_json() == ir.to_json()
+    from flowc.codegen import generate_cpp
+
+    with pytest.raises(flowc.IRError, match="target='cuda'"):
+        generate_cpp(ir)
+
+
+def test_registers_only_local_storage_leaves_no_row_buffers():
+    from tests.cuda_programs import layernorm
+
+    ir = flowc.program(layernorm).to_ir()
+    targets.get("cuda").optimize(ir)
+    from flowc.ir.data import Array
+
+    scoped = [n for n, d in ir.data.items() if isinstance(d, Array) and d.transient and d.ndim == 1]
+    assert not scoped, scoped
+
+
+def _cuda_sources() -> list[tuple[str, str]]:
+    """(name, CUDA source) of every test program, plain and auto-optimized, as the target builds them."""
+    out = []
+    for case in CASES:
+        for ao in (False, True):
+            ir = flowc.program(case.func).to_ir()
+            tgt = targets.get("cuda")
+            if ao:
+                tgt.optimize(ir)
+            tgt.lower(ir)
+            out.append((f"{case.name}-{'opt' if ao else 'plain'}", tgt.generate(ir, False).source))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on the PATH (CI has nvcc 13.0)")
+@pytest.mark.timeout(1800)
+def test_every_generated_cuda_source_compiles_with_nvcc():
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = _cuda_sources()
+
+    def compile_one(item):
+        name, source = item
+        try:
+            report = cuda.check_compiles(source, gencode_ptx=False)
+        except flowc.CompileError as exc:
+            return name, f"FAILED: {exc}\n{exc.compiler_output[-3000:] if exc.compiler_output else ''}"
+        spills = [line for line in report.splitlines() if "spill" in line and " 0 bytes spill stores" not in line]
+        return name, "; ".join(spills)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(compile_one, sources))
+    failed = [f"{n}: {r}" for n, r in results if r.startswith("FAILED")]
+    assert not failed, "\n\n".join(failed)
+    spilled = [f"{n}: {r}" for n, r in results if r]
+    assert not spilled, "register spills:\n" + "\n".join(spilled)
+
+
+def test_emulation_under_address_sanitizer(tmp_path):
+    """The emulation build with AddressSanitizer, in a process that preloads libasan: the softmax,
+    the attention block and a gather run clean (an out-of-bounds access would abort it)."""
+    libasan = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not libasan or not Path(libasan).exists():
+        pytest.skip("g++ has no libasan here")
+    script = (
+        "import numpy as np, flowc\n"
+        "from tests.cuda_programs import CASES, check\n"
+        "rng = np.random.default_rng()\n"
+        "for case in CASES:\n"
+        "    if case.name not in ('softmax', 'attention', 'gather', 'batched_transposed'):\n"
+        "        continue\n"
+        "    prog = flowc.program(case.func, target='cuda', auto_optimize=True)\n"
+        "    for n in case.sizes:\n"
+        "        args, kw = case.make(rng, n)\n"
+        "        check(case, prog(*args, **kw), args)\n"
+        "print('clean')\n")
+    env = dict(os.environ, FLOWC_CUDA_EMULATION="1", FLOWC_CUDA_SANITIZE="address", LD_PRELOAD=libasan,
+               ASAN_OPTIONS="detect_leaks=0", FLOWC_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(REPO),
+                          timeout=900)
+    assert proc.returncode == 0 and "clean" in proc.stdout, proc.stderr[-4000:]
