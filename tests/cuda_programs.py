@@ -61,7 +61,7 @@ def attention(q: f32[B, N, K], k: f32[B, N, K], v: f32[B, N, K]):
 
 
 def time_loop(a: f64[N, M], T: int):
-    for t in range(T):
+    for _t in range(T):
         a[1:, :] = a[1:, :] * 0.5 + a[:-1, :] * 0.25
     return a
 
