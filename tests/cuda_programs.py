@@ -90,6 +90,25 @@ def flags(a: f64[N, M]):
     return np.any(a > 0.9, axis=1), np.all(a > 0.01)
 
 
+def softmax_half(x: flowc.float16[N, M]):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def layernorm_half(x: flowc.float16[N, M], g: flowc.float16[M], b: flowc.float16[M]):
+    xf = x.astype(np.float32)
+    mu = np.mean(xf, axis=-1, keepdims=True)
+    d = xf - mu
+    var = np.mean(d * d, axis=-1, keepdims=True)
+    return (d / np.sqrt(var + 1e-5)).astype(np.float16) * g + b
+
+
+def attention_half(q: flowc.float16[B, N, K], k: flowc.float16[B, N, K], v: flowc.float16[B, N, K]):
+    s = (q @ k.transpose(0, 2, 1)) * np.float16(0.25)
+    s = np.exp(s - np.max(s, axis=-1, keepdims=True))
+    return (s / np.sum(s, axis=-1, keepdims=True)) @ v
+
+
 @dataclass
 class Case:
     name: str
@@ -169,6 +188,14 @@ CASES = [
          lambda a, b: (a // b + a % b, np.abs(a) + 1, a * b), rtol=0),
     Case("flags", flags, lambda r, n: ((np.abs(_r(r, n, n + 1, dtype=np.float64)),), {}),
          lambda a: (np.any(a > 0.9, axis=1), np.all(a > 0.01)), rtol=0),
+    Case("softmax_half", softmax_half, lambda r, n: ((_r(r, n, 3 * n + 1, dtype=np.float16) * 4,), {}),
+         lambda x: softmax_half(x), rtol=4e-3),
+    Case("layernorm_half", layernorm_half,
+         lambda r, n: ((_r(r, n, 2 * n + 5, dtype=np.float16), _r(r, 2 * n + 5, dtype=np.float16),
+                        _r(r, 2 * n + 5, dtype=np.float16)), {}), lambda x, g, b: layernorm_half(x, g, b), rtol=4e-3),
+    Case("attention_half", attention_half,
+         lambda r, n: ((_r(r, 2, n, 8, dtype=np.float16), _r(r, 2, n, 8, dtype=np.float16),
+                        _r(r, 2, n, 8, dtype=np.float16)), {}), lambda q, k, v: attention_half(q, k, v), rtol=8e-3),
     Case("bert_layer", encoder_layer,
          lambda r, n: (make_inputs(r, 2, 4 * n + 4, 2, 8), {"H": 2, "P": 8}),
          lambda *a: numpy_layer(*a, H=2, P=8), sizes=(1, 3), rtol=2e-4),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import jinja2
 import sympy
@@ -115,6 +115,12 @@ class CppGenerator:
     WCR_ATOMIC = _WCR_ATOMIC
     #: the C++ expression of the per-call index-error record (see ``flowc.codegen.bounds``)
     index_record = _INDEX_RECORD
+    #: dtype name → the target's C++ spelling where it differs from ``DType.ctype``
+    CTYPES: dict[str, str] = {}
+
+    def ctype_of(self, dtype: Any) -> str:
+        """The C++ spelling of ``dtype`` on this target."""
+        return self.CTYPES.get(dtype.name, dtype.ctype)
 
     def __init__(self, program: Program, blas_prefix: str, instrument: bool):
         self.program = program
@@ -145,7 +151,7 @@ class CppGenerator:
 
     # ------------------------------------------------------------ data access
     def ctype(self, data: str) -> str:
-        return self.program.data[data].dtype.ctype
+        return self.ctype_of(self.program.data[data].dtype)
 
     def root_offset(self, data: str) -> Expr:
         """Offset of ``data``'s element 0 inside its root container's memory."""
@@ -203,7 +209,7 @@ class CppGenerator:
 
     def _declare(self, name: str) -> None:
         desc = self.program.data[name]
-        ct = desc.dtype.ctype
+        ct = self.ctype_of(desc.dtype)
         if isinstance(desc, Scalar):
             self.emit(f"{ct} {cname(name)};")
         else:
@@ -235,7 +241,7 @@ class CppGenerator:
         self.emit('if (!fc_ws) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
                   '"out of memory for intermediates"); return 1; }')
         for name, off in places:
-            ct = self.program.data[name].dtype.ctype
+            ct = self.ctype(name)
             self.emit(f"{ct}* {cname(name)} = reinterpret_cast<{ct}*>(fc_ws + {sym_cxx(off)});")
 
     def _free(self, name: str) -> None:
@@ -252,14 +258,15 @@ class CppGenerator:
         params = []
         for prm in p.call_signature():
             if prm.kind == "array":
-                params.append(f"{prm.dtype.ctype}* {cname(prm.name)}")
+                params.append(f"{self.ctype_of(prm.dtype)}* {cname(prm.name)}")
             elif prm.kind == "scalar" and prm.dtype.name == "float16":
                 # passed as its bit pattern: ctypes has no half type, and a _Float16 by value
                 # travels in a vector register where ctypes' uint16 travels in an integer one
                 params.append(f"uint16_t fc_bits_{prm.name}")
-                self.emit(f"_Float16 {cname(prm.name)}; std::memcpy(&{cname(prm.name)}, &fc_bits_{prm.name}, 2);")
+                self.emit(f"{self.ctype_of(prm.dtype)} {cname(prm.name)}; "
+                          f"std::memcpy(&{cname(prm.name)}, &fc_bits_{prm.name}, 2);")
             elif prm.kind == "scalar":
-                params.append(f"{prm.dtype.ctype} {cname(prm.name)}")
+                params.append(f"{self.ctype_of(prm.dtype)} {cname(prm.name)}")
             else:
                 params.append(f"int64_t {cname(prm.name)}")
         function_level = [n for n, places in self._placement.items() if places == [(None, None)]]
@@ -330,7 +337,7 @@ class CppGenerator:
                 raise IRError(f"unknown control-flow item {item!r}")
 
     def condition(self, cond: tl.Node) -> str:
-        return tasklet_cxx(cond, cname)
+        return tasklet_cxx(cond, cname, type_names=self.CTYPES)
 
     def condition_prelude(self, cond: tl.Node) -> list[str]:
         """Statements that make the values ``cond`` reads available to the host (none here)."""
@@ -592,11 +599,11 @@ class CppGenerator:
                        for r, dim in zip(block, desc.shape)]
             dims = [(nd, text, ext, f"fc_ix{next(counter)}") for nd, text, ext in zip(nodes, idx, extents)]
             return self.subscripts.element(
-                cname(self.program.root_of(data)), dims, flat, desc.dtype.ctype, Site(data, node.label),
-                lambda x: tasklet_cxx(x, name_of, subscript_of), set(local), params, self.index_record)
+                cname(self.program.root_of(data)), dims, flat, self.ctype_of(desc.dtype), Site(data, node.label),
+                lambda x: tasklet_cxx(x, name_of, subscript_of, self.CTYPES), set(local), params, self.index_record)
 
         for s in code.stmts:
-            rhs = tasklet_cxx(s.value, name_of, subscript_of)
+            rhs = tasklet_cxx(s.value, name_of, subscript_of, self.CTYPES)
             if s.target in declared:
                 self.emit(f"{local[s.target]} = {rhs};")
             else:
@@ -620,7 +627,7 @@ class CppGenerator:
         if isinstance(desc, Scalar) or self._conflict_free(start, parallel_params):
             self.emit(_WCR_SCALAR[wcr].format(t=target, v=value))
         else:
-            self.emit(self.WCR_ATOMIC[wcr].format(t=target, v=value, ct=desc.dtype.ctype))
+            self.emit(self.WCR_ATOMIC[wcr].format(t=target, v=value, ct=self.ctype_of(desc.dtype)))
 
     @staticmethod
     def _conflict_free(index: list[Expr], parallel_params: list[str]) -> bool:

@@ -60,7 +60,7 @@ def emit_matmul_cublas(ctx: EmitContext, state: "State", node: LibraryNode) -> N
     sa, sb, sc = (_batch_strides(x, batch) for x in (a, b, c))
     trans_a, lda = operand_layout(a, m, k)
     trans_b, ldb = operand_layout(b, k, n)
-    ct = c.dtype.ctype
+    ct = "float" if c.dtype.name == "float16" else c.dtype.ctype    # alpha, beta: float for half GEMMs
     pa, pb, pc = (ctx.gen.pointer(x) for x in names)
     label = f"{state.name}/{node.label}"
     emit = ctx.emit

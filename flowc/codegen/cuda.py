@@ -48,8 +48,8 @@ from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol
 
-#: dtypes the cuda target does not generate yet (float16 needs __half arithmetic; complex, cuComplex)
-UNSUPPORTED_DTYPES = frozenset({"float16", "complex64", "complex128"})
+#: dtypes the cuda target does not generate yet (complex needs cuComplex arithmetic)
+UNSUPPORTED_DTYPES = frozenset({"complex64", "complex128"})
 #: the largest per-thread array a kernel keeps on its stack (elements)
 MAX_THREAD_ARRAY = 1024
 #: write-conflict resolutions through device atomics (compare-and-swap loops where CUDA has no atomic)
@@ -75,12 +75,15 @@ class CudaGenerator(CppGenerator):
     LANGUAGE = "cuda"
     WCR_ATOMIC = _WCR_DEVICE_ATOMIC
     index_record = "(*fc_index_error_d)"
+    #: float16 is ``flowc::half`` (templates/cuda.h.j2): __half storage, float arithmetic rounded
+    #: to half after each operation, as NumPy's float16 loops compute
+    CTYPES = {"float16": "flowc::half"}
 
     def __init__(self, program: Program, blas_prefix: str, instrument: bool):
         for name, desc in program.data.items():
             if desc.dtype.name in UNSUPPORTED_DTYPES:
                 raise TargetError(f"{name} is {desc.dtype.name}: the cuda target does not support "
-                              f"{desc.dtype.name} yet (float32, float64, integers and bool); use target='cpu'")
+                              f"{desc.dtype.name} yet (float16, float32, float64, integers and bool); use target='cpu'")
         super().__init__(program, blas_prefix, instrument)
         #: scalars at function level: slots of the device workspace, ``fc_dev_<name>`` on the host
         self.device_scalars = [n for n, places in self._placement.items()
@@ -130,7 +133,7 @@ class CudaGenerator(CppGenerator):
                 raise TargetError(f"{name} ({desc.dtype.name}[{', '.join(map(str, desc.shape))}]) is private to each "
                               f"GPU thread; the cuda target keeps such arrays only at a constant size of at most "
                               f"{MAX_THREAD_ARRAY} elements (index it by the map's parameters to share one array)")
-            self.emit(f"{desc.dtype.ctype} {cname(name)}[{max(int(size), 1)}];")
+            self.emit(f"{self.ctype_of(desc.dtype)} {cname(name)}[{max(int(size), 1)}];")
             return
         super()._declare(name)
 
@@ -162,7 +165,7 @@ class CudaGenerator(CppGenerator):
         self.emit('if (!fc_ws) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
                   '"out of device memory for intermediates (%lld bytes)", (long long)fc_ws_bytes); return 1; }')
         for name, off in places:
-            ct = self.program.data[name].dtype.ctype
+            ct = self.ctype(name)
             var = f"fc_dev_{name}" if name in self.device_scalars else cname(name)
             self.emit(f"{ct}* {var} = reinterpret_cast<{ct}*>(fc_ws + {sym_cxx(off)});")
 
@@ -331,7 +334,7 @@ class CudaGenerator(CppGenerator):
             super().emit_write(e, value, parallel_params)
             return
         start = [r.start for r in e.memlet.subset] if e.memlet.subset is not None else []
-        self.emit(self.WCR_ATOMIC[wcr].format(t=self.element(e.data, start), v=value, ct=desc.dtype.ctype))
+        self.emit(self.WCR_ATOMIC[wcr].format(t=self.element(e.data, start), v=value, ct=self.ctype_of(desc.dtype)))
 
     def element(self, data: str, index: list) -> str:
         if data in self.device_scalars and not self._in_kernel:

@@ -144,10 +144,13 @@ def _const_cxx(c: tl.Const) -> str:
 
 
 def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
-                subscript_of: Callable[[str, list[str], tuple[tl.Node, ...]], str] | None = None) -> str:
+                subscript_of: Callable[[str, list[str], tuple[tl.Node, ...]], str] | None = None,
+                type_names: dict[str, str] | None = None) -> str:
     """A tasklet-language expression as C++. ``name_of`` maps names to C++
     expressions; ``subscript_of(name, indices, index_nodes)`` addresses array connectors
-    (given the printed indices and the indices' expression trees, for bounds checks)."""
+    (given the printed indices and the indices' expression trees, for bounds checks);
+    ``type_names`` overrides the C++ spelling of dtypes in casts (a target's own half type)."""
+    types = type_names or {}
     def go(n: tl.Node) -> str:
         if isinstance(n, tl.Const):
             return _const_cxx(n)
@@ -174,7 +177,7 @@ def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
             if n.func in _FUNCS:
                 return f"{_FUNCS[n.func]}({', '.join(args)})"
             if n.func in BY_NAME:
-                return f"flowc::cast<{BY_NAME[n.func].ctype}>({args[0]})"
+                return f"flowc::cast<{types.get(n.func, BY_NAME[n.func].ctype)}>({args[0]})"
             raise IRError(f"no C++ for tasklet function {n.func!r}")
         if isinstance(n, tl.Subscript):
             if subscript_of is None:

@@ -70,7 +70,9 @@ def matmul(lw: Lowering, a: Value, b: Value) -> Value:
     b_name = lw.container(B, blas=True)
     node = MatMul("matmul")
     library(lw, node, {"_a": a_name, "_b": b_name}, {"_c": C.data})
-    if gemm_unsupported(lw.program, lw.sc.state, node) is not None:
+    # "pure" when no target's GEMM library can take it; otherwise LibraryExpansion decides per target
+    # (a float16 GEMM is a cuBLAS call on the GPU and maps on the CPU)
+    if all(gemm_unsupported(lw.program, lw.sc.state, node, t) is not None for t in ("cpu", "cuda")):
         node.implementation = "pure"
     if not (a1 or b1):
         return C

@@ -31,6 +31,7 @@ import numpy as np
 
 from flowc.ir import expr as tl
 from flowc.ir.epilogue import ACC, OUT, Epilogue, index_symbol, rename_locals
+from flowc.ir.dtypes import dtype_of
 from flowc.ir.errors import IRError
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, LibraryNode, Schedule
@@ -98,8 +99,9 @@ def gemm_unsupported(program: "Program", state: "State", node: "MatMul", target:
     """Why this MatMul cannot be one strided (batched) GEMM, GEMV or DOT call on ``target``'s
     library (OpenBLAS on the CPU, cuBLAS on the GPU); None if it can."""
     a, b, c = (program.data[n] for n in node.operands(state))
-    if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in ("float32", "float64"):
-        return (f"GEMM needs float32 or float64 operands of one type (got {a.dtype.name}, {b.dtype.name}, "
+    floats = ("float16", "float32", "float64") if target == "cuda" else ("float32", "float64")
+    if not (a.dtype == b.dtype == c.dtype) or a.dtype.name not in floats:
+        return (f"GEMM needs {', '.join(floats)} operands of one type (got {a.dtype.name}, {b.dtype.name}, "
                 f"{c.dtype.name})")
     kind = vector_kind(program, state, node)
     m, k = a.shape[-2:]
@@ -209,8 +211,11 @@ class MatMul(LibraryNode):
             finish += f" + {self.beta!r} * cin"
         if self.epilogue is not None:
             finish = self._finish_with_epilogue(program, state, finish, bparams, extra_inputs)
+        # NumPy's float16 matmul multiplies and accumulates in float32 and rounds once at the end
+        half = c.dtype.name == "float16"
         _accumulate(program, state, self, self.name, outer, {"_k": f"0:{a.shape[-1]}"}, inputs,
-                    "o = a * b", "sum", c.dtype, Memlet.parse(f"{c_name}[{idx(c, ['_i', '_j'])}]"),
+                    "o = float32(a) * float32(b)" if half else "o = a * b", "sum",
+                    dtype_of(np.float32) if half else c.dtype, Memlet.parse(f"{c_name}[{idx(c, ['_i', '_j'])}]"),
                     finish, extra_inputs)
 
 

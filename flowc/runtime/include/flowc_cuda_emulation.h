@@ -129,6 +129,45 @@ inline bool gemm_args_ok(cublasOperation_t ta, cublasOperation_t tb, int m, int 
 FLOWC_EMU_GEMM(cublasSgemmStridedBatched, float, cblas_sgemm)
 FLOWC_EMU_GEMM(cublasDgemmStridedBatched, double, cblas_dgemm)
 
+// cublasGemmStridedBatchedEx for half operands with float accumulation: widened to float, sgemm, rounded back
+typedef enum { CUDA_R_16F = 2, CUDA_R_32F = 0 } cudaDataType;
+typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
+typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
+inline cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m,
+    int n, int k, const void* alpha, const void* a, cudaDataType ta_type, int lda, long long sa, const void* b,
+    cudaDataType tb_type, int ldb, long long sb, const void* beta, void* c, cudaDataType tc_type, int ldc,
+    long long sc, int batch, cublasComputeType_t, cublasGemmAlgo_t) {
+  if (ta_type != CUDA_R_16F || tb_type != CUDA_R_16F || tc_type != CUDA_R_16F) return CUBLAS_STATUS_INVALID_VALUE;
+  if (!flowc_emulation::gemm_args_ok(ta, tb, m, n, k, lda, ldb, ldc) || batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  const int a_cols = ta == CUBLAS_OP_N ? k : m, b_cols = tb == CUBLAS_OP_N ? n : k;   // column-major extents
+  for (int i = 0; i < batch; ++i) {
+    const _Float16* ha = static_cast<const _Float16*>(a) + i * sa;
+    const _Float16* hb = static_cast<const _Float16*>(b) + i * sb;
+    _Float16* hc = static_cast<_Float16*>(c) + i * sc;
+    float* fa = static_cast<float*>(std::calloc((size_t)lda * std::max(a_cols, 1), sizeof(float)));
+    float* fb = static_cast<float*>(std::calloc((size_t)ldb * std::max(b_cols, 1), sizeof(float)));
+    float* fc = static_cast<float*>(std::calloc((size_t)ldc * std::max(n, 1), sizeof(float)));
+    const int a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
+    for (int col = 0; col < a_cols; ++col)
+      for (int r = 0; r < a_rows; ++r) fa[(size_t)col * lda + r] = (float)ha[(size_t)col * lda + r];
+    for (int col = 0; col < b_cols; ++col)
+      for (int r = 0; r < b_rows; ++r) fb[(size_t)col * ldb + r] = (float)hb[(size_t)col * ldb + r];
+    if (be != 0.0f)
+      for (int col = 0; col < n; ++col)
+        for (int r = 0; r < m; ++r) fc[(size_t)col * ldc + r] = (float)hc[(size_t)col * ldc + r];
+    FLOWC_EMU_CAT(FLOWC_BLAS_PREFIX, cblas_sgemm)(
+        flowc_emulation::COL_MAJOR, ta == CUBLAS_OP_N ? flowc_emulation::NO_TRANS : flowc_emulation::TRANS,
+        tb == CUBLAS_OP_N ? flowc_emulation::NO_TRANS : flowc_emulation::TRANS, m, n, k, al, fa, lda, fb, ldb, be,
+        fc, ldc);
+    for (int col = 0; col < n; ++col)
+      for (int r = 0; r < m; ++r) hc[(size_t)col * ldc + r] = (_Float16)fc[(size_t)col * ldc + r];
+    std::free(fa); std::free(fb); std::free(fc);
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 inline int atomicCAS(int* p, int expected, int desired) {
   int old = *p;
   if (old == expected) *p = desired;
