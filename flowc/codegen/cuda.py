@@ -89,6 +89,10 @@ class CudaGenerator(CppGenerator):
         self.device_scalars = [n for n, places in self._placement.items()
                                if places == [(None, None)] and isinstance(program.data[n], Scalar)]
         self._in_kernel = False
+        #: the row map of the block-per-row kernel being emitted (None otherwise)
+        self._row_entry: Optional[MapEntry] = None
+        #: row scalars a block-strided inner map accumulates into: the thread's partial value
+        self._partials: dict[str, str] = {}
 
     # ------------------------------------------------------------ where data lives
     def _place_transients(self) -> dict:
@@ -238,7 +242,9 @@ class CudaGenerator(CppGenerator):
             timed = self.instrument and not isinstance(node, AccessNode)
             if timed:
                 self._timer_start(state, node)
-            if isinstance(node, MapEntry):
+            if isinstance(node, MapEntry) and self._row_kernel(state, node, scopes):
+                self.emit_row_kernel(state, node, scopes)
+            elif isinstance(node, MapEntry):
                 self.emit_kernel_map(state, node, scopes)
             elif isinstance(node, Tasklet):
                 self._launch(f"{state.name}/{node.label}", "1",
@@ -297,6 +303,103 @@ class CudaGenerator(CppGenerator):
         self.depth -= 1
         self.emit("}")
 
+    # ------------------------------------------------------------ one block per row
+    def _row_kernel(self, state: State, entry: MapEntry, scopes: dict) -> bool:
+        """Whether a top-level map is a row-normalization scope: rectangular parameters (each row is
+        one point of them: ``b, h, i`` of an attention's scores), and a body of maps over the row
+        (one parameter, constant step, no deeper maps, no library calls, no array private to an
+        iteration) with at least one reducing into a scalar of the row. Such a scope is one
+        thread block per row; other maps are one thread per iteration."""
+        if self._parallel_count(entry) != len(entry.map.params):
+            return False
+        inner = []
+        for n, s in scopes.items():
+            if n is entry or entry not in state.enclosing_maps(n, scopes):
+                continue
+            if isinstance(n, LibraryNode):
+                return False
+            if isinstance(n, MapEntry):
+                if s is not entry or len(n.map.params) != 1 or not n.map.ranges[0].step.is_number:
+                    return False
+                inner.append(n)
+        private = [name for name, places in self._placement.items() if isinstance(self.program.data[name], Array)
+                   and any(st is state and (sc is entry or sc in inner) for st, sc in places)]
+        if not inner or private:
+            return False
+        return any(self._row_reductions(state, n) for n in inner)
+
+    def _row_reductions(self, state: State, inner: MapEntry) -> dict[str, str]:
+        """Scalars of the row that ``inner`` accumulates into, with their operators."""
+        out = {}
+        for e in state.out_edges(state.exit_of(inner)):
+            if e.memlet.wcr is not None and e.data is not None and isinstance(self.program.data[e.data], Scalar) \
+                    and e.data not in self.device_scalars:
+                out[e.data] = e.memlet.wcr
+        return out
+
+    def _sets_row_scalar(self, state: State, inner: MapEntry) -> bool:
+        return any(e.memlet.wcr is None and e.data is not None and isinstance(self.program.data[e.data], Scalar)
+                   for e in state.out_edges(state.exit_of(inner)))
+
+    def emit_row_kernel(self, state: State, entry: MapEntry, scopes: dict) -> None:
+        m = entry.map
+        label = f"{state.name}/{entry.label}"
+        self.emit(f"{{ // kernel {cxx_comment(label)}: one block per row")
+        self.depth += 1
+        for d, r in enumerate(m.ranges):
+            self.emit(f"const int64_t fc_n{d} = std::max<int64_t>(0, {sym_cxx(r.size())});")
+        rows = " * ".join(f"fc_n{d}" for d in range(len(m.ranges)))
+        self.emit(f'flowc::last_kernel() = "{cxx_string(label)}";')
+        self.emit(f"{{ cudaError_t fc_err = flowc::launch_rows({rows}, [=] __device__ (int64_t fc_row) {{")
+        self.depth += 1
+        self._kernel_prologue()
+        self.emit("int64_t fc_rest = fc_row; (void)fc_rest;")
+        for d in range(len(m.params) - 1, -1, -1):
+            r, p = m.ranges[d], cname(m.params[d])
+            step = "" if r.step == 1 else f" * ({sym_cxx(r.step)})"
+            self.emit(f"const int64_t {p} = {sym_cxx(r.start)} + fc_rest{step};" if d == 0 else
+                      f"const int64_t {p} = {sym_cxx(r.start)} + (fc_rest % fc_n{d}){step}; fc_rest /= fc_n{d};")
+        self._in_kernel, self._row_entry = True, entry
+        try:
+            self.emit_scope(state, entry, scopes, [str(p) for p in m.params], True)
+        finally:
+            self._in_kernel, self._row_entry = False, None
+        self.depth -= 1
+        self.emit("});")
+        self.emit(f'  if (int fc_e = flowc::check(fc_err, "{cxx_string(label)}")) return fc_e;')
+        self.emit(f'  FLOWC_AFTER_LAUNCH("{cxx_string(label)}"); }}')
+        self.depth -= 1
+        self.emit("}")
+
+    def emit_map(self, state: State, entry: MapEntry, scopes: dict, parallel_params: list[str],
+                 in_parallel: bool) -> None:
+        if self._row_entry is None or scopes.get(entry) is not self._row_entry or self._sets_row_scalar(state, entry):
+            # a map that sets a scalar of the row (``mu = sum / M`` over a range of one) runs whole in
+            # every thread: each thread's copy of the scalar gets the value
+            super().emit_map(state, entry, scopes, parallel_params, in_parallel)
+            return
+        # a map over the row: the block's threads take every blockDim-th iteration; a reduction
+        # into a row scalar accumulates a partial value per thread, combined across the block after
+        r, p = entry.map.ranges[0], cname(entry.map.params[0])
+        reductions = self._row_reductions(state, entry)
+        ops = {"sum": "flowc::op_sum{}", "prod": "flowc::op_prod{}", "max": "flowc::op_max{}", "min": "flowc::op_min{}"}
+        for name, op in reductions.items():
+            ct = self.ctype(name)
+            self._partials[name] = f"fc_part_{cname(name)}"
+            self.emit(f"{ct} fc_part_{cname(name)} = flowc::identity<{ct}>({ops[op]});")
+        step = sym_cxx(r.step)
+        cond = f"{p} > {sym_cxx(r.stop)}" if r.step < 0 else f"{p} < {sym_cxx(r.stop)}"
+        self.emit(f"for (int64_t {p} = {sym_cxx(r.start)} + (int64_t)threadIdx.x * ({step}); {cond}; "
+                  f"{p} += (int64_t)blockDim.x * ({step})) {{")
+        self.depth += 1
+        self.emit_scope(state, entry, scopes, parallel_params + [str(entry.map.params[0])], True)
+        self.depth -= 1
+        self.emit("}")
+        for name, op in reductions.items():
+            part = self._partials.pop(name)
+            self.emit(f"{cname(name)} = {ops[op]}({cname(name)}, flowc::block_reduce({part}, {ops[op]}));")
+        self.emit("__syncthreads();     // the row's next map may read what other threads wrote")
+
     def emit_kernel_copy(self, state: State, e: Edge) -> None:
         extents, dst, src = self.copy_plan(e)
         label = f"{state.name}/copy {e.src.data} -> {e.dst.data}"
@@ -337,6 +440,8 @@ class CudaGenerator(CppGenerator):
         self.emit(self.WCR_ATOMIC[wcr].format(t=self.element(e.data, start), v=value, ct=self.ctype_of(desc.dtype)))
 
     def element(self, data: str, index: list) -> str:
+        if data in self._partials:
+            return self._partials[data]
         if data in self.device_scalars and not self._in_kernel:
             return f"(*fc_dev_{data})"
         return super().element(data, index)

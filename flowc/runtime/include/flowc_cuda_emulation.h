@@ -15,11 +15,16 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <ucontext.h>
+#include <vector>
+
 #define __host__
 #define __device__
 #define __global__
+#define __shared__ static thread_local
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
 
 struct dim3 {
   unsigned x, y, z;
@@ -56,8 +61,69 @@ inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
-inline void __syncthreads() {}
 inline void __threadfence() {}
+
+namespace flowc_emulation {
+// Cooperative kernels (those that call __syncthreads: flowc's one-block-per-row kernels) run each
+// block's threads as fibers on the calling thread: a barrier switches to the scheduler, which
+// resumes every other thread of the block up to the same barrier before any goes on.
+struct Fibers {
+  std::vector<ucontext_t> context;
+  std::vector<char> done;
+  ucontext_t scheduler;
+  int current = 0;
+  void (*entry)(void*) = nullptr;
+  void* body = nullptr;
+};
+inline thread_local Fibers* fibers = nullptr;
+inline void barrier() {
+  if (fibers) swapcontext(&fibers->context[fibers->current], &fibers->scheduler);
+}
+inline void fiber_main() {
+  fibers->entry(fibers->body);
+  fibers->done[fibers->current] = 1;       // returning resumes the scheduler (uc_link)
+}
+template <typename Kernel> void launch_cooperative(dim3 grid, dim3 block, Kernel kernel) {
+  gridDim = grid;
+  blockDim = block;
+  const int n = (int)(block.x * block.y * block.z);
+  const size_t stack = 256 * 1024;
+  std::vector<char> stacks((size_t)n * stack);
+  Fibers f;
+  f.context.resize(n);
+  f.done.assign(n, 0);
+  f.entry = [](void* k) { (*static_cast<Kernel*>(k))(); };
+  f.body = &kernel;
+  Fibers* outer = fibers;
+  fibers = &f;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        blockIdx = dim3(bx, by, bz);
+        for (int t = 0; t < n; ++t) {
+          getcontext(&f.context[t]);
+          f.context[t].uc_stack.ss_sp = stacks.data() + (size_t)t * stack;
+          f.context[t].uc_stack.ss_size = stack;
+          f.context[t].uc_link = &f.scheduler;
+          makecontext(&f.context[t], fiber_main, 0);
+          f.done[t] = 0;
+        }
+        for (int remaining = n; remaining > 0;) {
+          for (int t = 0; t < n; ++t) {
+            if (f.done[t]) continue;
+            f.current = t;
+            threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
+            swapcontext(&f.scheduler, &f.context[t]);
+            if (f.done[t]) --remaining;
+          }
+        }
+      }
+  fibers = outer;
+}
+}  // namespace flowc_emulation
+inline void __syncthreads() { flowc_emulation::barrier(); }
+#define FLOWC_LAUNCH_COOPERATIVE(kernel, grid, block, shmem, stream, ...) \
+  flowc_emulation::launch_cooperative(dim3(grid), dim3(block), [&]() { kernel(__VA_ARGS__); })
 
 namespace flowc_emulation {
 // a kernel launch: every block and every thread in turn, with the built-in coordinates set
