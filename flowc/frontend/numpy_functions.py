@@ -82,6 +82,8 @@ def cast_call(lw: Lowering, dtype: DType, args: list[Value], kwargs: dict[str, V
         return v if dtype.name == "int64" else ew.cast(v, dtype)
     if not is_arraylike(v):
         raise LoweringError(f"cannot cast {describe(v)} to {dtype.name}")
+    if isinstance(v, Ref) and len(v.shape) > 0 and v.dtype == dtype:
+        return v              # NumPy returns the array itself (np.float64(x) is x): writes go to x
     return ew.cast(v, dtype)
 
 

@@ -14,8 +14,6 @@ computes in NumPy's dtype.
 from __future__ import annotations
 
 import contextvars
-import functools
-import itertools
 import math
 import warnings
 from typing import Any, Callable, Optional, Sequence
@@ -25,7 +23,7 @@ import sympy
 
 from flowc.ir import expr as tl
 from flowc.ir.dtypes import DType, dtype_of
-from flowc.ir.symbolic import Expr
+from flowc.ir.symbolic import Expr, provably_different, provably_equal
 
 from .errors import LoweringError
 
@@ -109,77 +107,15 @@ EQUATE: contextvars.ContextVar[Optional[Callable[[Expr, Expr, str], bool]]] = \
     contextvars.ContextVar("flowc_equate", default=None)
 
 #: the most residue classes ``_by_residues`` checks (the product of the symbols' periods)
-_MAX_RESIDUE_CLASSES = 64
-
-
 def same(a: Expr, b: Expr) -> bool:
     """Whether two symbolic sizes are provably equal for every integer value of their symbols."""
-    if a == b:
-        return True
-    try:
-        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
-    except Exception:          # pragma: no cover - sympy edge cases
-        return False
-    if d == 0:
-        return True
-    classes = _by_residues(d)
-    return classes is not None and all(c == 0 for c in classes)
+    return provably_equal(a, b)
 
 
 def never_equal(a: Expr, b: Expr) -> bool:
     """Whether two sizes differ for every integer value of their symbols (``3`` and ``4``,
     ``N`` and ``N + 1``, ``2 * (N // 2)`` and ``2 * (N // 2) + 1``)."""
-    try:
-        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
-    except Exception:          # pragma: no cover - sympy edge cases
-        return False
-    if d.is_number:
-        return d != 0
-    classes = _by_residues(d)
-    return classes is not None and all(c.is_number and c != 0 for c in classes)
-
-
-@functools.lru_cache(maxsize=4096)
-def _by_residues(d: Expr) -> Optional[tuple[Expr, ...]]:
-    """``d`` simplified in each residue class of its symbols, or None where there is nothing to
-    split (no floor, ceiling or Mod) or too many classes.
-
-    ``floor(M/2)`` and ``ceiling((M - 1)/2)`` differ as expressions, not as numbers. With the
-    symbol written as ``P*k + r`` (P the lcm of the denominators in ``d``, r = 0..P-1, k an
-    integer), every ``floor``/``ceiling``/``Mod`` of a constant-denominator argument takes its
-    integer part out, leaving an expression sympy compares exactly; the results over all
-    classes together decide the question for every integer value of the symbols."""
-    if not d.has(sympy.floor, sympy.ceiling, sympy.Mod):
-        return None
-    syms = sorted(d.free_symbols, key=lambda x: x.name)
-    periods = [_period(d, s) for s in syms]
-    if any(p is None for p in periods) or math.prod(periods) > _MAX_RESIDUE_CLASSES:
-        return None
-    ks = [sympy.Symbol(f"_k{i}", integer=True) for i in range(len(syms))]
-    out = []
-    for rs in itertools.product(*(range(p) for p in periods)):
-        sub = {s: p * k + r for s, p, k, r in zip(syms, periods, ks, rs)}
-        out.append(sympy.simplify(d.xreplace(sub)))
-    return tuple(out)
-
-
-def _period(d: Expr, sym: Any) -> Optional[int]:
-    """A period in ``sym`` of the floor, ceiling and Mod terms of ``d``: the lcm of the
-    denominators of ``sym``'s coefficients in their arguments (and of the moduli)."""
-    dens = [1]
-    for f in d.atoms(sympy.floor, sympy.ceiling, sympy.Mod):
-        arg = sympy.expand(f.args[0])
-        if sym not in arg.free_symbols:
-            continue
-        c = arg.coeff(sym)
-        if not c.is_Rational:
-            return None
-        dens.append(int(c.q))
-        if isinstance(f, sympy.Mod):
-            if not f.args[1].is_Integer:
-                return None
-            dens.append(int(c.q) * abs(int(f.args[1])))
-    return math.lcm(*dens)
+    return provably_different(a, b)
 
 
 def is_one(a: Expr) -> bool:

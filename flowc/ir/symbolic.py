@@ -12,9 +12,12 @@ JSON form and parse back to equal objects.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import sympy
 
@@ -92,8 +95,14 @@ def parse_expr(text: str) -> Expr:
 
 def equal(a: Any, b: Any) -> bool:
     """Whether two symbolic expressions are equal for all symbol values (exact for
-    polynomials, which sizes and affine indices are; cheaper than ``simplify``)."""
-    return a == b or is_zero(_sym(a) - _sym(b))
+    polynomials, which sizes and affine indices are; cheaper than ``simplify``); with floor,
+    ceiling or Mod, decided per residue class (``M - floor(M/2)`` is ``ceiling(M/2)``)."""
+    if a == b:
+        return True
+    d = _sym(a) - _sym(b)
+    if is_zero(d):
+        return True
+    return d.has(sympy.floor, sympy.ceiling, sympy.Mod) and provably_equal(a, b)
 
 
 def expr_str(expr: Expr) -> str:
@@ -290,3 +299,77 @@ def permuted_strides(shape: Sequence[Expr], order: Sequence[int]) -> tuple[Expr,
         strides[d] = acc
         acc = acc * shape[d]
     return tuple(strides)
+
+
+# ---------------------------------------------------------------- equality of sizes with floor/ceiling
+_MAX_RESIDUE_CLASSES = 64
+
+
+def provably_equal(a: Any, b: Any) -> bool:
+    """Whether two symbolic sizes are provably equal for every integer value of their symbols."""
+    if a == b:
+        return True
+    try:
+        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
+    except Exception:          # pragma: no cover - sympy edge cases
+        return False
+    if d == 0:
+        return True
+    classes = _by_residues(d)
+    return classes is not None and all(c == 0 for c in classes)
+
+
+def provably_different(a: Any, b: Any) -> bool:
+    """Whether two sizes differ for every integer value of their symbols (``3`` and ``4``,
+    ``N`` and ``N + 1``, ``2 * (N // 2)`` and ``2 * (N // 2) + 1``)."""
+    try:
+        d = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
+    except Exception:          # pragma: no cover - sympy edge cases
+        return False
+    if d.is_number:
+        return d != 0
+    classes = _by_residues(d)
+    return classes is not None and all(c.is_number and c != 0 for c in classes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_residues(d: Any) -> Optional[tuple[Any, ...]]:
+    """``d`` simplified in each residue class of its symbols, or None where there is nothing to
+    split (no floor, ceiling or Mod) or too many classes.
+
+    ``floor(M/2)`` and ``ceiling((M - 1)/2)`` differ as expressions, not as numbers. With the
+    symbol written as ``P*k + r`` (P the lcm of the denominators in ``d``, r = 0..P-1, k an
+    integer), every ``floor``/``ceiling``/``Mod`` of a constant-denominator argument takes its
+    integer part out, leaving an expression sympy compares exactly; the results over all
+    classes together decide the question for every integer value of the symbols."""
+    if not d.has(sympy.floor, sympy.ceiling, sympy.Mod):
+        return None
+    syms = sorted(d.free_symbols, key=lambda x: x.name)
+    periods = [_period(d, s) for s in syms]
+    if any(p is None for p in periods) or math.prod(periods) > _MAX_RESIDUE_CLASSES:
+        return None
+    ks = [sympy.Symbol(f"_k{i}", integer=True) for i in range(len(syms))]
+    out = []
+    for rs in itertools.product(*(range(p) for p in periods)):
+        sub = {s: p * k + r for s, p, k, r in zip(syms, periods, ks, rs)}
+        out.append(sympy.simplify(d.xreplace(sub)))
+    return tuple(out)
+
+
+def _period(d: Any, sym: Any) -> Optional[int]:
+    """A period in ``sym`` of the floor, ceiling and Mod terms of ``d``: the lcm of the
+    denominators of ``sym``'s coefficients in their arguments (and of the moduli)."""
+    dens = [1]
+    for f in d.atoms(sympy.floor, sympy.ceiling, sympy.Mod):
+        arg = sympy.expand(f.args[0])
+        if sym not in arg.free_symbols:
+            continue
+        c = arg.coeff(sym)
+        if not c.is_Rational:
+            return None
+        dens.append(int(c.q))
+        if isinstance(f, sympy.Mod):
+            if not f.args[1].is_Integer:
+                return None
+            dens.append(int(c.q) * abs(int(f.args[1])))
+    return math.lcm(*dens)

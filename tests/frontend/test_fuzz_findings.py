@@ -586,3 +586,37 @@ def test_float_to_int_to_float_has_no_negative_zero():
             f = flowc.program(int_round_trip.func, auto_optimize=auto)
             with np.errstate(divide="ignore"):
                 assert_same(f(b, c), int_round_trip.func(b, c))
+
+
+def same_dtype_cast_is_the_array(b: flowc.float64[M]):
+    t = np.float64(b[::-1])[1:]
+    t %= 0.75
+    return t * 2
+
+
+def test_a_cast_to_the_arrays_own_dtype_is_the_array_itself():
+    """np.float64(x) of a float64 array returns x itself, so writing the result writes x (flowc made
+    a copy: the argument kept -inf where NumPy's became NaN; found by the fuzzer)."""
+    rng = np.random.default_rng()
+    for m in (1, 2, 7):
+        b = rng.uniform(-3, 3, m)
+        b[0] = -np.inf
+        _check(same_dtype_cast_is_the_array, b)
+        for prog in _both(same_dtype_cast_is_the_array):
+            got, want = b.copy(), b.copy()
+            prog(got)
+            with np.errstate(all="ignore"):
+                same_dtype_cast_is_the_array(want)
+            np.testing.assert_array_equal(got, want)
+
+
+def half_rows_times_half_columns(x: flowc.float64[N, M], y: flowc.float64[M]):
+    return x[:, x.shape[1] // 2:] @ y[::-2][:, None]
+
+
+def test_matmul_of_floor_and_ceiling_lengths_compiles():
+    """``M - M // 2`` and ``len(y[::-2])`` (``ceiling(M/2)``) are equal for every integer M; the MatMul
+    node's shape check could not prove it (IRError at compile; found by the fuzzer)."""
+    rng = np.random.default_rng()
+    for n, m in ((1, 1), (3, 4), (2, 7)):
+        _check(half_rows_times_half_columns, rng.standard_normal((n, m)), rng.standard_normal(m))

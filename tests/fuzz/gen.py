@@ -39,8 +39,10 @@ UNARY = ["-{}", "np.abs({})", "np.exp({})", "np.sqrt({})", "np.log({})", "np.log
          "np.fabs({})", "({} ** 2)", "({} ** 3)", "np.clip({}, -1, 2)", "np.clip({}, None, 0.5)", "abs({})",
          "np.reciprocal({})", "np.negative({})", "np.log2({})", "np.arcsin({})", "np.cosh({})", "math.erf({})"]
 BINARY = ["({} + {})"] * 3 + ["({} - {})"] * 2 + ["({} * {})"] * 3 + [
-    "({} / {})", "({} // {})", "({} % {})", "np.maximum({}, {})", "np.minimum({}, {})", "np.fmax({}, {})",
-    "np.fmin({}, {})", "np.arctan2({}, {})", "({} > {})", "({} <= {})", "({} == {})", "({} != {})", "({} & {})",
+    # np.fmax/np.fmin of +0.0 and -0.0 give the first operand in NumPy's scalar loop and the second in
+    # its SIMD loop (8+ elements, and 0-d): "+ 0.0" makes that zero +0.0 either way (docs/numpy_subset.md)
+    "({} / {})", "({} // {})", "({} % {})", "np.maximum({}, {})", "np.minimum({}, {})", "(np.fmax({}, {}) + 0.0)",
+    "(np.fmin({}, {}) + 0.0)", "np.arctan2({}, {})", "({} > {})", "({} <= {})", "({} == {})", "({} != {})", "({} & {})",
     "({} | {})", "({} ^ {})", "np.logical_and({}, {})", "np.logical_or({}, {})", "np.fmod({}, {})",
     "np.power({}, {})", "np.subtract({}, {})", "np.add({}, {})"]
 SHIFTS = ["np.left_shift({}, 3)", "({} >> 2)", "({} << 1)"]
