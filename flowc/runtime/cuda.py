@@ -35,6 +35,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -238,6 +239,7 @@ class _Flags:
         self.writeable, self.c_contiguous = writeable, c_contiguous
 
 
+@functools.lru_cache(maxsize=1024)
 def _c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     strides, step = [], itemsize
     for s in reversed(shape):
@@ -246,23 +248,34 @@ def _c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
+_FLAGS = {(w, c): _Flags(w, c) for w in (False, True) for c in (False, True)}
+
+
 class DeviceArray:
     """A strided array in device memory, as the marshalling code sees it (NumPy's ``dtype``,
     ``shape``, ``strides`` in bytes, ``flags``); ``owner`` is the caller's object (a CuPy array, a
-    PyTorch tensor, the NumPy array it stages) or None for memory flowc allocated and frees."""
+    PyTorch tensor, the NumPy array it stages) or None for memory flowc allocated and frees. It
+    exports ``__cuda_array_interface__``, so CuPy (``cupy.asarray``) and PyTorch
+    (``torch.as_tensor``) take it without a copy."""
 
     __slots__ = ("ptr", "shape", "strides", "dtype", "flags", "owner", "_free", "_base")
 
     def __init__(self, ptr: int, shape: tuple, strides: Optional[tuple], dtype: np.dtype, writeable: bool = True,
                  owner: Any = None, free: Any = None):
-        self.ptr, self.shape, self.dtype, self.owner, self._free = int(ptr), tuple(shape), np.dtype(dtype), owner, free
+        self.ptr, self.shape, self.dtype, self.owner, self._free = ptr, shape, dtype, owner, free
         self._base: Optional[DeviceArray] = None    # the allocation a view keeps alive
-        self.strides = tuple(strides) if strides is not None else _c_strides(self.shape, self.dtype.itemsize)
-        self.flags = _Flags(writeable, self.strides == _c_strides(self.shape, self.dtype.itemsize))
+        c_strides = _c_strides(shape, dtype.itemsize)
+        self.strides = c_strides if strides is None else tuple(strides)
+        self.flags = _FLAGS[writeable, strides is None or self.strides == c_strides]
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        return {"data": (self.ptr, not self.flags.writeable), "shape": self.shape, "typestr": self.dtype.str,
+                "strides": None if self.flags.c_contiguous else self.strides, "version": 3}
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
     def extent(self) -> tuple[int, int]:
         """[lowest, highest) byte addresses the array touches."""
@@ -297,15 +310,34 @@ def _overlap(a: Any, b: Any) -> bool:
     return lo_a < hi_b and lo_b < hi_a
 
 
-def _kind(value: Any) -> str:
-    module = type(value).__module__.split(".")[0]
-    return module if module in ("cupy", "torch") else "other"
+@functools.lru_cache(maxsize=256)
+def _kind(cls: type) -> str:
+    """Which library allocates results for a caller passing device arrays of class ``cls``."""
+    module = cls.__module__.split(".")[0]
+    return module if module in ("cupy", "torch") else "flowc"
+
+
+def _owner(value: Any) -> Any:
+    """The CuPy array or PyTorch tensor a result was allocated as."""
+    return value.owner if isinstance(value, DeviceArray) and value.owner is not None else value
+
+
+_DTYPES: dict[str, np.dtype] = {}
+
+
+def _dtype(typestr: str) -> np.dtype:
+    dt = _DTYPES.get(typestr)
+    if dt is None:
+        dt = _DTYPES[typestr] = np.dtype(typestr)
+    return dt
 
 
 class _Call(threading.local):
-    """Per call (and thread): the library that allocates results, and the staged buffers."""
+    """Per call (and thread): who allocates results (``numpy``: flowc, then copied back to the host;
+    ``flowc``: flowc, returned as DeviceArray; ``cupy``, ``torch``), and the stream last set."""
 
-    allocator: str = "flowc"
+    allocator: str = "numpy"
+    stream: int = -1
 
 
 class CudaCompiledProgram(binding.CompiledProgram):
@@ -335,7 +367,7 @@ class CudaCompiledProgram(binding.CompiledProgram):
             import cupy
 
             arr = cupy.empty(shape, dtype)
-            return DeviceArray(arr.data.ptr, arr.shape, arr.strides, dtype, True, arr)
+            return DeviceArray(arr.data.ptr, tuple(arr.shape), tuple(arr.strides), dtype, True, arr)
         if kind == "torch":
             import torch
 
@@ -343,23 +375,26 @@ class CudaCompiledProgram(binding.CompiledProgram):
             t = torch.empty(shape, dtype=tdt, device="cuda")
             return DeviceArray(t.data_ptr(), tuple(t.shape), tuple(s * dtype.itemsize for s in t.stride()), dtype,
                                True, t)
-        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        n = math.prod(shape) * dtype.itemsize
         return DeviceArray(self._malloc(n), shape, None, dtype, True, None, self._lib.flowc_cuda_free)
 
     def _device_strided(self, shape: tuple, dtype: Any, buffer: DeviceArray, strides: tuple) -> DeviceArray:
-        view = DeviceArray(buffer.ptr, shape, strides, dtype, True, None)
+        view = DeviceArray(buffer.ptr, tuple(shape), tuple(strides), np.dtype(dtype), True, None)
         view._base = buffer._base or buffer
         return view
 
-    def _stage(self, value: Any, written: bool) -> Any:
+    def _stage(self, value: Any) -> Any:
         """A device view of an argument (a NumPy array is copied to the device)."""
+        if isinstance(value, DeviceArray):
+            return value
         cai = getattr(value, "__cuda_array_interface__", None)
         if cai is not None:
             if cai.get("mask") is not None:
                 raise TypeError(f"{self._label}: masked device arrays are not supported")
             ptr, readonly = cai["data"]
-            dtype = np.dtype(cai["typestr"])
-            return DeviceArray(ptr or 0, tuple(cai["shape"]), cai.get("strides"), dtype, not readonly, value)
+            strides = cai.get("strides")
+            return DeviceArray(ptr or 0, tuple(cai["shape"]), None if strides is None else tuple(strides),
+                               _dtype(cai["typestr"]), not readonly, value)
         if isinstance(value, np.ndarray):
             host = np.ascontiguousarray(value)
             dev = DeviceArray(self._malloc(host.nbytes), host.shape, None, host.dtype, bool(value.flags.writeable),
@@ -375,40 +410,45 @@ class CudaCompiledProgram(binding.CompiledProgram):
         return np.ndarray(dev.shape, dev.dtype, buffer=host, offset=dev.ptr - base.ptr, strides=dev.strides)
 
     def __call__(self, *args: Any, **symbols: Any) -> Any:
-        kinds = {_kind(a) for a in args if getattr(a, "__cuda_array_interface__", None) is not None}
+        staged = list(args)
+        allocator, numpy_args = "flowc", False
+        for i, p in enumerate(self._inputs[:len(args)]):
+            if p.kind != "array":
+                continue
+            a = args[i]
+            if isinstance(a, np.ndarray):
+                numpy_args = True
+            elif allocator == "flowc" and not isinstance(a, DeviceArray):
+                allocator = _kind(type(a))
+            staged[i] = self._stage(a)
         state = self._call_state
-        state.allocator = "cupy" if "cupy" in kinds else "torch" if "torch" in kinds else "flowc"
+        state.allocator = allocator if not numpy_args or allocator != "flowc" else "numpy"
         stream = 0
-        if state.allocator == "cupy":
+        if allocator == "cupy":
             import cupy
 
             stream = cupy.cuda.get_current_stream().ptr
-        elif state.allocator == "torch":
+        elif allocator == "torch":
             import torch
 
             stream = torch.cuda.current_stream().cuda_stream
-        self._lib.flowc_cuda_set_stream(ctypes.c_void_p(stream))
-        staged = []
-        for i, a in enumerate(args):
-            p = self._inputs[i] if i < len(self._inputs) else None
-            staged.append(self._stage(a, p is not None and p.name in self._written)
-                          if p is not None and p.kind == "array" else a)
+        if stream != state.stream:
+            self._lib.flowc_cuda_set_stream(ctypes.c_void_p(stream))
+            state.stream = stream
         out = self._marshal(*staged, **symbols)
-        for a, d, p in zip(args, staged, self._inputs):
-            if isinstance(a, np.ndarray) and isinstance(d, DeviceArray) and p.name in self._written:
-                a[...] = self._to_host(d)
-        if state.allocator != "flowc":
-            return out if not isinstance(out, tuple) else tuple(out)
+        if numpy_args:
+            for a, d, p in zip(args, staged, self._inputs):
+                if isinstance(a, np.ndarray) and isinstance(d, DeviceArray) and p.name in self._written:
+                    a[...] = self._to_host(d)
+        if state.allocator in ("cupy", "torch"):     # the caller's kind of device array
+            return tuple(_owner(o) for o in out) if isinstance(out, tuple) else _owner(out)
+        if state.allocator == "flowc":               # device arrays of another kind: flowc's DeviceArray
+            return out
         if isinstance(out, DeviceArray):
-            return self._result(out)
+            return self._to_host(out)
         if isinstance(out, tuple):
-            return tuple(self._result(o) for o in out)
+            return tuple(self._to_host(o) if isinstance(o, DeviceArray) else o for o in out)
         return out
-
-    def _result(self, dev: DeviceArray) -> Any:
-        if dev.owner is not None and not isinstance(dev.owner, np.ndarray):
-            return dev.owner
-        return self._to_host(dev)
 
     def _marshal(self, *args: Any, **kwargs: Any) -> Any:    # replaced per program by bind()
         raise NotImplementedError
