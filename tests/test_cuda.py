@@ -237,3 +237,28 @@ def test_random_programs_match_numpy_on_the_cuda_target(tmp_path, monkeypatch):
     assert not failing, f"{len(failing)} of {count} programs differ from NumPy on cuda\n{report}\n\n{text}"
     ok = sum(o.cls == "ok" for o in results)
     assert ok >= 0.3 * count, f"only {ok} of {count} programs were compared on cuda\n{report}"
+
+
+def test_dlpack_producers_are_device_arrays(rng):
+    """An object that only speaks DLPack (``__dlpack__``/``__dlpack_device__``) is read and written
+    where it is; under emulation a CPU DLPack producer stands in for a device one."""
+    from tests.cuda_programs import time_loop
+
+    class DLPackOnly:
+        def __init__(self, a):
+            self.a = a
+
+        def __dlpack__(self, stream=None):
+            return self.a.__dlpack__()
+
+        def __dlpack_device__(self):
+            return self.a.__dlpack_device__()
+
+    prog = flowc.program(time_loop, target="cuda")
+    a = rng.standard_normal((5, 3))
+    want = a.copy()
+    want[1:, :] = want[1:, :] * 0.5 + want[:-1, :] * 0.25
+    prog(DLPackOnly(a), 1)
+    np.testing.assert_allclose(a, want, rtol=1e-12)
+    with pytest.raises(TypeError, match="dtype|float64"):
+        prog(DLPackOnly(a.astype(np.float32)), 1)

@@ -22,12 +22,15 @@ runs on the CPU instead.
 Arrays
 ------
 A call accepts, for each array parameter:
-- any object with ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors), without a
-  copy: its pointer, shape and strides are checked like a NumPy array's; results come back as
-  the same kind of array (allocated by CuPy or PyTorch), and the work is queued on that
-  library's current stream;
+- any object with ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors), or with
+  ``__dlpack__`` and a CUDA device (JAX arrays, ...), without a copy: its pointer, shape and
+  strides are checked like a NumPy array's; results come back as the same kind of array
+  (allocated by CuPy or PyTorch; flowc's ``DeviceArray``, which exports
+  ``__cuda_array_interface__``, for other kinds), and the work is queued on CuPy's or PyTorch's
+  current stream;
 - a NumPy array, copied to the device before the call and back after it when the program writes
-  it; results come back as NumPy arrays. (Under emulation only NumPy arrays exist.)
+  it; results come back as NumPy arrays. (Under emulation device memory is host memory: stand-in
+  device arrays over host buffers, and DLPack producers on the CPU, take the device path.)
 """
 
 from __future__ import annotations
@@ -317,6 +320,46 @@ def _kind(cls: type) -> str:
     return module if module in ("cupy", "torch") else "flowc"
 
 
+# ---------------------------------------------------------------- DLPack
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32), ("dtype", _DLDataType),
+                ("shape", ctypes.POINTER(ctypes.c_int64)), ("strides", ctypes.POINTER(ctypes.c_int64)),
+                ("byte_offset", ctypes.c_uint64)]
+
+
+_DL_CPU, _DL_CUDA, _DL_CUDA_MANAGED = 1, 2, 13
+_DL_KINDS = {0: "i", 1: "u", 2: "f", 6: "b"}     # kDLInt, kDLUInt, kDLFloat, kDLBool
+
+
+def _from_dlpack(value: Any) -> Optional[DeviceArray]:
+    """A device view of a DLPack producer whose memory is on a CUDA device (on the CPU, under
+    emulation); None for host memory otherwise. The capsule stays owned by the view: DLPack's
+    deleter runs when the view is gone."""
+    device_type, _ = value.__dlpack_device__()
+    on_device = device_type in (_DL_CUDA, _DL_CUDA_MANAGED) or (emulated() and device_type == _DL_CPU)
+    if not on_device:
+        return None
+    capsule = value.__dlpack__()
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    t = _DLTensor.from_address(get(capsule, b"dltensor"))      # DLManagedTensor starts with its DLTensor
+    kind = _DL_KINDS.get(t.dtype.code)
+    if kind is None or t.dtype.lanes != 1:
+        raise TypeError(f"a DLPack array of type code {t.dtype.code} with {t.dtype.lanes} lanes is not supported")
+    dtype = np.dtype("?") if kind == "b" else np.dtype(f"{kind}{t.dtype.bits // 8}")
+    shape = tuple(t.shape[d] for d in range(t.ndim))
+    strides = None if not t.strides else tuple(t.strides[d] * dtype.itemsize for d in range(t.ndim))
+    return DeviceArray((t.data or 0) + t.byte_offset, shape, strides, dtype, True, capsule)
+
+
 def _owner(value: Any) -> Any:
     """The CuPy array or PyTorch tensor a result was allocated as."""
     return value.owner if isinstance(value, DeviceArray) and value.owner is not None else value
@@ -395,6 +438,11 @@ class CudaCompiledProgram(binding.CompiledProgram):
             strides = cai.get("strides")
             return DeviceArray(ptr or 0, tuple(cai["shape"]), None if strides is None else tuple(strides),
                                _dtype(cai["typestr"]), not readonly, value)
+        if not isinstance(value, np.ndarray) and hasattr(value, "__dlpack__"):
+            dev = _from_dlpack(value)
+            if dev is not None:
+                return dev
+            value = np.from_dlpack(value)         # host memory: staged like a NumPy array
         if isinstance(value, np.ndarray):
             host = np.ascontiguousarray(value)
             dev = DeviceArray(self._malloc(host.nbytes), host.shape, None, host.dtype, bool(value.flags.writeable),
