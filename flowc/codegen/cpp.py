@@ -269,6 +269,7 @@ class CppGenerator:
                 params.append(f"{self.ctype_of(prm.dtype)} {cname(prm.name)}")
             else:
                 params.append(f"int64_t {cname(prm.name)}")
+        params += self.extra_params()
         function_level = [n for n, places in self._placement.items() if places == [(None, None)]]
         self._declare_workspace([n for n in function_level if isinstance(p.data[n], Array)])
         for n in function_level:
@@ -285,6 +286,10 @@ class CppGenerator:
                              kernels=self.kernels)
 
     LANGUAGE = "c++"
+
+    def extra_params(self) -> list[str]:
+        """Parameters of the entry point after the call signature's (a target's driver passes them)."""
+        return []
 
     def index_declarations(self) -> list[str]:
         """Lines that start the entry point: the index-error record and the table of checked sites."""

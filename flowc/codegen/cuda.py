@@ -47,6 +47,7 @@ from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol
+from flowc.transforms.gpu import twins
 
 #: dtypes the cuda target does not generate yet (complex needs cuComplex arithmetic)
 UNSUPPORTED_DTYPES = frozenset({"complex64", "complex128"})
@@ -85,6 +86,10 @@ class CudaGenerator(CppGenerator):
                 raise TargetError(f"{name} is {desc.dtype.name}: the cuda target does not support "
                               f"{desc.dtype.name} yet (float16, float32, float64, integers and bool); use target='cpu'")
         super().__init__(program, blas_prefix, instrument)
+        #: device twin → host argument (flowc.transforms.gpu), and each argument's bit in ``fc_on_device``
+        self.twins = twins(program)
+        arrays = [prm.name for prm in program.call_signature() if prm.kind == "array"]
+        self.device_bit = {name: k for k, name in enumerate(arrays)}
         #: scalars at function level: slots of the device workspace, ``fc_dev_<name>`` on the host
         self.device_scalars = [n for n, places in self._placement.items()
                                if places == [(None, None)] and isinstance(program.data[n], Scalar)]
@@ -171,7 +176,20 @@ class CudaGenerator(CppGenerator):
         for name, off in places:
             ct = self.ctype(name)
             var = f"fc_dev_{name}" if name in self.device_scalars else cname(name)
-            self.emit(f"{ct}* {var} = reinterpret_cast<{ct}*>(fc_ws + {sym_cxx(off)});")
+            slot = f"reinterpret_cast<{ct}*>(fc_ws + {sym_cxx(off)})"
+            if name in self.twins:      # the caller's device array itself, or a slot its host copy goes to
+                host = self.twins[name]
+                self.emit(f"{ct}* {var} = {self._on_device(host)} ? {cname(host)} : {slot};")
+            else:
+                self.emit(f"{ct}* {var} = {slot};")
+
+    def extra_params(self) -> list[str]:
+        """``fc_on_device``: bit k set when the k-th array argument (call-signature order) is already
+        in device memory; its copies to and from a device twin are skipped and the twin is it."""
+        return ["int64_t fc_on_device"]
+
+    def _on_device(self, host: str) -> str:
+        return f"((fc_on_device >> {self.device_bit[host]}) & 1)"
 
     def index_declarations(self) -> list[str]:
         if not self.subscripts.sites:
@@ -400,7 +418,25 @@ class CudaGenerator(CppGenerator):
             self.emit(f"{cname(name)} = {ops[op]}({cname(name)}, flowc::block_reduce({part}, {ops[op]}));")
         self.emit("__syncthreads();     // the row's next map may read what other threads wrote")
 
+    def emit_transfer(self, e: Edge) -> None:
+        """A copy between a host argument and its device twin: cudaMemcpyAsync on the caller's stream
+        (waited for when it goes to the host), skipped when the argument is on the device already."""
+        src, dst = e.src.data, e.dst.data
+        to_device = dst in self.twins
+        host = self.twins[dst] if to_device else self.twins[src]
+        desc = self.program.data[host]
+        count = sympy.Mul(*desc.shape)
+        nbytes = f"(({sym_cxx(count)}) > 0 ? (int64_t)({sym_cxx(desc.total_size())}) * {desc.dtype.itemsize} : 0)"
+        self.emit(f"if (!{self._on_device(host)}) {{ // {'to' if to_device else 'from'} the device: {host}")
+        self.emit(f"  if (int fc_e = flowc::transfer({cname(dst)}, {cname(src)}, {nbytes}, {int(to_device)})) "
+                  "return fc_e;")
+        self.emit("}")
+
     def emit_kernel_copy(self, state: State, e: Edge) -> None:
+        if e.dst.data in self.twins and e.src.data == self.twins[e.dst.data] or \
+                e.src.data in self.twins and e.dst.data == self.twins[e.src.data]:
+            self.emit_transfer(e)
+            return
         extents, dst, src = self.copy_plan(e)
         label = f"{state.name}/copy {e.src.data} -> {e.dst.data}"
         self.emit(f"{{ // kernel {cxx_comment(label)}")

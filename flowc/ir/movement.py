@@ -77,7 +77,10 @@ def data_movement(program: "Program", symbol_values: dict[str, int]) -> dict[str
 
     Returns ``{"read", "written", "total", "by_container": {name: {"read",
     "written"}}}`` (all ints, bytes). ``by_container`` lists every container
-    (views folded into their base) that an access node refers to. Raises
+    (views folded into their base) that an access node refers to. A program
+    with GPU memory (after ``GPUOffload``) also has ``by_storage`` (the same
+    per storage class) and ``transfers`` (``host_to_device``,
+    ``device_to_host``: the explicit copies of its arguments). Raises
     ``IRError`` naming the symbols whose values are missing.
     """
     values = {str(k): v for k, v in symbol_values.items()}
@@ -93,7 +96,17 @@ def data_movement(program: "Program", symbol_values: dict[str, int]) -> dict[str
     by = {name: {"read": _to_int(r), "written": _to_int(w)} for name, (r, w) in counts.items()}
     read = sum(c["read"] for c in by.values())
     written = sum(c["written"] for c in by.values())
-    return {"read": read, "written": written, "total": read + written, "by_container": by}
+    out = {"read": read, "written": written, "total": read + written, "by_container": by}
+    storages = {name: program.data[name].storage.value for name in by}
+    if "gpu_global" in storages.values():
+        # after GPU offload the host containers are the arguments, touched only by the copies to and
+        # from their device twins: their reads are host → device traffic, their writes the way back
+        out["by_storage"] = {s: {"read": sum(c["read"] for n, c in by.items() if storages[n] == s),
+                                 "written": sum(c["written"] for n, c in by.items() if storages[n] == s)}
+                             for s in sorted(set(storages.values()))}
+        host = out["by_storage"].get("host", {"read": 0, "written": 0})
+        out["transfers"] = {"host_to_device": host["read"], "device_to_host": host["written"]}
+    return out
 
 
 def data_movement_symbolic(program: "Program") -> dict[str, Any]:

@@ -460,9 +460,17 @@ class ArrayConvention:
     empty: Any = staticmethod(np.empty)
     strided: Any = np.ndarray
     overlap: Any = staticmethod(np.may_share_memory)
+    #: more globals of the marshalling code, and ctypes of the parameters ``extra_args`` adds
+    names: dict[str, Any] = {}
+    extra_ctypes: list[Any] = []
 
     def pointer(self, var: str) -> str:
         return _pointer_expr(var)
+
+    def extra_args(self, array_vars: list[str]) -> list[str]:
+        """Expressions passed after the call signature's arguments (the entry point's extra
+        parameters), given the variables of the array arguments in call-signature order."""
+        return []
 
 
 def _generate(program: Program, params: list[Param], debug: bool,
@@ -477,6 +485,7 @@ def _generate(program: Program, params: list[Param], debug: bool,
         "_fc_sys": sys, "_fc_ndarray_new": conv.strided, "_fc_overlap": conv.overlap,
     }
     g.update(BUILTINS)
+    g.update(conv.names)
     inputs = [p for p in params if p.kind != "symbol" and not p.is_return]
     returns = [p for p in params if p.is_return]
     symbols = [p.name for p in params if p.kind == "symbol"]
@@ -637,6 +646,8 @@ def _generate(program: Program, params: list[Param], debug: bool,
         call_args.append(conv.pointer(r))
 
     call_args += [local[s] for s in symbols]
+    array_vars = [sig_name[p.name] for p in inputs if p.kind == "array"] + ret_vars
+    call_args += conv.extra_args(array_vars)
     emit(f"_fc_rc = _fc_fn({', '.join(call_args)})")
     emit("if _fc_rc: self._err_returncode(_fc_rc)")
     if debug:
@@ -726,7 +737,7 @@ def bind(program: Program, library_path: Path, entry: str, convention: Optional[
         function = getattr(library, entry)
     except AttributeError:
         raise FlowcError(f"{path} exports no function {entry!r} (program {program.name!r})") from None
-    function.argtypes = [_ctypes_of(p) for p in params]
+    function.argtypes = [_ctypes_of(p) for p in params] + list(convention.extra_ctypes if convention else [])
     function.restype = ctypes.c_int
     error_message = getattr(library, "flowc_error_message", None)
     if error_message is not None:

@@ -306,13 +306,6 @@ class DeviceArray:
 
 
 
-def _overlap(a: Any, b: Any) -> bool:
-    if isinstance(a.owner, np.ndarray) and isinstance(b.owner, np.ndarray):
-        return bool(np.may_share_memory(a.owner, b.owner))
-    (lo_a, hi_a), (lo_b, hi_b) = a.extent(), b.extent()
-    return lo_a < hi_b and lo_b < hi_a
-
-
 @functools.lru_cache(maxsize=256)
 def _kind(cls: type) -> str:
     """Which library allocates results for a caller passing device arrays of class ``cls``."""
@@ -376,21 +369,24 @@ def _dtype(typestr: str) -> np.dtype:
 
 
 class _Call(threading.local):
-    """Per call (and thread): who allocates results (``numpy``: flowc, then copied back to the host;
-    ``flowc``: flowc, returned as DeviceArray; ``cupy``, ``torch``), and the stream last set."""
+    """Per call (and thread): who allocates results (``numpy``: host arrays; ``flowc``: device
+    memory, returned as DeviceArray; ``cupy``, ``torch``), and the stream last set."""
 
     allocator: str = "numpy"
     stream: int = -1
 
 
 class CudaCompiledProgram(binding.CompiledProgram):
-    """A compiled cuda-target program: stages NumPy arguments to the device, sets the caller's
-    stream, calls the generated marshalling code (``_marshal``) and brings results back as the
-    kind of array the caller passed."""
+    """A compiled cuda-target program: turns device arrays (``__cuda_array_interface__``, DLPack)
+    into ``DeviceArray`` views, sets the caller's stream and calls the generated marshalling code
+    (``_marshal``). NumPy arrays go through as host pointers: the generated code copies them to
+    their device twins and back (``flowc.transforms.gpu``); a device array's bit in the entry's
+    ``fc_on_device`` mask makes it skip those copies. Results come back as the kind of array the
+    caller passed: NumPy for NumPy callers, CuPy or PyTorch for theirs, a ``DeviceArray`` for
+    other device arrays."""
 
     _lib: Any
     _inputs: list
-    _written: set
     _call_state: _Call
 
     def _malloc(self, nbytes: int) -> int:
@@ -399,13 +395,12 @@ class CudaCompiledProgram(binding.CompiledProgram):
             raise MemoryError(f"{self._label}: out of device memory ({nbytes} bytes)")
         return ptr
 
-    def _copy(self, dst: int, src: int, nbytes: int, to_device: bool) -> None:
-        if self._lib.flowc_cuda_copy(ctypes.c_void_p(dst), ctypes.c_void_p(src), int(nbytes), int(to_device)):
-            raise RuntimeError(f"{self._label}: {self._error_message().decode()}")
-
-    def _device_empty(self, shape: tuple, dtype: Any) -> DeviceArray:
-        dtype = np.dtype(dtype)
+    def _empty(self, shape: tuple, dtype: Any) -> Any:
+        """A returned array: a host array for NumPy callers, else device memory of the caller's kind."""
         kind = self._call_state.allocator
+        if kind == "numpy":
+            return np.empty(shape, dtype)
+        dtype = np.dtype(dtype)
         if kind == "cupy":
             import cupy
 
@@ -419,17 +414,17 @@ class CudaCompiledProgram(binding.CompiledProgram):
             return DeviceArray(t.data_ptr(), tuple(t.shape), tuple(s * dtype.itemsize for s in t.stride()), dtype,
                                True, t)
         n = math.prod(shape) * dtype.itemsize
-        return DeviceArray(self._malloc(n), shape, None, dtype, True, None, self._lib.flowc_cuda_free)
+        return DeviceArray(self._malloc(n), tuple(shape), None, dtype, True, None, self._lib.flowc_cuda_free)
 
-    def _device_strided(self, shape: tuple, dtype: Any, buffer: DeviceArray, strides: tuple) -> DeviceArray:
+    def _strided(self, shape: tuple, dtype: Any, buffer: Any, strides: tuple) -> Any:
+        if isinstance(buffer, np.ndarray):
+            return np.ndarray(shape, dtype, buffer=buffer, strides=strides)
         view = DeviceArray(buffer.ptr, tuple(shape), tuple(strides), np.dtype(dtype), True, None)
         view._base = buffer._base or buffer
         return view
 
-    def _stage(self, value: Any) -> Any:
-        """A device view of an argument (a NumPy array is copied to the device)."""
-        if isinstance(value, DeviceArray):
-            return value
+    def _device_view(self, value: Any) -> Any:
+        """A device array argument as a DeviceArray; anything else unchanged."""
         cai = getattr(value, "__cuda_array_interface__", None)
         if cai is not None:
             if cai.get("mask") is not None:
@@ -438,39 +433,23 @@ class CudaCompiledProgram(binding.CompiledProgram):
             strides = cai.get("strides")
             return DeviceArray(ptr or 0, tuple(cai["shape"]), None if strides is None else tuple(strides),
                                _dtype(cai["typestr"]), not readonly, value)
-        if not isinstance(value, np.ndarray) and hasattr(value, "__dlpack__"):
+        if hasattr(value, "__dlpack__"):
             dev = _from_dlpack(value)
-            if dev is not None:
-                return dev
-            value = np.from_dlpack(value)         # host memory: staged like a NumPy array
-        if isinstance(value, np.ndarray):
-            host = np.ascontiguousarray(value)
-            dev = DeviceArray(self._malloc(host.nbytes), host.shape, None, host.dtype, bool(value.flags.writeable),
-                              value, self._lib.flowc_cuda_free)
-            self._copy(dev.ptr, host.ctypes.data, host.nbytes, True)
-            return dev
-        return value          # scalars, and what the marshalling code rejects with its own message
-
-    def _to_host(self, dev: DeviceArray) -> np.ndarray:
-        base = dev._base or dev
-        host = np.empty(max(base.nbytes, 1), np.uint8)
-        self._copy(host.ctypes.data, base.ptr, base.nbytes, False)
-        return np.ndarray(dev.shape, dev.dtype, buffer=host, offset=dev.ptr - base.ptr, strides=dev.strides)
+            return dev if dev is not None else np.from_dlpack(value)    # host memory: as a NumPy array
+        return value
 
     def __call__(self, *args: Any, **symbols: Any) -> Any:
         staged = list(args)
-        allocator, numpy_args = "flowc", False
+        allocator = "numpy"
         for i, p in enumerate(self._inputs[:len(args)]):
-            if p.kind != "array":
-                continue
             a = args[i]
-            if isinstance(a, np.ndarray):
-                numpy_args = True
-            elif allocator == "flowc" and not isinstance(a, DeviceArray):
+            if p.kind != "array" or isinstance(a, (np.ndarray, DeviceArray)):
+                continue
+            staged[i] = dev = self._device_view(a)
+            if allocator == "numpy" and isinstance(dev, DeviceArray):
                 allocator = _kind(type(a))
-            staged[i] = self._stage(a)
         state = self._call_state
-        state.allocator = allocator if not numpy_args or allocator != "flowc" else "numpy"
+        state.allocator = allocator
         stream = 0
         if allocator == "cupy":
             import cupy
@@ -484,35 +463,48 @@ class CudaCompiledProgram(binding.CompiledProgram):
             self._lib.flowc_cuda_set_stream(ctypes.c_void_p(stream))
             state.stream = stream
         out = self._marshal(*staged, **symbols)
-        if numpy_args:
-            for a, d, p in zip(args, staged, self._inputs):
-                if isinstance(a, np.ndarray) and isinstance(d, DeviceArray) and p.name in self._written:
-                    a[...] = self._to_host(d)
-        if state.allocator in ("cupy", "torch"):     # the caller's kind of device array
+        if allocator in ("cupy", "torch"):           # the caller's kind of device array
             return tuple(_owner(o) for o in out) if isinstance(out, tuple) else _owner(out)
-        if state.allocator == "flowc":               # device arrays of another kind: flowc's DeviceArray
-            return out
-        if isinstance(out, DeviceArray):
-            return self._to_host(out)
-        if isinstance(out, tuple):
-            return tuple(self._to_host(o) if isinstance(o, DeviceArray) else o for o in out)
         return out
 
     def _marshal(self, *args: Any, **kwargs: Any) -> Any:    # replaced per program by bind()
         raise NotImplementedError
 
 
+def _device_mask(arrays: tuple) -> int:
+    """Bit k set when the k-th array argument is in device memory."""
+    mask = 0
+    for k, a in enumerate(arrays):
+        if type(a) is DeviceArray:
+            mask |= 1 << k
+    return mask
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    if isinstance(a, DeviceArray) and isinstance(b, DeviceArray):
+        (lo_a, hi_a), (lo_b, hi_b) = a.extent(), b.extent()
+        return lo_a < hi_b and lo_b < hi_a
+    return False                 # host and device memory
+
+
 class _DeviceConvention(binding.ArrayConvention):
-    def __init__(self, cp_holder: list):
-        self._holder = cp_holder
-        self.array_type = DeviceArray
-        self.empty = lambda shape, dtype: cp_holder[0]._device_empty(shape, dtype)
-        self.strided = lambda shape, dtype, buffer, strides: cp_holder[0]._device_strided(shape, dtype, buffer,
-                                                                                           strides)
+    """NumPy arrays or DeviceArrays; the data pointer of either; the device mask after the symbols."""
+
+    def __init__(self, holder: list):
+        self.array_type = (np.ndarray, DeviceArray)
+        self.empty = lambda shape, dtype: holder[0]._empty(shape, dtype)
+        self.strided = lambda shape, dtype, buffer, strides: holder[0]._strided(shape, dtype, buffer, strides)
         self.overlap = _overlap
+        self.names = {"_fc_DA": DeviceArray, "_fc_devmask": _device_mask}
+        self.extra_ctypes = [ctypes.c_int64]
 
     def pointer(self, var: str) -> str:
-        return f"{var}.ptr"
+        return f"({var}.ptr if _fc_type({var}) is _fc_DA else {binding._pointer_expr(var)})"
+
+    def extra_args(self, array_vars: list[str]) -> list[str]:
+        return [f"_fc_devmask(({', '.join(array_vars)},))"] if array_vars else ["0"]
 
 
 def bind(program: Program, library_path: Path, entry: str) -> CudaCompiledProgram:
@@ -523,12 +515,8 @@ def bind(program: Program, library_path: Path, entry: str) -> CudaCompiledProgra
     lib = obj.library
     lib.flowc_cuda_malloc.argtypes, lib.flowc_cuda_malloc.restype = [ctypes.c_int64], ctypes.c_void_p
     lib.flowc_cuda_free.argtypes, lib.flowc_cuda_free.restype = [ctypes.c_void_p], None
-    lib.flowc_cuda_copy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
-    lib.flowc_cuda_copy.restype = ctypes.c_int
     lib.flowc_cuda_set_stream.argtypes, lib.flowc_cuda_set_stream.restype = [ctypes.c_void_p], None
     obj._lib = lib
     obj._inputs = [p for p in obj.params if p.kind != "symbol" and not p.is_return]
-    obj._written = binding._written_roots(program)
     obj._call_state = _Call()
-    obj._error_message = obj._error_message or (lambda: b"")
     return obj
