@@ -308,3 +308,22 @@ def test_numpy_and_device_arguments_mix_in_one_call(rng):
     assert isinstance(out, cuda.DeviceArray)
     host = np.ctypeslib.as_array((ctypes.c_float * want.size).from_address(out.ptr)).reshape(want.shape)
     np.testing.assert_allclose(host, want, rtol=1e-5)
+
+
+def test_a_new_process_starts_warm(tmp_path):
+    """The lowered, offloaded program and its library are cached: a second process neither lowers
+    nor compiles (the warm start of the CPU target, on the cuda target)."""
+    script = ("import numpy as np, flowc\n"
+              "from flowc.runtime import cache\n"
+              "from tests.cuda_programs import softmax\n"
+              "x = np.random.default_rng().standard_normal((5, 7)).astype(np.float32)\n"
+              "y = flowc.program(softmax, target='cuda', auto_optimize=True)(x)\n"
+              "e = np.exp(x - x.max(1, keepdims=True))\n"
+              "assert np.allclose(y, e / e.sum(1, keepdims=True), rtol=1e-5)\n"
+              "print(cache.stats['compiles'], cache.stats['program_hits'])\n")
+    env = dict(os.environ, FLOWC_CUDA_EMULATION="1", FLOWC_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(REPO),
+                           timeout=600) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-3000:]
+    assert runs[0].stdout.split() == ["1", "0"] and runs[1].stdout.split() == ["0", "1"], [r.stdout for r in runs]
