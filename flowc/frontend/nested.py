@@ -29,7 +29,7 @@ from .errors import LoweringError, Source
 from .returns import single_return
 from .expressions import evaluate, located
 from .scope import as_dtype, from_python
-from .values import Const, Lazy, PyValue, Ref, Sym, Value, describe, is_arraylike
+from .values import SCALAR_PARAMS, Const, Lazy, PyValue, Ref, Sym, Value, describe, is_arraylike
 
 
 def _bind(lw: Lowering, fname: str, names: list[str], sig: inspect.Signature, args: list[Value],
@@ -75,6 +75,14 @@ def _match_shape(fname: str, pname: str, ann: ArrayType, value: Value, subs: dic
                                 f"match its annotation {ann!r}")
 
 
+def _of_integer_parameters(v: Lazy) -> bool:
+    """An integer expression of the program's integer parameters only (``npt + 1``): passed on as an
+    expression, so that a callee using it as a size (``np.zeros(bins)``) makes them size symbols,
+    as using it directly would (scalar parameters are never written, so it cannot change)."""
+    leaves = {lf.data for lf in v.leaves.values()}
+    return len(v.shape) == 0 and v.dtype.is_integer and bool(leaves) and leaves <= SCALAR_PARAMS.get()
+
+
 def inline_call(lw: Lowering, prog: Any, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
     from .parser import annotations_of, closure_vars, param_nodes, split_return
     from .statements import lower_body
@@ -107,7 +115,7 @@ def inline_call(lw: Lowering, prog: Any, args: list[Value], kwargs: dict[str, Va
                 v = ew.cast(v, dt)
             elif v.dtype != dt and not (isinstance(v, Sym) and dt.is_integer):
                 v = ew.cast(v, dt)
-        if isinstance(v, Lazy):
+        if isinstance(v, Lazy) and not _of_integer_parameters(v):
             v = materialize(lw, v, n)
         if isinstance(v, PyValue) and v.obj is not None:
             raise LoweringError(f"argument {n!r} of {fname}() cannot be {describe(v)}")

@@ -86,3 +86,43 @@ def test_define_local_outside_a_program():
     assert flowc.define_local_scalar(np.int32).dtype == np.int32
     with pytest.raises(TypeError, match="parameter 'dtype'"):
         flowc.define_local([2], "nonsense")
+
+
+@flowc.program
+def _relax(a: flowc.float64[N], b: flowc.float64[N], nit: int):
+    for _t in range(nit):
+        a[:] = a * 0.5 + b
+    return a
+
+
+def relax_twice(a: flowc.float64[N], b: flowc.float64[N], nit: int):
+    return _relax(a, b, nit=nit) + _relax(a, b, nit=nit + 1)
+
+
+@flowc.program
+def _ramp(x: flowc.float64[N], bins: int):
+    out = np.zeros(bins, np.float64)
+    for i in range(bins):
+        out[i] = x[i % x.shape[0]] * i
+    return out
+
+
+def ramp_of(x: flowc.float64[N], npt: int):
+    return _ramp(x, bins=npt + 1)
+
+
+def test_nested_programs_take_sizes_by_keyword_and_from_expressions(rng):
+    """DaCe style: ``inner(a, b, nit=nit)`` and ``hist(x, bins=npt + 1)``, where the callee uses the
+    value as a loop bound or an array size (the caller's integer parameter becomes a size symbol)."""
+    for n in (1, 5):
+        for nit in (0, 3):
+            a, b = rng.standard_normal(n), rng.standard_normal(n)
+            want_a = a.copy()
+            r1 = _relax.func(want_a, b, nit)             # Python: both calls return ``a`` itself
+            want = r1 + _relax.func(want_a, b, nit + 1)
+            got = flowc.program(relax_twice)(a, b, nit)
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+            np.testing.assert_allclose(a, want_a, rtol=1e-12)
+        for npt in (0, 1, 6):
+            x = rng.standard_normal(n)
+            np.testing.assert_allclose(flowc.program(ramp_of)(x, npt), _ramp.func(x, npt + 1), rtol=1e-12)
