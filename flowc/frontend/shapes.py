@@ -168,9 +168,17 @@ def new_shape(old: Sequence[Any], spec: Value) -> tuple[Any, ...]:
         inferred = sympy.cancel(total / rest)
         num, den = sympy.fraction(sympy.together(inferred))
         dims[unknown[0]] = inferred if den == 1 else sympy.floor(inferred)
-    if not _eq(sympy.Mul(*dims) if dims else 1, total) and not T.must_match(total, sympy.Mul(*dims)):
-        raise LoweringError(f"cannot reshape an array of size {total} into shape {T.fmt_shape(dims)}",
-                            "a shape with the same number of elements (sizes are compared symbolically)")
+    count = sympy.Mul(*dims) if dims else sympy.Integer(1)
+    if not _eq(count, total) and not T.must_match(total, count):
+        # sizes that may be equal (x[N] into (4, 5), x[N, M] into (K,)) are required equal on every call
+        hook = T.EQUATE.get()
+        why = (f"a reshape of an array of {total} elements into shape {T.fmt_shape(dims)} needs as many "
+               "elements, so it")
+        ratio = sympy.simplify(total / count) if count != 0 else None
+        constant = ratio is not None and ratio.is_number and ratio != 1      # 3N vs 4N: equal only when empty
+        if hook is None or constant or T.never_equal(total, count) or not hook(total, count, why):
+            raise LoweringError(f"cannot reshape an array of size {total} into shape {T.fmt_shape(dims)}",
+                                "a shape with the same number of elements")
     return tuple(dims)
 
 

@@ -1,6 +1,7 @@
 """Shape operations (views where NumPy makes views) and array creation."""
 
 import numpy as np
+import pytest
 
 import flowc
 from flowc import ir
@@ -95,3 +96,28 @@ def copy_is_a_copy(x: flowc.float64[N]):
 def test_copy_and_astype_copy(rng):
     for n in (3, 8):
         run_both(copy_is_a_copy, rand(rng, n))
+
+
+def reshape_to_constant(x: flowc.float64[N]):
+    return np.reshape(x, (4, 5)) * 2
+
+
+def reshape_to_other_symbols(x: flowc.float64[N, M], y: flowc.float64[K]):
+    return x.reshape(K) + y
+
+
+def test_reshape_counts_that_may_be_equal_are_checked_per_call(rng):
+    """DaCe programs reshape into shapes written with other symbols or constants: the element counts
+    must be equal, which flowc cannot prove, so it checks them on every call (issue 9)."""
+    for auto in (False, True):
+        f = flowc.program(reshape_to_constant, auto_optimize=auto)
+        x = rng.standard_normal(20)
+        np.testing.assert_allclose(f(x), x.reshape(4, 5) * 2, rtol=1e-12)
+        with pytest.raises(ValueError, match="reshape of an array of N elements into shape \\(4, 5\\)"):
+            f(rng.standard_normal(21))
+        g = flowc.program(reshape_to_other_symbols, auto_optimize=auto)
+        for n, m in ((1, 1), (3, 4)):
+            x, y = rng.standard_normal((n, m)), rng.standard_normal(n * m)
+            np.testing.assert_allclose(g(x, y), x.reshape(n * m) + y, rtol=1e-12)
+        with pytest.raises(ValueError, match="needs as many elements"):
+            g(rng.standard_normal((3, 4)), rng.standard_normal(11))
