@@ -121,6 +121,7 @@ _FUNCS = {
     "sign": "flowc::sign", "isnan": "flowc::isnan", "isinf": "flowc::isinf", "rsqrt": "flowc::rsqrt",
     "min": "flowc::min", "max": "flowc::max", "fmin": "flowc::fmin", "fmax": "flowc::fmax",
     "pow": "flowc::pow", "arctan2": "std::atan2", "fmod": "flowc::fmod",
+    "conj": "flowc::conj", "real": "flowc::real", "imag": "flowc::imag", "angle": "flowc::angle",
 }
 _BINOPS = {"and": "&&", "or": "||"}
 
@@ -176,6 +177,8 @@ def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
                 return f"(({args[0]}) ? ({args[1]}) : ({args[2]}))"
             if n.func in _FUNCS:
                 return f"{_FUNCS[n.func]}({', '.join(args)})"
+            if n.func in BY_NAME and len(args) == 2:        # complex from its parts
+                return f"{BY_NAME[n.func].ctype}({args[0]}, {args[1]})"
             if n.func in BY_NAME:
                 return f"flowc::cast<{types.get(n.func, BY_NAME[n.func].ctype)}>({args[0]})"
             raise IRError(f"no C++ for tasklet function {n.func!r}")

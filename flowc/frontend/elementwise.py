@@ -30,6 +30,7 @@ _conn_ids = itertools.count()
 BOOL = dtype_of("bool")
 INT64 = dtype_of("int64")
 FLOAT64 = dtype_of("float64")
+COMPLEX128 = dtype_of("complex128")
 FLOAT32 = dtype_of("float32")
 #: operations C++ computes on float16 directly
 _F16_NATIVE = {"add", "subtract", "multiply", "divide", "true_divide", "negative", "positive", "square",
@@ -262,13 +263,17 @@ UFUNCS: dict[str, tuple[Any, int, Callable[[list[tl.Node], DType], tl.Node], boo
                                                           tl.Call("isinf", (a[0],)))), True),
     "logical_not": (np.logical_not, 1, lambda a, dt: tl.UnaryOp("not", a[0]), True),
     "invert": (np.invert, 1, _invert, False),
+    "conjugate": (np.conjugate, 1, _call("conj"), False),
+    "real": (np.real, 1, _call("real"), True),          # computed on the complex value
+    "imag": (np.imag, 1, _call("imag"), True),
+    "angle": (np.angle, 1, _call("angle"), True),
 }
 
 #: the ufuncs generated code computes on complex values (std::complex has no order, no erf, ...)
 COMPLEX_UFUNCS = frozenset({
     "add", "subtract", "multiply", "divide", "true_divide", "power", "negative", "positive", "absolute",
     "square", "reciprocal", "exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
-    "arcsin", "arccos", "arctan", "equal", "not_equal",
+    "arcsin", "arccos", "arctan", "equal", "not_equal", "conjugate", "real", "imag", "angle",
 })
 
 _FOLD_SYM = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multiply": lambda a, b: a * b,

@@ -100,10 +100,12 @@ def _constant(lw: Lowering, node: ast.Constant) -> Value:
         return Const(v, ew.INT64, True)
     if isinstance(v, float):
         return Const(v, ew.FLOAT64, True)
+    if isinstance(v, complex):
+        return Const(v, ew.COMPLEX128, True)     # weak, as a Python complex is in NumPy 2
     if isinstance(v, (str, type(None), type(Ellipsis))):
         return PyValue(v)
     raise LoweringError(f"the constant {v!r} ({type(v).__name__}) is not supported",
-                        "int, float and bool constants")
+                        "int, float, complex and bool constants")
 
 
 def _name(lw: Lowering, node: ast.Name) -> Value:

@@ -98,6 +98,9 @@ def array_attribute(lw: Lowering, v: Value, attr: str) -> Value:
         return Sym(sympy.Mul(*shape) if shape else sympy.Integer(1))
     if attr == "dtype":
         return DTypeValue(v.dtype)
+    if attr in ("real", "imag"):
+        # read as values (NumPy's are views: writing through x.real is not supported)
+        return ew.ufunc(attr, [v])
     if attr == "T":
         from .shapes import transpose
 
@@ -147,7 +150,7 @@ def _ufunc_function(name: str) -> Any:
 
 
 _ALIASES = {"abs": "absolute", "pow": "power", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-            "atan2": "arctan2", "bitwise_not": "invert", "bitwise_invert": "invert"}
+            "atan2": "arctan2", "bitwise_not": "invert", "bitwise_invert": "invert", "conj": "conjugate"}
 for _n in ew.UFUNCS:
     if _n != "erf" and hasattr(np, _n):
         function(f"np.{_n}")(_ufunc_function(_n))

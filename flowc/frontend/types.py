@@ -208,8 +208,12 @@ def literal(value: Any, dtype: DType) -> tl.Node:
             return tl.Const(v, "float32")
         node = tl.Const(v, "float64")
         return node if dtype.name == "float64" else tl.Call(dtype.name, (node,))
+    if dtype.kind == "c":
+        v = complex(value)
+        part = "float32" if dtype.name == "complex64" else "float64"
+        return tl.Call(dtype.name, (tl.Const(v.real, part), tl.Const(v.imag, part)))
     raise LoweringError(f"constants of dtype {dtype.name} are not supported in element-wise code",
-                        "float, integer and bool constants")
+                        "float, integer, complex and bool constants")
 
 
 def cast_to(node: tl.Node, src: DType, dst: DType) -> tl.Node:

@@ -30,7 +30,7 @@ FUNCTIONS: dict[str, int] = {
     "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "log2": 1, "log10": 1, "sqrt": 1,
     "tanh": 1, "sinh": 1, "cosh": 1, "sin": 1, "cos": 1, "tan": 1, "arcsin": 1,
     "arccos": 1, "arctan": 1, "erf": 1, "abs": 1, "floor": 1, "ceil": 1, "sign": 1,
-    "isnan": 1, "isinf": 1, "rsqrt": 1,
+    "isnan": 1, "isinf": 1, "rsqrt": 1, "conj": 1, "real": 1, "imag": 1, "angle": 1,
     "min": 2, "max": 2, "fmin": 2, "fmax": 2, "pow": 2, "arctan2": 2, "fmod": 2,
     "where": 3,
 }
@@ -376,7 +376,8 @@ class _Parser:
                 self.expect(")")
                 func = "bool" if value == "bool_" else value
                 if func in CASTS:
-                    if len(args) != 1:
+                    # complex64(re, im) / complex128(re, im): a complex number from its parts
+                    if len(args) != 1 and not (func.startswith("complex") and len(args) == 2):
                         raise IRError(f"cast {value}() takes one argument, got {len(args)}")
                 elif func in FUNCTIONS:
                     if len(args) != FUNCTIONS[func]:

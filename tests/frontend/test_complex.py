@@ -52,3 +52,44 @@ def test_unsupported_complex_ufuncs_raise_frontend_error(prog):
     with pytest.raises(flowc.FrontendError, match="not supported on complex") as info:
         prog.to_ir()
     assert "test_complex.py" in str(info.value) and "supported instead" in str(info.value)
+
+
+@flowc.program
+def complex_constants_and_parts(a: flowc.complex128[N], x: flowc.float64[N], y: flowc.float32[N]):
+    return (np.exp(1j * x) * a, 2.5 + 1j * x, 1j * y, np.conj(a).real, a.imag, np.angle(a), np.real(x),
+            np.imag(y), np.conjugate(x), np.angle(x), a * (1 - 2j), np.abs(3 + 4j) * x)
+
+
+def test_complex_constants_parts_and_angle(rng):
+    """1j and complex literals (weak: with float32 they give complex64), conj/real/imag/angle of
+    complex and real arrays (issue 9)."""
+    for n in (1, 4, 9):
+        x = rng.standard_normal(n)
+        x[0] = -abs(x[0])                      # np.angle of a negative real number is pi
+        run_both(complex_constants_and_parts, crand(rng, n), x, rng.standard_normal(n).astype(np.float32))
+
+
+@flowc.program
+def mandelbrot(c: flowc.complex128[N, M], iters: int):
+    z = np.zeros_like(c)
+    count = np.zeros(c.shape, np.int64)
+    for _i in range(iters):
+        z = z * z + c
+        count = count + (np.abs(z) < 2.0)
+    return count
+
+
+@flowc.program
+def butterfly(x: flowc.complex128[N]):
+    half = x.shape[0] // 2
+    w = np.exp(-2j * np.pi * np.arange(half) / x.shape[0])
+    even, odd = x[:half], x[half:2 * half]
+    return np.concatenate((even + w * odd, even - w * odd))
+
+
+def test_complex_iterations_and_butterflies(rng):
+    for n, m in ((1, 1), (8, 13)):
+        c = rng.uniform(-2, 1, (n, m)) + 1j * rng.uniform(-1.2, 1.2, (n, m))
+        run_both(mandelbrot, c, 30)
+    for n in (2, 8, 9):
+        run_both(butterfly, crand(rng, n))
