@@ -218,6 +218,40 @@ class _Intervals:
         return self.memo[p]
 
     def of(self, e: Expr) -> tuple[Expr, Expr]:
+        """(lower, upper) bound of ``e``. A parameter whose range depends on another (``i2`` in
+        ``0:N - i``) is first replaced by the end of its range that bounds ``e`` (``i + i2`` is at
+        most ``i + (N - i - 1) = N - 1``); plain interval arithmetic would bound the two apart
+        (``2N - 2``) and ask for what never happens."""
+        e = sympy.sympify(e)
+        if not (e.free_symbols & set(self.ranges)):
+            return e, e
+        lo_e, hi_e = self._eliminate(e, upper=False), self._eliminate(e, upper=True)
+        if lo_e != e or hi_e != e:
+            return self._of(lo_e)[0], self._of(hi_e)[1]
+        return self._of(e)
+
+    def _eliminate(self, e: Expr, upper: bool) -> Expr:
+        """``e`` with each parameter that depends on others, and appears linearly with a numeric
+        coefficient, replaced by the end of its range (numeric positive step) that makes ``e``
+        largest (``upper``) or smallest."""
+        params = set(self.ranges)
+        for _ in range(len(params) + 1):
+            e = sympy.expand(e)
+            dependent = sorted((p for p in e.free_symbols & params if self.ranges[p].free_symbols() & {
+                str(q) for q in params}), key=str)
+            for p in dependent:
+                c = e.coeff(p)
+                r = self.ranges[p]
+                if not (c.is_number and c != 0 and p not in sympy.expand(e - c * p).free_symbols
+                        and r.step.is_number and r.step > 0):
+                    continue
+                e = e.xreplace({p: _last(r) if (c > 0) == upper else r.start})
+                break
+            else:
+                return e
+        return e
+
+    def _of(self, e: Expr) -> tuple[Expr, Expr]:
         e = sympy.sympify(e)
         if not (e.free_symbols & set(self.ranges)):
             return e, e
