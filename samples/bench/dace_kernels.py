@@ -1,5 +1,6 @@
-"""DaCe-style kernels where flowc used to trail NumPy: matrix–vector products (GEMV, DOT) and
-2-D stencils in a time loop. flowc (plain and auto_optimize) against NumPy, each contender in
+"""DaCe-style kernels: matrix–vector products (GEMV, DOT, BLAS-2 chains), 2-D stencils in a time
+loop, a triangular solve, a covariance, a dynamic-programming recurrence, a complex (Mandelbrot)
+iteration and a triangular contraction. flowc (plain and auto_optimize) against NumPy, each contender in
 its own process, timed round-robin (interleaved medians); every result is checked against
 NumPy first (pass/fail).
 
@@ -84,6 +85,48 @@ def jacobi_tmp(A: flowc.float64[N, N], B: flowc.float64[N, N], T: flowc.int64):
     return A[1, 1]
 
 
+def gesummv(A: flowc.float64[M, K], Bm: flowc.float64[M, K], x: flowc.float64[K]):
+    return 1.5 * (A @ x) + 1.2 * (Bm @ x)
+
+
+def trisolv(L: flowc.float64[N, N], b: flowc.float64[N]):
+    x = np.zeros_like(b)
+    for i in range(b.shape[0]):
+        x[i] = (b[i] - L[i, :i] @ x[:i]) / L[i, i]
+    return x
+
+
+def covariance(data: flowc.float64[M, K]):
+    mean = np.mean(data, axis=0)
+    d = data - mean
+    return (d.T @ d) / (data.shape[0] - 1.0)
+
+
+def dp_max(v: flowc.float64[N]):
+    dp = np.zeros_like(v)
+    dp[0] = max(v[0], 0.0)
+    dp[1] = max(dp[0], v[1])
+    for i in range(2, v.shape[0]):
+        dp[i] = max(dp[i - 1], dp[i - 2] + v[i])
+    return dp
+
+
+def mandel(c: flowc.complex128[N, N]):
+    z = np.zeros_like(c)
+    count = np.zeros(c.shape, np.int64)
+    for _i in range(30):
+        z = z * z + c
+        count = count + (np.abs(z) < 2.0)
+    return count
+
+
+def tri_rows(A: flowc.float64[N, N], Bm: flowc.float64[N, K]):
+    out = np.zeros((A.shape[0], Bm.shape[1]))
+    for i in range(A.shape[0]):
+        out[i] = A[i, i:] @ Bm[i:, :]
+    return out
+
+
 def _np_bicg(A, p, r):
     return r @ A, A @ p
 
@@ -132,6 +175,19 @@ def _inputs(name: str, size: int, seed: int) -> tuple[list, int]:
     elif name in ("jacobi", "jacobi_tmp"):
         args = [rng.random((size, size)), rng.random((size, size)), STEPS]
         return args, 2 * (STEPS - 1) * 2 * size * size * 8          # per sweep: read one grid, write the other
+    elif name == "gesummv":
+        args = [f64(size, size), f64(size, size), f64(size)]
+    elif name == "trisolv":
+        args = [np.tril(f64(size, size)) + size * np.eye(size), f64(size)]
+    elif name == "covariance":
+        args = [f64(2 * size, size)]
+    elif name == "dp_max":
+        args = [f64(size)]
+    elif name == "mandel":
+        args = [rng.uniform(-2, 1, (size, size)) + 1j * rng.uniform(-1.2, 1.2, (size, size))]
+        return args, 30 * 2 * args[0].nbytes                          # z read and written per step (in cache or not)
+    elif name == "tri_rows":
+        args = [f64(size, size), f64(size, 16)]
     else:
         raise ValueError(f"unknown kernel {name!r}")
     nbytes = sum(a.nbytes for a in args)
@@ -142,16 +198,21 @@ def _inputs(name: str, size: int, seed: int) -> tuple[list, int]:
     return args, nbytes
 
 
-FLOWC = {f.__name__: f for f in (mv, mv32, vm, atax, bicg, strided_mv, batched_mv, dot, jacobi, jacobi_tmp)}
+FLOWC = {f.__name__: f for f in (mv, mv32, vm, atax, bicg, strided_mv, batched_mv, dot, jacobi, jacobi_tmp, gesummv,
+                                  trisolv, covariance, dp_max, mandel, tri_rows)}
 NUMPY: dict[str, Callable] = {"mv": lambda A, x: A @ x, "mv32": lambda A, x: A @ x, "vm": lambda x, A: x @ A,
                               "atax": lambda A, x: A.T @ (A @ x), "bicg": _np_bicg, "strided_mv": _np_strided_mv,
                               "batched_mv": lambda A, x: A @ x, "dot": lambda x, y: x @ y, "jacobi": _np_jacobi,
-                              "jacobi_tmp": _np_jacobi_tmp}
+                              "jacobi_tmp": _np_jacobi_tmp,
+                              # the flowc source is NumPy source: these run as they are
+                              **{f.__name__: f for f in (gesummv, trisolv, covariance, dp_max, mandel, tri_rows)}}
 #: (kernel, size) cases: GEMV in and out of cache, 1 and odd sizes' neighbours, stencils on both sides
 #: of the parallel threshold (PARALLEL_MIN_ELEMENTS_MEMORY_BOUND = 512²)
 CASES = [("mv", 500), ("mv", 3000), ("mv32", 3000), ("vm", 500), ("vm", 3000), ("atax", 2001), ("bicg", 2001),
          ("strided_mv", 2000), ("batched_mv", 301), ("dot", 1_000_001),
-         ("jacobi", 150), ("jacobi", 400), ("jacobi", 1000), ("jacobi_tmp", 400)]
+         ("jacobi", 150), ("jacobi", 400), ("jacobi", 1000), ("jacobi_tmp", 400),
+         ("gesummv", 2000), ("trisolv", 1000), ("covariance", 500), ("dp_max", 100_000), ("mandel", 300),
+         ("tri_rows", 500)]
 STENCILS = ("jacobi", "jacobi_tmp")
 ENV = {"flowc-auto 1T": {"OMP_NUM_THREADS": "1"}, "flowc-auto passive": {"OMP_WAIT_POLICY": "passive"}}
 
@@ -187,7 +248,8 @@ def check(name: str, size: int) -> tuple[bool, float]:
     pairs = list(zip(got_t, want_t)) + [(x, y) for x, y in zip(a1, a2) if isinstance(x, np.ndarray)]
     err = 0.0
     for g, w in pairs:
-        g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
+        as_t = np.complex128 if np.iscomplexobj(g) or np.iscomplexobj(w) else np.float64
+        g, w = np.asarray(g, dtype=as_t), np.asarray(w, dtype=as_t)
         err = max(err, float(np.max(np.abs(g - w)) / max(1e-300, float(np.max(np.abs(w))))) if w.size else 0.0)
     tol = 1e-4 if "32" in name else 1e-10
     return err <= tol and all(np.shape(g) == np.shape(w) for g, w in pairs), err
