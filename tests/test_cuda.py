@@ -220,22 +220,12 @@ def test_emulation_under_address_sanitizer(tmp_path):
 def test_random_programs_match_numpy_on_the_cuda_target(tmp_path, monkeypatch):
     """The differential fuzzer's programs (tests/fuzz/), compiled for the cuda target and run in
     emulation: NumPy's results, dtypes and shapes, plain and auto_optimize, or a clean refusal."""
-    from tests.fuzz.report import write_failures
-    from tests.fuzz.runner import FAILURES, Runner, programs_for, summary
+    from tests.fuzz.report import check_seed
 
     monkeypatch.setenv("FLOWC_FUZZ_TARGET", "cuda")       # the workers inherit the environment
     count = int(os.environ.get("FLOWC_FUZZ_CUDA_COUNT", "48"))
-    runner = Runner(jobs=min(2, os.cpu_count() or 1), work_dir=str(tmp_path / "work"), batch=8)
-    try:
-        results = runner.run(programs_for(20261208, count))
-        report = summary(results)
-        failing = [o for o in results if o.cls in FAILURES or o.cls.startswith("batch_")]
-        files = write_failures(runner, failing, tmp_path, budget=10) if failing else []
-    finally:
-        runner.close()
-    text = "\n\n".join(f"--- {f}\n{f.read_text()}" for f in files)
+    report, failing, text, ok = check_seed(20261208, count, tmp_path, min(2, os.cpu_count() or 1), 10)
     assert not failing, f"{len(failing)} of {count} programs differ from NumPy on cuda\n{report}\n\n{text}"
-    ok = sum(o.cls == "ok" for o in results)
     assert ok >= 0.3 * count, f"only {ok} of {count} programs were compared on cuda\n{report}"
 
 

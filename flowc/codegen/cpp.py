@@ -215,34 +215,48 @@ class CppGenerator:
         else:
             self.emit(f"{ct}* {cname(name)} = flowc::alloc<{ct}>({sym_cxx(desc.total_size())});")
 
+    #: the workspace: its allocator (a per-thread buffer kept between calls), slot alignment, and
+    #: what a failed allocation says
+    WORKSPACE_ALLOC = "flowc::workspace"
+    WORKSPACE_ALIGN = 64
+    WORKSPACE_FAILED = '"out of memory for intermediates"'
+
+    def _workspace_slots(self, arrays: list[str]) -> list[str]:
+        """The data that gets a slot of the workspace (a subclass adds its own: device scalars)."""
+        return arrays
+
+    def _declare_slot(self, name: str, ct: str, slot: str) -> None:
+        self.emit(f"{ct}* {cname(name)} = {slot};")
+
     def _declare_workspace(self, arrays: list[str]) -> None:
         """Function-level transient arrays live at fixed offsets in one per-thread workspace
         that persists across calls: no allocation per call, and no first-touch page faults
         (which cost ~10 ms per call for the BERT layer's ~100 MB of intermediates)."""
-        if not arrays:
+        slots = self._workspace_slots(arrays)
+        if not slots:
             return
+        align = self.WORKSPACE_ALIGN
         offset: sympy.Expr = sympy.Integer(0)
         places = []
         # the size is added up with overflow checks: a wrapped byte count (8 * 2**61 is 0 in int64)
         # would hand the program a buffer far smaller than what it writes
         self.emit("bool fc_ws_overflow = false;")
         self.emit("int64_t fc_ws_bytes = 0;")
-        for name in arrays:
+        for name in slots:
             desc = self.program.data[name]
             places.append((name, offset))
-            nbytes = desc.total_size() * desc.dtype.itemsize
-            offset = offset + 64 * sympy.ceiling(nbytes / 64)
-            count = checked_size_cxx(sympy.expand(desc.total_size()), "fc_ws_overflow")
-            self.emit(f"fc_ws_bytes = flowc::add_ck(fc_ws_bytes, flowc::round64_ck(flowc::mul_ck({count}, "
-                      f"(int64_t){desc.dtype.itemsize}, fc_ws_overflow), fc_ws_overflow), fc_ws_overflow);")
+            count = sympy.expand(desc.total_size()) if isinstance(desc, Array) else sympy.Integer(1)
+            offset = offset + align * sympy.ceiling(count * desc.dtype.itemsize / align)
+            self.emit(f"fc_ws_bytes = flowc::add_ck(fc_ws_bytes, flowc::round_ck(flowc::mul_ck("
+                      f"{checked_size_cxx(count, 'fc_ws_overflow')}, (int64_t){desc.dtype.itemsize}, fc_ws_overflow), "
+                      f"{align}, fc_ws_overflow), fc_ws_overflow);")
         self.emit('if (fc_ws_overflow) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
                   '"the intermediates need more than 2**63 - 1 bytes"); return 1; }')
-        self.emit("char* fc_ws = static_cast<char*>(flowc::workspace(fc_ws_bytes));")
+        self.emit(f"char* fc_ws = static_cast<char*>({self.WORKSPACE_ALLOC}(fc_ws_bytes));")
         self.emit('if (!fc_ws) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
-                  '"out of memory for intermediates"); return 1; }')
+                  f'{self.WORKSPACE_FAILED}); return 1; }}')
         for name, off in places:
-            ct = self.ctype(name)
-            self.emit(f"{ct}* {cname(name)} = reinterpret_cast<{ct}*>(fc_ws + {sym_cxx(off)});")
+            self._declare_slot(name, self.ctype(name), f"reinterpret_cast<{self.ctype(name)}*>(fc_ws + {sym_cxx(off)})")
 
     def _free(self, name: str) -> None:
         if isinstance(self.program.data[name], Array):

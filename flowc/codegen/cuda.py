@@ -149,39 +149,21 @@ class CudaGenerator(CppGenerator):
     def _free(self, name: str) -> None:
         return                                   # stack arrays and workspace slots
 
-    def _declare_workspace(self, arrays: list[str]) -> None:
-        """Function-level intermediates and scalars at fixed offsets of the device workspace."""
-        slots = list(arrays) + self.device_scalars
-        if not slots:
-            return
-        offset: sympy.Expr = sympy.Integer(0)
-        places = []
-        self.emit("bool fc_ws_overflow = false;")
-        self.emit("int64_t fc_ws_bytes = 0;")
-        from flowc.codegen.cpp import checked_size_cxx
+    WORKSPACE_ALLOC = "flowc::device_workspace"
+    WORKSPACE_ALIGN = 256
+    WORKSPACE_FAILED = '"out of device memory for intermediates (%lld bytes)", (long long)fc_ws_bytes'
 
-        for name in slots:
-            desc = self.program.data[name]
-            places.append((name, offset))
-            count = sympy.expand(desc.total_size()) if isinstance(desc, Array) else sympy.Integer(1)
-            offset = offset + 256 * sympy.ceiling(count * desc.dtype.itemsize / 256)
-            self.emit(f"fc_ws_bytes = flowc::add_ck(fc_ws_bytes, flowc::round64_ck(flowc::mul_ck("
-                      f"{checked_size_cxx(count, 'fc_ws_overflow')}, (int64_t){desc.dtype.itemsize}, fc_ws_overflow), "
-                      f"fc_ws_overflow) + 192, fc_ws_overflow);")
-        self.emit('if (fc_ws_overflow) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
-                  '"the intermediates need more than 2**63 - 1 bytes"); return 1; }')
-        self.emit("char* fc_ws = static_cast<char*>(flowc::device_workspace(fc_ws_bytes));")
-        self.emit('if (!fc_ws) { std::snprintf(flowc::error_message, sizeof flowc::error_message, '
-                  '"out of device memory for intermediates (%lld bytes)", (long long)fc_ws_bytes); return 1; }')
-        for name, off in places:
-            ct = self.ctype(name)
-            var = f"fc_dev_{name}" if name in self.device_scalars else cname(name)
-            slot = f"reinterpret_cast<{ct}*>(fc_ws + {sym_cxx(off)})"
-            if name in self.twins:      # the caller's device array itself, or a slot its host copy goes to
-                host = self.twins[name]
-                self.emit(f"{ct}* {var} = {self._on_device(host)} ? {cname(host)} : {slot};")
-            else:
-                self.emit(f"{ct}* {var} = {slot};")
+    def _workspace_slots(self, arrays: list[str]) -> list[str]:
+        return list(arrays) + self.device_scalars
+
+    def _declare_slot(self, name: str, ct: str, slot: str) -> None:
+        if name in self.device_scalars:
+            self.emit(f"{ct}* fc_dev_{name} = {slot};")
+        elif name in self.twins:        # the caller's device array itself, or a slot its host copy goes to
+            host = self.twins[name]
+            self.emit(f"{ct}* {cname(name)} = {self._on_device(host)} ? {cname(host)} : {slot};")
+        else:
+            self.emit(f"{ct}* {cname(name)} = {slot};")
 
     def extra_params(self) -> list[str]:
         """``fc_on_device``: bit k set when the k-th array argument (call-signature order) is already

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .minimize import minimize
 from .replay import case_text
-from .runner import FAILURES, Outcome, Runner, group_key
+from .runner import FAILURES, Outcome, Runner, group_key, programs_for, summary
 
 
 def failure_kind(cls: str, detail: str) -> str:
@@ -60,3 +60,18 @@ def write_failures(runner: Runner, results: list[Outcome], out: Path, budget: in
         path.write_text(case_text(name, o.cls, o.detail, src, o.program.seed, idx, sizes, mode))
         files.append(path)
     return files
+
+
+def check_seed(seed: int, count: int, out: Path, jobs: int, budget: int) -> tuple[str, list[Outcome], str, int]:
+    """Run ``count`` programs of ``seed`` (what the test suite does): the summary, the failing outcomes,
+    the text of their minimized case files, and how many programs were compared."""
+    runner = Runner(jobs=jobs, work_dir=str(out / "work"), batch=8)
+    try:
+        results = runner.run(programs_for(seed, count))
+        report = summary(results)
+        failing = [o for o in results if o.cls in FAILURES or o.cls.startswith("batch_")]
+        files = write_failures(runner, failing, out, budget=budget) if failing else []
+    finally:
+        runner.close()
+    text = "\n\n".join(f"--- {f}\n{f.read_text()}" for f in files)
+    return report, failing, text, sum(o.cls == "ok" for o in results)
