@@ -3,6 +3,7 @@ the recorded inputs and prints both results and the difference (exit status 1 wh
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -22,13 +23,13 @@ Replay: python {name}   (prints the inputs, NumPy's and flowc's results and the 
 
 {source}
 
-SEED, SIZE_INDEX, SIZES, AUTO_OPTIMIZE = {seed}, {size_index}, {sizes}, {mode}
+SEED, SIZE_INDEX, SIZES, AUTO_OPTIMIZE, TARGET = {seed}, {size_index}, {sizes}, {mode}, {target!r}
 
 if __name__ == "__main__":
     import sys
     sys.path.insert(0, {repo!r})
     from tests.fuzz.replay import replay
-    sys.exit(replay(f, SEED, SIZE_INDEX, SIZES, AUTO_OPTIMIZE))
+    sys.exit(replay(f, SEED, SIZE_INDEX, SIZES, AUTO_OPTIMIZE, TARGET))
 '''
 
 
@@ -37,11 +38,19 @@ def case_text(name: str, cls: str, detail: str, source: str, seed: int, size_ind
     detail = "\n".join(line.replace('"""', "'''") for line in detail.strip().splitlines()[:25])
     return TEMPLATE.format(cls=cls, mode=bool(mode), seed=seed, sizes=sizes, detail=detail, name=name,
                            header=HEADER.rstrip(), source=source.rstrip(), size_index=size_index,
-                           repo=str(Path(__file__).resolve().parents[2]))
+                           repo=str(Path(__file__).resolve().parents[2]),
+                           target=os.environ.get("FLOWC_FUZZ_TARGET", "cpu"))
 
 
-def replay(func: Callable[..., Any], seed: int, size_index: int, sizes: dict, auto_optimize: bool) -> int:
+def replay(func: Callable[..., Any], seed: int, size_index: int, sizes: dict, auto_optimize: bool,
+           target: str = "cpu") -> int:
     import flowc
+
+    if target == "cuda":
+        from flowc.runtime import cuda
+
+        if cuda.device_count() == 0:
+            os.environ["FLOWC_CUDA_EMULATION"] = "1"           # the kernels on the CPU, as the fuzzer ran them
 
     np.set_printoptions(precision=17, threshold=200)
     args = oracle.make_inputs(func, seed, size_index, sizes)
@@ -50,7 +59,7 @@ def replay(func: Callable[..., Any], seed: int, size_index: int, sizes: dict, au
     np_args, fl_args = oracle.copy_args(args), oracle.copy_args(args)
     want = oracle.run_numpy(func, np_args, sizes)
     print(f"NumPy:  {want!r}")
-    got = flowc.program(func, auto_optimize=auto_optimize)(*fl_args)
+    got = flowc.program(func, target=target, auto_optimize=auto_optimize)(*fl_args)
     print(f"flowc:  {got!r}")
     import inspect
 
