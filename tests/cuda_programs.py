@@ -90,6 +90,10 @@ def flags(a: f64[N, M]):
     return np.any(a > 0.9, axis=1), np.all(a > 0.01)
 
 
+def scans(a: f64[N, M], b: f32[N, M]):
+    return np.cumsum(a, axis=1), np.cumprod(b, axis=0), np.cumsum(a)
+
+
 def softmax_half(x: flowc.float16[N, M]):
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
@@ -188,6 +192,8 @@ CASES = [
          lambda a, b: (a // b + a % b, np.abs(a) + 1, a * b), rtol=0),
     Case("flags", flags, lambda r, n: ((np.abs(_r(r, n, n + 1, dtype=np.float64)),), {}),
          lambda a: (np.any(a > 0.9, axis=1), np.all(a > 0.01)), rtol=0),
+    Case("scans", scans, lambda r, n: ((_r(r, n, n + 3, dtype=np.float64), 1 + 0.1 * _r(r, n, n + 3)), {}),
+         lambda a, b: (np.cumsum(a, axis=1), np.cumprod(b, axis=0), np.cumsum(a)), rtol=1e-5),
     Case("softmax_half", softmax_half, lambda r, n: ((_r(r, n, 3 * n + 1, dtype=np.float16) * 4,), {}),
          lambda x: softmax_half(x), rtol=4e-3),
     Case("layernorm_half", layernorm_half,

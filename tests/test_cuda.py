@@ -317,3 +317,12 @@ def test_a_new_process_starts_warm(tmp_path):
                            timeout=600) for _ in range(2)]
     assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-3000:]
     assert runs[0].stdout.split() == ["1", "0"] and runs[1].stdout.split() == ["0", "1"], [r.stdout for r in runs]
+
+
+def lapack_solve(a: flowc.float64[N, N], b: flowc.float64[N]):
+    return np.linalg.solve(a, b)
+
+
+def test_lapack_nodes_are_refused_on_the_gpu_with_a_target_error():
+    with pytest.raises(flowc.TargetError, match="Solve.*no implementation on the cuda target.*target='cpu'"):
+        flowc.program(lapack_solve, target="cuda")(np.eye(3) * 2, np.ones(3))

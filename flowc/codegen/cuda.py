@@ -43,7 +43,7 @@ from flowc.codegen.cxx_expr import cname, cxx_comment, cxx_string, sym_cxx
 from flowc.ir import expr as tl
 from flowc.ir.data import Array, Scalar
 from flowc.ir.errors import TargetError
-from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Tasklet
+from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Schedule, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
 from flowc.ir.symbolic import canonical_symbol
@@ -319,7 +319,8 @@ class CudaGenerator(CppGenerator):
             if isinstance(n, LibraryNode):
                 return False
             if isinstance(n, MapEntry):
-                if s is not entry or len(n.map.params) != 1 or not n.map.ranges[0].step.is_number:
+                if s is not entry or len(n.map.params) != 1 or not n.map.ranges[0].step.is_number \
+                        or n.map.schedule is Schedule.SEQUENTIAL:      # an order the threads would break
                     return False
                 inner.append(n)
         private = [name for name, places in self._placement.items() if isinstance(self.program.data[name], Array)

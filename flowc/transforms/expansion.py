@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from flowc.ir.errors import IRError, TargetError
 from flowc.ir.library import MatMul, gemm_unsupported
 from flowc.ir.nodes import LibraryNode
 from flowc.ir.program import Program
@@ -26,7 +27,7 @@ from flowc.transforms.base import Match, NotApplicable, Transformation
 #: implementations code generation can call directly, per target
 NATIVE = {"cpu": {("MatMul", "blas"), ("Cholesky", "lapack"), ("Solve", "lapack"), ("Inv", "lapack"),
                   ("Scan", "native")},
-          "cuda": {("MatMul", "blas")}}
+          "cuda": {("MatMul", "blas"), ("Scan", "native")}}
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,13 @@ class LibraryExpansion(Transformation):
 
     def rewrite(self, program: Program, match: Match, plan: None) -> None:
         state, (node,) = self.resolve(program, match)
-        node.expand(program, state)
+        try:
+            node.expand(program, state)
+        except IRError as exc:
+            if self.target == "cpu" or isinstance(exc, TargetError):
+                raise
+            raise TargetError(f"{node.label} has no implementation on the {self.target} target ({exc}); "
+                              "compute it with target='cpu'") from None
 
 
 def expand_library_nodes(program: Program, target: str = "cpu") -> list[Match]:
