@@ -21,9 +21,11 @@ import pytest
 import flowc
 from flowc import targets, transforms
 from flowc.runtime import cuda
-from tests.cuda_programs import CASES, Case, N, check
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))       # the repository root: tests.cuda_programs and tests.fuzz import from it
+
+from tests.cuda_programs import CASES, Case, N, check  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -5,13 +5,18 @@ arrays and PyTorch CUDA tensors (zero-copy, results of the caller's kind, on its
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import flowc
 from flowc.runtime import cuda
-from tests.cuda_programs import CASES, check
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # the repository root
+
+from tests.cuda_programs import CASES, check  # noqa: E402
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(cuda.device_count() == 0, reason="no CUDA GPU visible (see tests/test_cuda.py "
