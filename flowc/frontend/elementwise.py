@@ -317,7 +317,11 @@ def check_stored_int(v: Any, dtype: DType, what: str) -> None:
 
 
 def _py_value(v: Const) -> Any:
-    return v.value if v.weak else v.dtype.numpy.type(v.value)
+    """What NumPy sees for a constant: a Python number when weak (a NumPy scalar left in the value
+    by an earlier fold, ``-0.25`` being ``np.negative(0.25)``, would be strong), else the dtype's scalar."""
+    if v.weak:
+        return {"b": bool, "i": int, "u": int, "f": float, "c": complex}[v.dtype.kind](v.value)
+    return v.dtype.numpy.type(v.value)
 
 
 def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
@@ -342,8 +346,9 @@ def ufunc(name: str, args: Sequence[Any], numpy_call: bool = False) -> Any:
             except (TypeError, ZeroDivisionError, ValueError) as exc:
                 raise LoweringError(f"{name} of constants fails in NumPy: {exc}") from None
         weak = all(a.weak for a in args) and not numpy_call
-        if weak and isinstance(out, (bool, int, float)):
-            return Const(out, dtype_of(np.asarray(out).dtype), True)
+        if weak and isinstance(out, (bool, int, float, complex)):
+            py = {"b": bool, "i": int, "u": int, "f": float, "c": complex}[np.asarray(out).dtype.kind](out)
+            return Const(py, dtype_of(np.asarray(out).dtype), True)
         arr = np.asarray(out)
         return Const(arr.item(), dtype_of(arr.dtype), weak)
     syms = all(isinstance(a, Sym) or (isinstance(a, Const) and a.weak and a.dtype.is_integer) for a in args)

@@ -620,3 +620,18 @@ def test_matmul_of_floor_and_ceiling_lengths_compiles():
     rng = np.random.default_rng()
     for n, m in ((1, 1), (3, 4), (2, 7)):
         _check(half_rows_times_half_columns, rng.standard_normal((n, m)), rng.standard_normal(m))
+
+
+def negated_python_float_times_half(a: flowc.float32[N]):
+    t1 = -0.25
+    return t1 * np.float16(2.0), np.arctan(-0.25 * np.float16(2.0)), -(-3) * np.int8(2), a * -0.5
+
+
+def test_a_folded_python_number_stays_weak():
+    """-0.25 is np.negative(0.25) when folded, a NumPy float64 left in a weak constant: NumPy took it as
+    strong, so -0.25 * np.float16(2.0) came out float64 where NumPy gives float16 (found by the fuzzer)."""
+    rng = np.random.default_rng()
+    for n in (1, 4):
+        _check(negated_python_float_times_half, rng.standard_normal(n).astype(np.float32))
+        out = flowc.program(negated_python_float_times_half)(np.ones(n, np.float32))
+        assert [np.asarray(o).dtype for o in out] == [np.float16, np.float16, np.int8, np.float32]
