@@ -624,7 +624,7 @@ def test_matmul_of_floor_and_ceiling_lengths_compiles():
 
 def negated_python_float_times_half(a: flowc.float32[N]):
     t1 = -0.25
-    return t1 * np.float16(2.0), np.arctan(-0.25 * np.float16(2.0)), -(-3) * np.int8(2), a * -0.5
+    return t1 * np.float16(2.0), np.arctan(-0.25 * np.float16(2.0)), -(3 - 6) * np.int8(2), a * -0.5
 
 
 def test_a_folded_python_number_stays_weak():
