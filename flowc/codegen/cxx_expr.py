@@ -168,6 +168,8 @@ def tasklet_cxx(node: tl.Node, name_of: Callable[[str], str],
                 return f"flowc::mod({left}, {right})"
             if n.op == "**":
                 return f"flowc::pow({left}, {right})"
+            if n.op == "/":
+                return f"flowc::divide({left}, {right})"
             if n.op in ("<<", ">>"):
                 return f"flowc::{'lshift' if n.op == '<<' else 'rshift'}({left}, {right})"
             return f"({left} {_BINOPS.get(n.op, n.op)} {right})"
