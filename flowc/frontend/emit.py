@@ -127,7 +127,9 @@ def materialize(lw: Lowering, value: Any, prefix: str = "tmp") -> Ref:
     lz = as_lazy(value)
     tmp = lw.temp(lz.shape, lz.dtype, prefix)
     out = store(lw, lz, tmp, name=prefix, check_alias=False)
-    return replace(out, weak=True) if lz.weak and not lz.shape and isinstance(out, Ref) else out
+    if isinstance(out, Ref) and not lz.shape and (lz.weak or getattr(value, "array0d", False)):
+        out = replace(out, weak=lz.weak, array0d=getattr(value, "array0d", False))
+    return out
 
 
 def copy_to_temp(lw: Lowering, ref: Ref, prefix: str = "copy") -> Ref:

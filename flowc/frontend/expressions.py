@@ -149,14 +149,15 @@ def binary(lw: Lowering, op: str, left: Value, right: Value) -> Value:
     if op == "power" and _is_square(left, right):
         # ndarray.__pow__ computes `a ** 2` (a Python int 2) as np.square(a): bool ** 2 is int8,
         # where np.power(bool, 2) is int64; a 0-d value is a NumPy scalar in Python, whose ** does not
+        # (except a 0-d array: np.where's result)
         return ew.ufunc("square", [left])
     return ew.ufunc(op, [left, right])
 
 
 def _is_square(left: Value, right: Value) -> bool:
     """Whether ``left ** right`` takes NumPy's array fast path to ``np.square``."""
-    return (isinstance(left, (Ref, Lazy)) and len(left.shape) > 0 and isinstance(right, Const) and right.weak
-            and right.dtype == ew.INT64 and type(right.value) is int and right.value == 2)
+    return (isinstance(left, (Ref, Lazy)) and (len(left.shape) > 0 or left.array0d) and isinstance(right, Const)
+            and right.weak and right.dtype == ew.INT64 and type(right.value) is int and right.value == 2)
 
 
 def _binop(lw: Lowering, node: ast.BinOp) -> Value:

@@ -14,6 +14,8 @@ values).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import builtins
 import math
 from typing import Any
@@ -213,7 +215,10 @@ def _where(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
         raise LoweringError("np.where with one argument (np.nonzero) gives a data-dependent shape",
                             "np.where(condition, x, y)")
     a = Args("np.where", args, kwargs, ["condition", "x", "y"])
-    return ew.where(a["condition"], a["x"], a["y"], numpy_call=True)
+    out = ew.where(a["condition"], a["x"], a["y"], numpy_call=True)
+    if isinstance(out, (Lazy, Ref)) and len(out.shape) == 0:
+        out = replace(out, array0d=True)        # np.where returns an array, even a 0-d one
+    return out
 
 
 @function("np.clip")

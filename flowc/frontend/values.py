@@ -84,6 +84,8 @@ class Ref:
     fixed: tuple[Optional[Expr], ...]    # per container dim: integer index, or None (an axis)
     #: a scalar argument passed as a Python number (weak in NumPy 2's promotion)
     weak: bool = False
+    #: a 0-d *array* in NumPy (np.where of 0-d operands), not a NumPy scalar: its ``** 2`` is np.square
+    array0d: bool = False
 
     @staticmethod
     def whole(name: str, desc: Any) -> "Ref":
@@ -130,6 +132,8 @@ class Lazy:
     node: tl.Node
     leaves: dict[str, Leaf] = field(default_factory=dict)
     weak: bool = False
+    #: see ``Ref.array0d``
+    array0d: bool = False
 
     @property
     def ndim(self) -> int:

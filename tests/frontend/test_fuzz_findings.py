@@ -635,3 +635,20 @@ def test_a_folded_python_number_stays_weak():
         _check(negated_python_float_times_half, rng.standard_normal(n).astype(np.float32))
         out = flowc.program(negated_python_float_times_half)(np.ones(n, np.float32))
         assert [np.asarray(o).dtype for o in out] == [np.float16, np.float16, np.int8, np.float32]
+
+
+def where_of_scalars_squared(a: flowc.int64[N]):
+    t1 = np.prod(a)
+    t2 = np.where(t1 > 0, t1 > 1, t1 < -1)
+    return t2 ** 2, np.where(t1 > 0, 2.5, t1) ** 2, (t1 > 0) ** 2
+
+
+def test_where_of_0d_operands_is_an_array():
+    """np.where of 0-d operands returns a 0-d array, whose ** 2 is np.square (bool gives int8), not a
+    NumPy scalar, whose ** 2 is np.power (bool gives int64); found by the fuzzer."""
+    rng = np.random.default_rng()
+    for n in (1, 3):
+        a = rng.integers(-3, 4, n)
+        _check(where_of_scalars_squared, a)
+        out = flowc.program(where_of_scalars_squared)(a)
+        assert [np.asarray(o).dtype for o in out] == [np.asarray(w).dtype for w in where_of_scalars_squared(a)]
