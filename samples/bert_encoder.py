@@ -58,6 +58,24 @@ def encoder_layer(x: flowc.float32[B, L, E],
     return d2 / np.sqrt(var2 + 1e-12) * g2 + be2
 
 
+def with_dtype(func, dtype):
+    """``func`` with its float32 annotations turned to ``dtype``: the same source (one layer for
+    every precision), another program (annotations are part of what flowc compiles and caches)."""
+    import inspect
+    import types
+
+    from flowc.ir.data import ArrayType
+
+    def convert(ann):
+        if isinstance(ann, ArrayType) and ann.dtype == flowc.float32:
+            return ArrayType(dtype, ann.shape)
+        return dtype if ann is flowc.float32 else ann
+
+    f = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+    f.__annotations__ = {k: convert(v) for k, v in inspect.get_annotations(func, eval_str=True).items()}
+    return f
+
+
 def numpy_layer(x, wq, bq, wk, bk, wv, bv, wo, bo, g1, be1, w1, b1, w2, b2, g2, be2, scale, *, H, P):
     """The same layer in plain NumPy: the reference and the NumPy baseline."""
     b_, l_, e_ = x.shape

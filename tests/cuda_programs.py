@@ -15,7 +15,7 @@ import numpy as np
 import flowc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "samples"))
-from bert_encoder import encoder_layer, make_inputs, numpy_layer  # noqa: E402
+from bert_encoder import encoder_layer, make_inputs, numpy_layer, with_dtype  # noqa: E402
 
 N, M, K, B = (flowc.symbol(s) for s in ("N", "M", "K", "B"))
 f32, f64 = flowc.float32, flowc.float64
@@ -202,6 +202,11 @@ CASES = [
     Case("attention_half", attention_half,
          lambda r, n: ((_r(r, 2, n, 8, dtype=np.float16), _r(r, 2, n, 8, dtype=np.float16),
                         _r(r, 2, n, 8, dtype=np.float16)), {}), lambda q, k, v: attention_half(q, k, v), rtol=8e-3),
+    Case("bert_layer_half", with_dtype(encoder_layer, flowc.float16),
+         lambda r, n: (tuple(a.astype(np.float16) if isinstance(a, np.ndarray) else np.float16(a)
+                             for a in make_inputs(r, 2, 4 * n + 4, 2, 8)), {"H": 2, "P": 8}),
+         lambda *a: numpy_layer(*(np.float32(x) if np.ndim(x) == 0 else x.astype(np.float32) for x in a), H=2,
+                                P=8).astype(np.float16), sizes=(1, 3), rtol=3e-2),
     Case("bert_layer", encoder_layer,
          lambda r, n: (make_inputs(r, 2, 4 * n + 4, 2, 8), {"H": 2, "P": 8}),
          lambda *a: numpy_layer(*a, H=2, P=8), sizes=(1, 3), rtol=2e-4),
