@@ -42,7 +42,7 @@ from flowc.codegen.cpp import CppGenerator, GeneratedCode
 from flowc.codegen.cxx_expr import cname, cxx_comment, cxx_string, sym_cxx
 from flowc.ir import expr as tl
 from flowc.ir.data import Array, Scalar
-from flowc.ir.errors import TargetError
+from flowc.ir.errors import INDEX_ERROR, TargetError
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Schedule, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
@@ -184,14 +184,7 @@ class CudaGenerator(CppGenerator):
 
     def index_check(self) -> str:
         return ("{ const flowc::IndexError fc_ie = flowc::fetch(fc_index_error_d); "
-                "if (fc_ie.flag != 0) return flowc::index_error_return(fc_ie, fc_index_sites, "
-                f"{self._index_error_code()}); }}")
-
-    @staticmethod
-    def _index_error_code() -> int:
-        from flowc.ir.errors import INDEX_ERROR
-
-        return INDEX_ERROR
+                f"if (fc_ie.flag != 0) return flowc::index_error_return(fc_ie, fc_index_sites, {INDEX_ERROR}); }}")
 
     def condition_prelude(self, cond: tl.Node) -> list[str]:
         """A scalar computed on the device is copied to a host variable of its name."""
