@@ -93,3 +93,28 @@ def test_minimizer_removes_what_the_failure_does_not_need():
     small, sizes = minimize(src, {"K": 3, "N": 5, "M": 7}, lambda s, sz: "np.fmax" in s, budget=200)
     assert "np.fmax" in small and "np.exp" not in small and "np.sum" not in small, small
     assert sizes == {"K": 1, "N": 1, "M": 1}
+
+
+def _unstable(c):
+    import numpy as np
+
+    return np.fmod(np.cosh(1.0 / c), np.float32(0.37))
+
+
+def _stable(c):
+    return c * 2
+
+
+def test_ill_conditioned_programs_are_told_apart():
+    """A remainder of a large value moves when the inputs move by a few ulps: NumPy's own result
+    does, so the fuzzer does not hold flowc to its last bits there (class ill_conditioned); c * 2
+    does not move."""
+    import numpy as np
+
+    from tests.fuzz import oracle
+    from tests.fuzz.worker import _ill_conditioned
+
+    c = np.random.default_rng(5).uniform(0.05, 0.06, 64).astype(np.float32)     # cosh(1/c) ~ 1e7, finite
+    floors = {"result": oracle.RTOL["float32"]}
+    assert _ill_conditioned(_unstable, [c], {}, _unstable(c.copy()), [c.copy()], floors)
+    assert not _ill_conditioned(_stable, [c], {}, _stable(c.copy()), [c.copy()], floors)

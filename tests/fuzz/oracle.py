@@ -117,6 +117,23 @@ def copy_args(args: list[Any]) -> list[Any]:
     return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
 
 
+def perturbed(args: list[Any]) -> list[Any]:
+    """The arguments with every finite float moved by a few units in the last place: a program whose
+    NumPy result moves beyond the tolerance under this is ill-conditioned (a remainder of a sum, an
+    fmod of a cosh of a reciprocal), and the last-bit differences any two correct implementations have
+    (pairwise against sequential sums, one libm against another) decide its result."""
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            b = a.copy()
+            finite = np.isfinite(b)
+            b[finite] = b[finite] * (1 + 4 * np.finfo(b.dtype).eps)
+            out.append(b)
+        else:
+            out.append(a.copy() if isinstance(a, np.ndarray) else a)
+    return out
+
+
 def rtol_floor(source: str) -> float:
     """The tolerance of the least precise float dtype a program computes in: a float16 sum that is
     cast to float64 carries float16's rounding (NumPy rounds each float16 step, flowc may not)."""
