@@ -239,7 +239,10 @@ def _abs(lw: Lowering, args: list[Value], kwargs: dict[str, Value]) -> Value:
     a = Args("abs", args, kwargs, ["x"])
     if isinstance(a["x"], Sym):
         return Sym(sympy.Abs(a["x"].expr))
-    return ew.ufunc("absolute", [a["x"]])
+    x = a["x"]
+    if isinstance(x, Const) and x.weak and x.dtype.kind == "b":
+        return Const(abs(bool(x.value)), ew.INT64, True)      # abs(True) is the Python int 1
+    return ew.ufunc("absolute", [x])
 
 
 def _minmax(name: str, ufunc: str) -> Any:

@@ -652,3 +652,15 @@ def test_where_of_0d_operands_is_an_array():
         _check(where_of_scalars_squared, a)
         out = flowc.program(where_of_scalars_squared)(a)
         assert [np.asarray(o).dtype for o in out] == [np.asarray(w).dtype for w in where_of_scalars_squared(a)]
+
+
+def builtin_abs_of_bools(a: flowc.float32[N]):
+    return abs(True), abs(False) + a, abs(-True)
+
+
+def test_builtin_abs_of_a_python_bool_is_an_int():
+    """abs(True) is the Python int 1 (flowc gave a bool; found by the fuzzer)."""
+    a = np.random.default_rng().standard_normal(3).astype(np.float32)
+    _check(builtin_abs_of_bools, a)
+    out = flowc.program(builtin_abs_of_bools)(a)
+    assert [np.asarray(o).dtype for o in out] == [np.int64, np.float32, np.int64]
