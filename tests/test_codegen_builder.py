@@ -194,17 +194,17 @@ def test_max_min_reductions_of_bool_and_float16(dtype):
                 assert np.isnan(hi) and np.isnan(lo), (size, pos)
 
 
-def test_tasklet_division_of_integers_is_true_division():
-    """The tasklet language's / is Python's (and NumPy's true_divide): integers divide as doubles,
-    and a zero divisor gives inf or NaN instead of the SIGFPE of C++'s integer division."""
+def test_tasklet_division_of_integers_never_traps():
+    """The tasklet language's / is C++'s (integers truncate), but a zero divisor gives 0 (NumPy's
+    integer division by zero) and INT64_MIN / -1 wraps, instead of the SIGFPE of C++'s division."""
     p = ir.Program("idiv")
     p.add_array("a", ["N"], ir.int64)
     p.add_array("b", ["N"], ir.int64)
-    p.add_array("out", ["N"], ir.float64)
+    p.add_array("out", ["N"], ir.int64)
     p.add_return("out")
     st = p.add_state()
     st.add_mapped_tasklet("d", {"i": "0:N"}, {"x": "a[i]", "y": "b[i]"}, "o = x / y", {"o": "out[i]"})
     f = p.compile()
-    a, b = np.array([7, -7, 5, 0, -3]), np.array([2, 2, 0, 0, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.testing.assert_array_equal(f(a, b), np.true_divide(a, b))
+    lo = np.iinfo(np.int64).min
+    a, b = np.array([7, -7, 5, 0, -3, lo]), np.array([2, 2, 0, 0, 0, -1])
+    np.testing.assert_array_equal(f(a, b), [3, -3, 0, 0, 0, lo])

@@ -11,7 +11,8 @@ Literals: ``3`` (int64), ``1.5`` / ``1e-12`` (float64), ``1.5f`` (float32),
 and casts are dtype names (``float32(x)``). ``table[i, j]`` indexes an array
 connector (data-dependent indexing). ``//`` and ``%`` follow Python
 (floor) semantics; everything else follows C++ arithmetic on the connector
-types. Code is parsed into a small immutable tree; its printed form is
+types, except that no integer operation traps: ``x / 0`` is 0 and
+``MIN / -1`` wraps, as NumPy's integer division does. Code is parsed into a small immutable tree; its printed form is
 canonical, so print → parse → print is the identity (that is the JSON form).
 """
 
