@@ -16,6 +16,7 @@ generator subclass, one driver module and one ``Target`` subclass here. Only the
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,14 @@ from flowc import codegen, runtime, transforms
 from flowc.ir.program import Program
 
 
-class Target:
-    """The stages of one target; subclasses fill them in."""
+class Target(abc.ABC):
+    """The stages of one target; a subclass implements the abstract ones."""
 
     name: str = ""
 
     def require(self) -> None:
-        """Raise a clear error if this target cannot run here."""
+        """Raise a clear error if this target cannot run here (the CPU always can)."""
+        return None
 
     def optimize(self, program: Program) -> None:
         """``auto_optimize=True``: the target's heuristic pipeline (recorded in the history)."""
@@ -39,18 +41,21 @@ class Target:
         """What every program needs before code generation for this target."""
         transforms.expand_library_nodes(program, self.name)
 
+    @abc.abstractmethod
     def generate(self, program: Program, instrument: bool) -> codegen.GeneratedCode:
-        raise NotImplementedError
+        """The program's source text for this target."""
 
+    @abc.abstractmethod
     def build(self, code: codegen.GeneratedCode, name: str) -> Path:
-        raise NotImplementedError
+        """The compiled (cached) shared library of ``code``."""
 
+    @abc.abstractmethod
     def bind(self, program: Program, path: Path, entry: str) -> Any:
-        raise NotImplementedError
+        """The library's entry point as a callable taking this target's arrays."""
 
+    @abc.abstractmethod
     def build_key(self) -> str:
         """What decides a library's bytes besides its source (part of the warm-start key)."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<flowc target {self.name}>"

@@ -276,10 +276,6 @@ class DeviceArray:
         return {"data": (self.ptr, not self.flags.writeable), "shape": self.shape, "typestr": self.dtype.str,
                 "strides": None if self.flags.c_contiguous else self.strides, "version": 3}
 
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
-
     def extent(self) -> tuple[int, int]:
         """[lowest, highest) byte addresses the array touches."""
         if any(s == 0 for s in self.shape):
