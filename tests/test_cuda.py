@@ -295,11 +295,11 @@ def test_numpy_and_device_arguments_mix_in_one_call(rng):
     prog = flowc.program(elementwise, target="cuda", auto_optimize=True)
     a, b, c = (rng.standard_normal(s).astype(np.float32) for s in ((4, 6), (6,), (4, 1)))
     want = np.exp(a) * 2 + b - np.sqrt(np.abs(c)) * np.tanh(a)
-    np.testing.assert_allclose(prog(a, b, c), want, rtol=1e-5)               # all NumPy: a NumPy result
+    np.testing.assert_allclose(prog(a, b, c), want, rtol=1e-5, atol=1e-5)    # all NumPy: a NumPy result
     out = prog(a, FakeDeviceArray(b), c)                                      # one on the device
     assert isinstance(out, cuda.DeviceArray)
     host = np.ctypeslib.as_array((ctypes.c_float * want.size).from_address(out.ptr)).reshape(want.shape)
-    np.testing.assert_allclose(host, want, rtol=1e-5)
+    np.testing.assert_allclose(host, want, rtol=1e-5, atol=1e-5)
 
 
 def test_a_new_process_starts_warm(tmp_path):
