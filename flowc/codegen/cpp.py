@@ -425,8 +425,9 @@ class CppGenerator:
             hoist = [n for n, places in self._placement.items() if isinstance(self.program.data[n], Array)
                      and any(st is state and s in inside for st, s in places)]
             self._hoisted |= set(hoist)
-        threshold = (f" if ({sym_cxx(self._work(state, entry))} >= {self._min_elements(state, entry, scopes)})"
-                     if parallel else "")
+        min_work = self._min_elements(state, entry, scopes) if m.parallel_threshold is None else m.parallel_threshold
+        threshold = f" if ({sym_cxx(self._work(state, entry))} >= {int(min_work)})" if parallel and min_work else ""
+        how = f"schedule(dynamic, {int(m.chunk)})" if m.chunk else "schedule(static)"
         if hoist:
             self.emit("{")
             self.depth += 1
@@ -443,8 +444,8 @@ class CppGenerator:
             clause = f" collapse({n_par})" if n_par > 1 else ""
             clause += self._parallel_reductions(state, entry, scopes)
 
-            self.emit(f"#pragma omp for schedule(static){clause}" if hoist else
-                      f"#pragma omp parallel for schedule(static){clause}{threshold}")
+            self.emit(f"#pragma omp for {how}{clause}" if hoist else
+                      f"#pragma omp parallel for {how}{clause}{threshold}")
             parallel_params = parallel_params + m.params[:n_par]
         else:
             simd = self._simd_pragma(state, entry, scopes)

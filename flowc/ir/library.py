@@ -137,11 +137,15 @@ class MatMul(LibraryNode):
     implementations = ("blas", "pure")
 
     def __init__(self, name: str = "matmul", alpha: float = 1.0, beta: float = 0.0,
-                 implementation: Optional[str] = None, epilogue: Union[Epilogue, dict, None] = None):
+                 implementation: Optional[str] = None, epilogue: Union[Epilogue, dict, None] = None,
+                 row_blocks: Optional[int] = None):
         super().__init__(name, implementation)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.epilogue = Epilogue.from_dict(epilogue) if isinstance(epilogue, dict) else epilogue
+        #: CPU BLAS: how many tasks (row blocks) each batch entry's GEMM is split into; None: as
+        #: many as keep every thread busy (``GemmRowBlocks`` sets it)
+        self.row_blocks = row_blocks
 
     @property
     def label(self) -> str:
@@ -155,6 +159,8 @@ class MatMul(LibraryNode):
         props: dict[str, Any] = {"alpha": self.alpha, "beta": self.beta}
         if self.epilogue is not None:
             props["epilogue"] = self.epilogue.to_dict()
+        if self.row_blocks is not None:
+            props["row_blocks"] = self.row_blocks
         return props
 
     def operands(self, state: "State") -> tuple[str, str, str]:

@@ -176,6 +176,11 @@ class Map:
     schedule: Schedule = Schedule.DEFAULT
     #: tile sizes etc. that transformations attach for code generation
     hints: dict[str, Any] = field(default_factory=dict)
+    #: CPU: the work (elements the scope touches) from which a parallel map uses the thread
+    #: pool; below it one thread runs it. None: the code generator's default (``MapSchedule``)
+    parallel_threshold: Optional[int] = None
+    #: CPU: iterations per dynamically scheduled chunk; None: a static, even split
+    chunk: Optional[int] = None
 
     def __str__(self) -> str:
         return f"{self.label}[{', '.join(f'{p}={r}' for p, r in zip(self.params, self.ranges))}]"

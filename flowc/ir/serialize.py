@@ -197,11 +197,22 @@ def _state_to(st: State) -> dict[str, Any]:
              for u, v, k, d in st.graph.edges(keys=True, data=True)]
     return {
         "type": "state", "name": _label_to(st.name, "state"), "next_id": st._next_id,
-        "maps": [{"label": _label_to(m.label, "map"), "params": list(m.params),
-                  "ranges": [_range_to(r) for r in m.ranges], "schedule": Schedule(m.schedule).value,
-                  "hints": m.hints} for m in maps],
+        "maps": [_map_to(m) for m in maps],
         "nodes": nodes, "edges": edges,
     }
+
+
+def _map_to(m: Map) -> dict[str, Any]:
+    out = {"label": _label_to(m.label, "map"), "params": list(m.params), "ranges": [_range_to(r) for r in m.ranges],
+           "schedule": Schedule(m.schedule).value, "hints": m.hints}
+    for name in MAP_SCHEDULE_FIELDS:          # written only when set: older files stay as they were
+        if getattr(m, name) is not None:
+            out[name] = getattr(m, name)
+    return out
+
+
+#: the CPU scheduling fields of a map (``MapSchedule`` sets them), optional in JSON
+MAP_SCHEDULE_FIELDS = ("parallel_threshold", "chunk")
 
 
 # ================================================================ reading
@@ -408,7 +419,7 @@ _SCHEDULES = tuple(s.value for s in Schedule)
 
 
 def _map_from(m: Any, path: J.Path) -> Map:
-    J.fields(m, path, ("label", "params", "ranges", "schedule", "hints"))
+    J.fields(m, path, ("label", "params", "ranges", "schedule", "hints"), MAP_SCHEDULE_FIELDS)
     params = J.idents(m["params"], path / "params")
     ranges = [_range_from(r, path / "ranges" / i) for i, r in enumerate(J.seq(m["ranges"], path / "ranges"))]
     if not params or len(params) != len(ranges):
@@ -417,8 +428,13 @@ def _map_from(m: Any, path: J.Path) -> Map:
     hints = m["hints"]
     if not isinstance(hints, dict):
         raise J.fail(path / "hints", "expected an object")
-    return Map(J.label(m["label"], path / "label"), params, ranges,
-               Schedule(J.choice(m["schedule"], path / "schedule", _SCHEDULES)), dict(hints))
+    out = Map(J.label(m["label"], path / "label"), params, ranges,
+              Schedule(J.choice(m["schedule"], path / "schedule", _SCHEDULES)), dict(hints))
+    if "parallel_threshold" in m:
+        out.parallel_threshold = J.integer(m["parallel_threshold"], path / "parallel_threshold")
+    if "chunk" in m:
+        out.chunk = J.integer(m["chunk"], path / "chunk", 1, 1 << 30)
+    return out
 
 
 def _library_from(nd: Any, path: J.Path) -> LibraryNode:
@@ -436,8 +452,10 @@ def _library_from(nd: Any, path: J.Path) -> LibraryNode:
         raise J.fail(path / "properties", "expected an object")
     at = path / "properties"
     if cls.__name__ == "MatMul":
-        J.fields(props, at, (), ("alpha", "beta", "epilogue"))
+        J.fields(props, at, (), ("alpha", "beta", "epilogue", "row_blocks"))
         props = dict(props)
+        if "row_blocks" in props:
+            J.integer(props["row_blocks"], at / "row_blocks", 1, 1 << 16)
         for key in ("alpha", "beta"):
             if key in props:
                 props[key] = J.number(props[key], at / key)

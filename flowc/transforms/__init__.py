@@ -14,6 +14,7 @@ from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.map_fusion import MapFusion
 from flowc.transforms.normalization import NormalizationFusion
+from flowc.transforms.schedule import GemmRowBlocks, MapSchedule
 from flowc.transforms.tiling import MapTiling
 from flowc.transforms.search import SearchReport, SearchResult, auto_search  # noqa: E402 - uses the above
 
@@ -47,8 +48,8 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
 
 
 __all__ = [
-    "PIPELINE", "EpilogueFusion", "GPUOffload", "LayoutSelection", "LibraryExpansion", "LocalStorage", "MapExpansion",
-    "MapFusion", "MapTiling", "Match",
+    "PIPELINE", "EpilogueFusion", "GPUOffload", "GemmRowBlocks", "LayoutSelection", "LibraryExpansion", "LocalStorage",
+    "MapExpansion", "MapFusion", "MapSchedule", "MapTiling", "Match",
     "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
     "SearchReport", "SearchResult", "auto_search", "matches", "replay",
 ]

@@ -8,9 +8,13 @@ before), not by node ids, so one decision means the same place in every configur
 
 - ``LayoutSelection``, ``MapExpansion``, ``MapFusion``, ``EpilogueFusion``: on by default
   (that is ``auto_optimize``); the alternative is to leave the match alone;
-- ``NormalizationFusion`` (before library expansion) and ``MapTiling`` (last, with a tile
-  size from ``TILE_SIZES`` smaller than the map's extent): off by default; the
-  alternatives apply them at this match;
+- ``NormalizationFusion`` (before library expansion) and ``MapTiling`` (with a tile size
+  from ``TILE_SIZES`` smaller than the map's extent): off by default; the alternatives
+  apply them at this match;
+- ``MapSchedule`` and ``GemmRowBlocks`` (last: they change no data, only threads): off by
+  default; a top-level map may run on one thread, always in parallel, or (where its nested
+  ranges are uneven, a triangle) with dynamic chunks; a GEMM may be split into 1, 2, ``T``,
+  ``2T`` or ``4T`` row blocks per batch entry (``T``: the threads this process may use);
 - ``LibraryExpansion`` and ``LocalStorage`` are fixed steps (expansion is the target's
   lowering, and shrinking a transient never adds work).
 
@@ -21,6 +25,7 @@ operator: the points are whatever matches the transformations report on the prog
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
@@ -36,22 +41,31 @@ from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
 from flowc.transforms.map_fusion import MapFusion
 from flowc.transforms.normalization import NormalizationFusion
+from flowc.transforms.schedule import GemmRowBlocks, MapSchedule
 from flowc.transforms.tiling import MapTiling
 
 #: tile sizes MapTiling is tried with (only those smaller than the tiled map's extent)
 TILE_SIZES = (16, 32, 64, 128)
 
+#: the MapSchedule alternatives by name
+MAP_SCHEDULES = {"sequential": MapSchedule(parallel=False), "always": MapSchedule(threshold=0),
+                 "dynamic": MapSchedule(threshold=0, chunk=1)}
+
 #: a decision point's name: (phase, matched labels, container, occurrence of that name)
 Key = tuple[str, tuple[str, ...], Optional[str], int]
+
+#: a choice's value: leave out / apply (bool), a size (int: tile, row blocks), a named variant (str)
+Value = Union[bool, int, str]
 
 
 @dataclass(frozen=True)
 class Choice:
     """At decision point ``key``, do ``value`` instead of the default: ``False`` leaves a
-    default-on match alone; ``True`` applies an opt-in transformation; an int is a tile size."""
+    default-on match alone; ``True`` applies an opt-in transformation; an int is its size
+    parameter (a tile, row blocks); a string names a variant (``MAP_SCHEDULES``)."""
 
     key: Key
-    value: Union[bool, int]
+    value: Value
 
     @property
     def phase(self) -> str:
@@ -64,7 +78,10 @@ class Choice:
             return f"no {phase} at {where}"
         if self.value is True:
             return f"{phase} at {where}"
-        return f"{phase}(tile={self.value}) at {where}"
+        if phase == "MapSchedule":
+            return f"{phase}({self.value}) at {where}"
+        name = "row_blocks" if phase == "GemmRowBlocks" else "tile"
+        return f"{phase}({name}={self.value}) at {where}"
 
     def sort_key(self) -> tuple:
         return (self.key, str(self.value))
@@ -85,8 +102,8 @@ class DecisionPoint:
     """A place where the pipeline could do otherwise: its default and its alternatives."""
 
     key: Key
-    default: Union[bool, int]
-    alternatives: list[Union[bool, int]]
+    default: Value
+    alternatives: list[Value]
 
 
 @dataclass
@@ -105,6 +122,8 @@ class _Phase:
     name: str
     make: Callable[[Any], Transformation]   # value → the transformation to apply
     default_on: bool
+    probe: Any = TILE_SIZES[0]              # the value whose transformation finds the matches
+    once: bool = False                      # a match is decided once (its nodes stay the same)
 
 
 PHASES_BEFORE_EXPANSION = (
@@ -117,6 +136,8 @@ PHASES_AFTER_EXPANSION = (
     _Phase("LocalStorage", lambda v: LocalStorage(), True),        # fixed: no decision point
     _Phase("EpilogueFusion", lambda v: EpilogueFusion(), True),
     _Phase("MapTiling", lambda v: MapTiling(tile=int(v)), False),
+    _Phase("MapSchedule", lambda v: MAP_SCHEDULES[v], False, probe="sequential", once=True),
+    _Phase("GemmRowBlocks", lambda v: GemmRowBlocks(row_blocks=int(v)), False, probe=1, once=True),
 )
 FIXED = ("LocalStorage",)
 
@@ -133,19 +154,42 @@ def _extent(entry: MapEntry, sizes: dict[str, int]) -> Optional[int]:
     return best
 
 
-def _alternatives(phase: _Phase, program: Program, match: Match, sizes: dict[str, int]) -> list[Union[bool, int]]:
+def threads() -> int:
+    """The threads this process may run on (the OpenMP pool's default size)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                      # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _uneven(program: Program, match: Match) -> bool:
+    """Whether a map's nested ranges depend on its parameters (a triangle: uneven iterations)."""
+    state, (entry,) = Transformation.resolve(program, match)
+    params = set(entry.map.params)
+    scopes = state.scope_dict()
+    return any(isinstance(n, MapEntry) and n is not entry and entry in state.enclosing_maps(n, scopes)
+               and any(r.free_symbols() & params for r in n.map.ranges)
+               for n in scopes)
+
+
+def _alternatives(phase: _Phase, program: Program, match: Match, sizes: dict[str, int]) -> list[Value]:
     if phase.name in FIXED:
         return []
     if phase.name == "MapTiling":
         _, (entry,) = Transformation.resolve(program, match)
         extent = _extent(entry, sizes)
         return [t for t in TILE_SIZES if extent is None or t < extent]
+    if phase.name == "MapSchedule":
+        return ["sequential", "always"] + (["dynamic"] if _uneven(program, match) else [])
+    if phase.name == "GemmRowBlocks":
+        t = threads()
+        return sorted({1, 2, t, 2 * t, 4 * t})
     return [not phase.default_on]
 
 
 def _run_phase(program: Program, phase: _Phase, chosen: dict[Key, Any], sizes: dict[str, int],
                points: list[DecisionPoint]) -> None:
-    probe = phase.make(TILE_SIZES[0])
+    probe = phase.make(phase.probe)
     if phase.name in FIXED:
         probe.apply_everywhere(program)        # its own fixed point (LocalStorage scans in rounds)
         return
@@ -176,6 +220,8 @@ def _run_phase(program: Program, phase: _Phase, chosen: dict[Key, Any], sizes: d
             return
         m, value = found
         phase.make(value).apply(program, m)
+        if phase.once:
+            left_alone.add((m.state, m.nodes))
 
 
 #: the pipeline in order; None is the target's library expansion (a fixed step)
