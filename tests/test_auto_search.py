@@ -149,6 +149,50 @@ def test_space_comes_from_the_transformations_matches():
     assert all(len(c) == 1 for c in neighbours(sm))
 
 
+@flowc.program
+def triangle(a: flowc.float64[N, N], out: flowc.float64[N, N]):
+    for i in flowc.map[0:N]:
+        for j in flowc.map[0:i + 1]:
+            out[i, j] = a[i, j] * 2.0 + a[j, i]
+
+
+def test_scheduling_choices_are_decision_points_where_they_can_matter(monkeypatch):
+    """A small map may run on one thread or always fork, a triangle gets dynamic chunks, a
+    large map gets neither; a GEMM with few batch entries gets T, 2T, 4T row blocks."""
+    from flowc.transforms import search_space
+    monkeypatch.setattr(search_space, "threads", lambda: 3)
+    tri = build(triangle.to_ir(), frozenset(), sizes=dict(N=50)).points
+    (pt,) = [p for p in tri if p.key[0] == "MapSchedule"]
+    assert pt.alternatives == ["sequential", "always", "dynamic"]
+    big = build(frontend.lower(softmax), frozenset(), sizes=dict(N=4096, M=512)).points
+    assert not [p for p in big if p.key[0] == "MapSchedule"]
+    blocks = [p.alternatives for p in build(frontend.lower(mlp), frozenset(), sizes=CASES["mlp"][1]).points
+              if p.key[0] == "GemmRowBlocks"]
+    assert blocks == [[3, 6, 12], [3, 6, 12]]
+
+
+@pytest.mark.parametrize("choice", ["sequential", "always", "dynamic"])
+def test_a_scheduling_choice_builds_replays_and_keeps_results(choice):
+    p = triangle.to_ir()
+    point = next(pt for pt in build(p, frozenset(), sizes=dict(N=50)).points if pt.key[0] == "MapSchedule")
+    built = build(p, frozenset({search_space_choice(point.key, choice)}), sizes=dict(N=50))
+    assert built.program.history[-1]["transformation"] == "MapSchedule"
+    from flowc.transforms import replay
+    assert replay(triangle.to_ir(), built.program.history).to_json() == built.program.to_json()
+    compiled = flowc.compile_program(built.program)
+    rng = np.random.default_rng()
+    for n in (1, 7, 60):
+        a, out = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+        want = np.where(np.tri(n, dtype=bool), 2 * a + a.T, out)
+        compiled(a, out)
+        np.testing.assert_allclose(out, want, rtol=1e-12)
+
+
+def search_space_choice(key, value):
+    from flowc.transforms.search_space import Choice
+    return Choice(key, value)
+
+
 # ---------------------------------------------------------------- correctness
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -37,6 +37,7 @@ from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar
 from flowc.ir.errors import INDEX_ERROR, IRError
+from flowc.ir.movement import scope_work
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
@@ -426,7 +427,7 @@ class CppGenerator:
                      and any(st is state and s in inside for st, s in places)]
             self._hoisted |= set(hoist)
         min_work = self._min_elements(state, entry, scopes) if m.parallel_threshold is None else m.parallel_threshold
-        threshold = f" if ({sym_cxx(self._work(state, entry))} >= {int(min_work)})" if parallel and min_work else ""
+        threshold = f" if ({sym_cxx(scope_work(state, entry))} >= {int(min_work)})" if parallel and min_work else ""
         how = f"schedule(dynamic, {int(m.chunk)})" if m.chunk else "schedule(static)"
         if hoist:
             self.emit("{")
@@ -480,17 +481,6 @@ class CppGenerator:
             cond = f"({s} > 0) ? ({p} < {sym_cxx(r.stop)}) : ({p} > {sym_cxx(r.stop)})"
         inc = f"++{p}" if step == 1 else f"{p} += {sym_cxx(step)}"
         return f"for (int64_t {p} = {sym_cxx(r.start)}; {cond}; {inc})"
-
-    def _work(self, state: State, entry: MapEntry) -> sympy.Expr:
-        """Elements a map scope touches: the largest memlet crossing its boundary
-        (it covers the nested loops too, which its own range does not)."""
-        volumes = [e.memlet.subset.volume() for e in state.in_edges(entry) + state.out_edges(state.exit_of(entry))
-                   if not e.memlet.is_empty and e.memlet.subset is not None]
-        volumes.append(sympy.Mul(*(r.size() for r in entry.map.ranges)))
-        candidates = [v for v in volumes if v.free_symbols or v != 1]
-        if not candidates:
-            return sympy.Integer(1)
-        return candidates[0] if len(candidates) == 1 else sympy.Max(*candidates)
 
     def _min_elements(self, state: State, entry: MapEntry, scopes: dict) -> int:
         """The parallel threshold of a map scope: ``PARALLEL_MIN_ELEMENTS`` when its elements cost

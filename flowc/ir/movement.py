@@ -72,6 +72,18 @@ def copy_subsets(program: "Program", edge: Edge) -> tuple[Subset, Subset]:
     return (m.other_subset if m.other_subset is not None else full(src)), own
 
 
+def scope_work(state: State, entry: MapEntry) -> sympy.Expr:
+    """The elements a map scope touches: the largest memlet crossing its boundary (it covers
+    the nested loops too, which the map's own range does not), or its iterations."""
+    volumes = [e.memlet.subset.volume() for e in state.in_edges(entry) + state.out_edges(state.exit_of(entry))
+               if not e.memlet.is_empty and e.memlet.subset is not None]
+    volumes.append(sympy.Mul(*(r.size() for r in entry.map.ranges)))
+    candidates = [v for v in volumes if v.free_symbols or v != 1]
+    if not candidates:
+        return sympy.Integer(1)
+    return candidates[0] if len(candidates) == 1 else sympy.Max(*candidates)
+
+
 def data_movement(program: "Program", symbol_values: dict[str, int]) -> dict[str, Any]:
     """Bytes read and written, evaluated for the given symbol values.
 

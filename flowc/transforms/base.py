@@ -32,6 +32,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import functools
 import numbers
 import typing
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ class Transformation(abc.ABC):
         ir_history.register(cls.__name__, cls.from_params)
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _param_types(type(self))
         for f in dataclasses.fields(self):   # type: ignore[arg-type]
             object.__setattr__(self, f.name, _check_value(f.name, getattr(self, f.name), hints[f.name]))
 
@@ -241,7 +242,7 @@ class Transformation(abc.ABC):
         if unknown:
             raise IRError(f"{cls.__name__} has no parameter {', '.join(map(repr, unknown))} "
                           f"(parameters: {', '.join(names) or 'none'})")
-        hints = typing.get_type_hints(cls) if names else {}
+        hints = _param_types(cls) if names else {}
         try:
             values = {k: _check_value(k, v, hints[k]) for k, v in params.items()}
             return cls(**values)
@@ -254,6 +255,13 @@ class Transformation(abc.ABC):
 
 
 TransformationLike = Union[Transformation, type]
+
+
+@functools.cache
+def _param_types(cls: type) -> dict[str, Any]:
+    """A transformation class's parameter types (resolving the annotations is slow; replaying a
+    long history makes and checks hundreds of instances)."""
+    return typing.get_type_hints(cls)
 
 
 def as_transformation(t: TransformationLike, **options: Any) -> Transformation:

@@ -12,9 +12,10 @@ before), not by node ids, so one decision means the same place in every configur
   from ``TILE_SIZES`` smaller than the map's extent): off by default; the alternatives
   apply them at this match;
 - ``MapSchedule`` and ``GemmRowBlocks`` (last: they change no data, only threads): off by
-  default; a top-level map may run on one thread, always in parallel, or (where its nested
-  ranges are uneven, a triangle) with dynamic chunks; a GEMM may be split into 1, 2, ``T``,
-  ``2T`` or ``4T`` row blocks per batch entry (``T``: the threads this process may use);
+  default; a small top-level map may run on one thread or always in parallel, one whose
+  nested ranges are uneven (a triangle) with dynamic chunks; a GEMM with few batch entries
+  may be split into ``T``, ``2T`` or ``4T`` row blocks per entry (``T``: the threads this
+  process may use);
 - ``LibraryExpansion`` and ``LocalStorage`` are fixed steps (expansion is the target's
   lowering, and shrinking a transient never adds work).
 
@@ -30,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
+from flowc.ir.movement import scope_work
 from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
 from flowc.ir.symbolic import as_expr
@@ -144,14 +146,8 @@ FIXED = ("LocalStorage",)
 
 def _extent(entry: MapEntry, sizes: dict[str, int]) -> Optional[int]:
     """The largest dimension of a map at ``sizes`` (None if it does not evaluate)."""
-    best = 0
-    for r in entry.map.ranges:
-        size = as_expr(r.size())
-        size = size.subs({s: sizes[s.name] for s in size.free_symbols if s.name in sizes})
-        if not size.is_Integer:
-            return None
-        best = max(best, int(size))
-    return best
+    extents = [_at(r.size(), sizes) for r in entry.map.ranges]
+    return None if None in extents else max(extents)
 
 
 def threads() -> int:
@@ -180,11 +176,52 @@ def _alternatives(phase: _Phase, program: Program, match: Match, sizes: dict[str
         extent = _extent(entry, sizes)
         return [t for t in TILE_SIZES if extent is None or t < extent]
     if phase.name == "MapSchedule":
-        return ["sequential", "always"] + (["dynamic"] if _uneven(program, match) else [])
+        return _schedules(program, match, sizes)
     if phase.name == "GemmRowBlocks":
-        t = threads()
-        return sorted({1, 2, t, 2 * t, 4 * t})
+        return _row_blocks(program, match, sizes)
     return [not phase.default_on]
+
+
+#: MapSchedule's alternatives are tried on maps of fewer iterations than these (at the sizes
+#: searched): a larger map on one thread, or forking for it, is what the defaults already get right
+SEQUENTIAL_BELOW = 1 << 17
+ALWAYS_PARALLEL_BELOW = 1 << 18
+
+
+def _at(expr: Any, sizes: dict[str, int]) -> Optional[int]:
+    e = as_expr(expr)
+    e = e.subs({s: sizes[s.name] for s in e.free_symbols if s.name in sizes})
+    return int(e) if e.is_Integer else None
+
+
+def _schedules(program: Program, match: Match, sizes: dict[str, int]) -> list[Value]:
+    """A top-level map's scheduling alternatives worth timing at ``sizes``: one thread or an
+    unconditional fork for a small map; dynamic chunks for a triangle."""
+    state, (entry,) = Transformation.resolve(program, match)
+    work = _at(scope_work(state, entry), sizes)     # the codegen's parallel threshold measures this
+    out: list[Value] = []
+    if work is None or work < SEQUENTIAL_BELOW:
+        out.append("sequential")
+    if work is None or work < ALWAYS_PARALLEL_BELOW:
+        out.append("always")
+    if _uneven(program, match):
+        out.append("dynamic")
+    return out
+
+
+def _row_blocks(program: Program, match: Match, sizes: dict[str, int]) -> list[Value]:
+    """Row blocks to try for a GEMM with fewer batch entries than 4 per thread (with more, one
+    task per entry balances already): ``T``, ``2T`` and ``4T`` per entry."""
+    state, (node,) = Transformation.resolve(program, match)
+    out_name = node.operands(state)[2]
+    batch = 1
+    for d in program.data[out_name].shape[:-2]:
+        n = _at(d, sizes)
+        batch = batch * n if n is not None and batch is not None else None
+    t = threads()
+    if batch is not None and batch >= 4 * t:
+        return []
+    return [t, 2 * t, 4 * t]
 
 
 def _run_phase(program: Program, phase: _Phase, chosen: dict[Key, Any], sizes: dict[str, int],

@@ -1,8 +1,13 @@
-"""BERT encoder layer and its normalization micro-kernels on the CPU: flowc (plain and
-auto_optimize) against NumPy, PyTorch eager and torch.compile (when torch is installed),
-interleaved in one run, medians.
+"""BERT encoder layer and its normalization micro-kernels on the CPU: flowc (plain,
+auto_optimize and auto_search) against NumPy, PyTorch eager and torch.compile (when torch is
+installed) and ONNX Runtime (when onnx and onnxruntime are installed), interleaved in one
+run, medians.
 
-    python samples/bench/bert_cpu.py [--size base] [--repeats 15] [--no-torch-compile]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python samples/bench/bert_cpu.py \
+        [--size base] [--repeats 15] [--no-torch-compile] [--search-budget 120]
+
+The searched layer is tuned first, in this process (its search time is reported; the store
+is a fresh temporary ``FLOWC_TUNE_DIR``), and its worker replays the stored configuration.
 
 Prints a table (time, ratio to flowc auto_optimize, time / floor), writes
 samples/bench/results/bert_cpu.json and bert_cpu.png, and reports
@@ -23,6 +28,7 @@ import argparse
 import copy
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -30,6 +36,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bert_encoder import SIZES, encoder_layer, make_inputs, numpy_layer  # noqa: E402
 from common import interleaved_isolated, write_json  # noqa: E402
+from dace_kernels import blas_kernels  # noqa: E402
+import onnx_bert  # noqa: E402
 import functools  # noqa: E402
 
 import flowc  # noqa: E402
@@ -102,8 +110,11 @@ def build_layer(kind: str, size: str, seed: int):
     inputs = make_inputs(np.random.default_rng(seed), **dims)
     if kind == "NumPy":
         return lambda: numpy_layer(*inputs, H=H, P=P)
+    if kind == "ONNX Runtime":
+        return onnx_bert.layer_session(inputs, H, P, threads=len(os.sched_getaffinity(0)))
     if kind.startswith("flowc"):
-        prog = flowc.program(encoder_layer, auto_optimize=kind == "flowc auto_optimize")
+        mode = {"flowc": False, "flowc auto_optimize": True, "flowc auto_search": "search"}[kind]
+        prog = flowc.program(encoder_layer, auto_optimize=mode)
         prog(*inputs, H=H, P=P)
         return lambda: prog(*inputs, H=H, P=P)
     import torch
@@ -163,7 +174,10 @@ def main() -> None:
     ap.add_argument("--size", choices=sorted(SIZES), default="base")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--search-budget", type=float, default=120.0, help="auto_search's budget (0: no search column)")
     args = ap.parse_args()
+    print("OPENBLAS_CORETYPE =", os.environ.get("OPENBLAS_CORETYPE"), "| OPENBLAS_L2_SIZE =",
+          os.environ.get("OPENBLAS_L2_SIZE"), "| BLAS kernels:", blas_kernels())
     dims = SIZES[args.size]
     H, P = dims["H"], dims["P"]
     rng = np.random.default_rng()
@@ -202,6 +216,29 @@ def main() -> None:
         err = float(np.abs(prog(*inputs, H=H, P=P) - ref).max())
         assert err < 1e-3, f"{name}: error {err}"
     kinds = ["NumPy", "flowc", "flowc auto_optimize"]
+    if args.search_budget > 0:
+        os.environ["FLOWC_TUNE_DIR"] = tempfile.mkdtemp(prefix="flowc-tune-")    # workers inherit it
+        t = time.perf_counter()
+        result = flowc.transforms.auto_search(ir, sizes=sym, budget_s=args.search_budget, progress=False)
+        results["search"] = {"search_s": time.perf_counter() - t, "chosen": result.report.chosen,
+                             "timed": result.report.timings, "complete": result.report.complete}
+        print(result.report.table())
+        t = time.perf_counter()
+        again = flowc.transforms.auto_search(ir, sizes=sym, progress=False)
+        results["search"]["replay_s"] = time.perf_counter() - t
+        assert again.report.cache_hit
+        print(f"auto_search: {results['search']['search_s']:.1f} s; the stored pick replays in "
+              f"{results['search']['replay_s']:.3f} s (before compiling)")
+        searched = flowc.program(encoder_layer, auto_optimize="search")
+        err = float(np.abs(searched(*inputs, H=H, P=P) - ref).max())
+        assert err < 1e-3, f"flowc auto_search: error {err}"
+        kinds.append("flowc auto_search")
+    if onnx_bert.available():
+        err = float(np.abs(onnx_bert.layer_session(inputs, H, P)() - ref).max())
+        assert err < 1e-3, f"ONNX Runtime: error {err}"
+        kinds.append("ONNX Runtime")
+    else:
+        print("onnx/onnxruntime are not installed: no ONNX Runtime column (pip install onnx onnxruntime)")
     if have_torch():
         import torch
         torch.set_grad_enabled(False)
@@ -223,10 +260,11 @@ def main() -> None:
     results["layer"] = report("BERT layer", layer, floor_layer)
     x_sm_shape = (dims["B"] * H * dims["L"], dims["L"])
     x_ln_shape = (1024, H * P)
-    sm = interleaved_isolated({k: functools.partial(build_kernel, k, "softmax", x_sm_shape, 2) for k in kinds},
+    kernel_kinds = [k for k in kinds if k not in ("flowc auto_search", "ONNX Runtime")]     # the layer's only
+    sm = interleaved_isolated({k: functools.partial(build_kernel, k, "softmax", x_sm_shape, 2) for k in kernel_kinds},
                               repeats=args.repeats * 3, gap_s=0.05)
-    ln = interleaved_isolated({k: functools.partial(build_kernel, k, "layernorm", x_ln_shape, 3) for k in kinds},
-                              repeats=args.repeats * 3, gap_s=0.05)
+    ln = interleaved_isolated({k: functools.partial(build_kernel, k, "layernorm", x_ln_shape, 3)
+                               for k in kernel_kinds}, repeats=args.repeats * 3, gap_s=0.05)
     results["softmax"] = report(f"softmax {list(x_sm_shape)}", sm, 2 * 4 * np.prod(x_sm_shape) / bw)
     results["layernorm"] = report(f"layernorm {list(x_ln_shape)}", ln, 2 * 4 * np.prod(x_ln_shape) / bw)
     path = write_json("bert_cpu", results)
