@@ -102,6 +102,29 @@ class SearchReport:
     def __str__(self) -> str:
         return self.table()
 
+    def plot(self, ax: Any = None, top: int = 20) -> Any:
+        """A bar chart (matplotlib) of the ``top`` fastest timed candidates: time relative to
+        ``auto_optimize`` (below 1 is faster; the chosen bar is green, auto_optimize's grey).
+        Returns the axes."""
+        import matplotlib.pyplot as plt        # optional: only the notebook view needs it
+
+        base = next((c.median for c in self.candidates if c.status == "baseline"), None) or self.baseline_time_s
+        timed = sorted((c for c in self.candidates if c.median is not None), key=lambda c: c.median)[:top]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(10, 0.3 * len(timed) + 1.2))
+        if not timed or not base:
+            ax.set_title(f"auto_search {self.program}: nothing was timed")
+            return ax
+        colors = {"chosen": "#16a34a", "baseline": "#94a3b8"}
+        ax.barh([c.description.replace("auto_optimize + ", "+ ") for c in timed], [c.median / base for c in timed],
+                color=[colors.get(c.status, "#2563eb") for c in timed])
+        ax.axvline(1.0, color="k", linewidth=1, linestyle="--")
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlabel("time / auto_optimize's (median)")
+        ax.set_title(f"auto_search {self.program}: {len(timed)} fastest of {len(self.candidates)} candidates")
+        return ax
+
 
 @dataclass
 class SearchResult:
