@@ -30,10 +30,11 @@ from flowc.ir.dtypes import DType
 from flowc.ir.nodes import AccessNode
 from flowc.ir.program import Program
 from flowc.ir.state import State
-from flowc.ir.symbolic import Expr, c_strides
+from flowc.ir.bounds import upper_bound
+from flowc.ir.symbolic import Expr, Range, c_strides
 
 from .errors import LoweringError, Source
-from .values import Ref, Value
+from .values import Axis, Ref, Value
 
 
 class StateCtx:
@@ -98,6 +99,8 @@ class Lowering:
         self.reserved: set[str] = set()
         #: loop variables and map parameters: symbols no data descriptor may use
         self.bound: set[str] = set()
+        #: the ranges of the sequential loops' variables (bounds for loop-dependent intermediates)
+        self.loop_ranges: dict[str, Range] = {}
         #: transients created by the frontend for values (safe to write in place)
         self.owned: set[str] = set()
         self.view_cache: dict[tuple, str] = {}
@@ -224,18 +227,36 @@ class Lowering:
         if self.in_map:
             raise LoweringError("this operation creates an array, which is not supported inside flowc.map",
                                 "inside flowc.map, write element code; do array operations outside the map")
-        if self.uses_bound(*shape):
-            raise LoweringError(f"an intermediate array of shape ({', '.join(map(str, shape))}) depends on a "
-                                "loop variable, which flowc does not support",
-                                "compute into an array allocated before the loop, or use sizes that do not "
-                                "depend on loop variables")
+        capacity = self._capacity(shape)
         name = self.fresh(prefix)
         if len(shape) == 0:
             self.program.add_scalar(name, dtype, transient=True)
         else:
-            self.program.add_transient(name, list(shape), dtype)
+            self.program.add_transient(name, list(capacity), dtype)
         self.owned.add(name)
-        return Ref.whole(name, self.program.data[name])
+        whole = Ref.whole(name, self.program.data[name])
+        if capacity == tuple(shape):
+            return whole
+        # the first ``shape`` elements of a buffer sized for the largest iteration
+        return Ref(name, dtype, tuple(Axis(d, sympy.Integer(0), sympy.Integer(1), sympy.sympify(n))
+                                      for d, n in enumerate(shape)), whole.fixed)
+
+    def _capacity(self, shape: tuple[Expr, ...]) -> tuple[Expr, ...]:
+        """The container shape for an intermediate of ``shape``: itself, or, where it depends on
+        sequential loop variables (``a[:i] * 2`` inside ``for i in range(1, N)``), each
+        dimension's largest value over the loops (``N - 1``), allocated once before them."""
+        if not self.uses_bound(*shape):
+            return tuple(shape)
+        out = []
+        for n in shape:
+            hi = upper_bound(n, self.loop_ranges) if self.uses_bound(n) else n
+            if hi is None or self.uses_bound(hi):
+                raise LoweringError(f"an intermediate array of shape ({', '.join(map(str, shape))}) depends on a "
+                                    "loop variable in a way flowc cannot bound",
+                                    "sizes that are linear in the loop variables of range() loops, or compute "
+                                    "into an array allocated before the loop")
+            out.append(sympy.Max(hi, 0) if not sympy.sympify(hi).is_number else max(sympy.sympify(hi), 0))
+        return tuple(out)
 
     def desc(self, name: str) -> Any:
         return self.program.data[name]

@@ -28,6 +28,7 @@ import sympy
 
 from flowc.ir import expr as tl
 from flowc.ir.data import Scalar
+from flowc.ir.symbolic import Range
 
 from . import elementwise as ew
 from . import types as T
@@ -350,6 +351,7 @@ def lower_for(lw: Lowering, node: ast.For) -> None:
         pyname not in lw.reserved else lw.fresh(pyname)
     lw.reserved.add(var)
     lw.bound.add(var)
+    lw.loop_ranges[var] = Range(*bounds)
     sym = Sym(sympy.Symbol(var, integer=True))
     saved_carried = dict(frame.carried)
     previous = frame.env.get(pyname)

@@ -287,6 +287,22 @@ class _Intervals:
         raise _Unbounded(f"{e}")
 
 
+def upper_bound(expr: Expr, ranges: dict[str, Range]) -> Optional[Expr]:
+    """The largest value ``expr`` takes while each loop variable of ``ranges`` runs over its
+    range (ranges may use outer variables), as an expression in the other symbols; None where
+    interval arithmetic cannot bound it. (The frontend sizes a buffer for an intermediate whose
+    shape depends on a loop variable with it: ``a[:i] * 2`` for ``i in range(1, N)`` fits ``N - 1``.)"""
+    intervals = _Intervals({canonical_symbol(k): r for k, r in ranges.items()})
+    try:
+        hi = intervals.of(sympy.sympify(expr).xreplace(
+            {s: canonical_symbol(s.name) for s in sympy.sympify(expr).free_symbols}))[1]
+    except _Unbounded:
+        return None
+    if {s.name for s in hi.free_symbols} & set(ranges):
+        return None
+    return hi
+
+
 def _memlets(program: "Program") -> Iterator[tuple[State, Edge, str, Subset, dict]]:
     """Every (state, edge, container, subset, ranges of the parameters around it) of the program
     whose subset addresses memory: at a tasklet, a library node or a copy between access nodes.
