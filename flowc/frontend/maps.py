@@ -354,6 +354,10 @@ def _map_stmt(lw: Lowering, mb: MapBody, s: ast.stmt, reread: set[str]) -> None:
         if isinstance(marker, MapMarker) and marker.ranges is not None:
             _nested_map(lw, mb, s, marker)
             return
+    if isinstance(s, (ast.Break, ast.Continue)):
+        word = "break" if isinstance(s, ast.Break) else "continue"
+        raise LoweringError(f"'{word}' is not supported inside flowc.map (its iterations are independent and "
+                            "unordered)", "an if around the element code, or a sequential for loop over range()")
     what = {ast.For: "a loop", ast.While: "a while loop", ast.If: "an if statement", ast.Return: "return"}
     raise LoweringError(f"{what.get(type(s), type(s).__name__)} is not supported inside flowc.map", _HINT)
 

@@ -26,6 +26,7 @@ from . import types as T
 from .context import Frame, Lowering
 from .emit import materialize
 from .errors import LoweringError, Source
+from .loop_exits import structured_exits
 from .returns import single_return
 from .expressions import evaluate, located
 from .scope import as_dtype, from_python
@@ -91,7 +92,7 @@ def inline_call(lw: Lowering, prog: Any, args: list[Value], kwargs: dict[str, Va
     fname = getattr(func, "__name__", "program")
     if any(f.func is func for f in lw.frames):
         raise LoweringError(f"{fname}() calls itself; recursive programs are not supported")
-    source = single_return(Source.of(func))
+    source = single_return(structured_exits(Source.of(func)))
     names = [p.arg for p in param_nodes(source)]
     anns = annotations_of(func)
     bound, sym_kwargs = _bind(lw, fname, names, inspect.signature(func), args, kwargs, anns)

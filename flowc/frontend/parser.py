@@ -26,6 +26,7 @@ from flowc.ir.symbolic import as_expr
 from .context import Frame, Lowering
 from .emit import store
 from .errors import LoweringError, Source
+from .loop_exits import structured_exits
 from .returns import single_return
 from .expressions import evaluate, located
 from .scope import as_dtype
@@ -134,7 +135,7 @@ def _substitute(t: Any, drop: str, replacement: Any) -> Any:
 def _lower_once(func: Callable[..., Any], arg_types: dict[str, Any], name: Optional[str],
                 symbolic: set[str]) -> Program:
     """One lowering attempt; ``symbolic``: integer scalar parameters to declare as symbols."""
-    source = single_return(Source.of(func))
+    source = single_return(structured_exits(Source.of(func)))
     program = Program(_program_name(func, name))
     program.closure_args = {}
     program.symbol_params = {}

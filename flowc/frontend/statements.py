@@ -27,8 +27,6 @@ from .indexing import evaluate_index, setitem
 from .values import Const, Lazy, Ref, Sym, TupleValue, Value, describe, is_arraylike
 
 _UNSUPPORTED = {
-    ast.Break: ("'break' is not supported", "loop bounds that express the exit, or a while loop condition"),
-    ast.Continue: ("'continue' is not supported", "an if statement around the rest of the loop body"),
     ast.FunctionDef: ("defining functions inside a program is not supported",
                       "a separate @flowc.program function called from this one"),
     ast.ClassDef: ("defining classes inside a program is not supported", ""),

@@ -63,11 +63,11 @@ def test_unsupported_statements():
     expect_error(f_with, "with open", "'with' is not supported")
 
     def f_break(x: flowc.float64[N]):
-        for i in range(N):
-            if i > 2:
+        for i in flowc.map[0:N]:
+            if x[i] > 2:
                 break
 
-    expect_error(f_break, " break", "'break' is not supported", "supported instead")
+    expect_error(f_break, " break", "'break' is not supported inside flowc.map", "supported instead")
 
     def f_def(x: flowc.float64[N]):
         def g(y):
