@@ -1,6 +1,6 @@
 """The programs the cuda target is tested on (in emulation in CI, on a GPU with ``pytest -m gpu``):
 element-wise and broadcasting, reductions, softmax, layernorm, GEMMs (plain, batched, transposed),
-the attention block, loops and branches on device data, gathers, integer arithmetic, the BERT
+the attention block, loops and branches on device data, gathers, scatters, integer arithmetic, the BERT
 layer. Each case makes fresh random inputs at a given size and computes NumPy's answer."""
 
 from __future__ import annotations
@@ -80,6 +80,19 @@ def converge(a: f64[N]):
 
 def gather(x: f32[N, M], idx: flowc.int64[K]):
     return x[idx] * 2
+
+
+def scatter(x: flowc.int64[N], w: f64[N], k: f64[K]):
+    counts = np.zeros_like(k)
+    for i in range(N):
+        counts[x[i]] += w[i]
+    return counts
+
+
+def _scatter_ref(x, w, k):
+    counts = np.zeros_like(k)
+    np.add.at(counts, x, w)
+    return counts
 
 
 def integers(a: flowc.int32[N], b: flowc.int32[N]):
@@ -188,6 +201,8 @@ CASES = [
     Case("converge", converge, lambda r, n: ((_r(r, n, dtype=np.float64),), {}), _converge_ref, rtol=1e-12),
     Case("gather", gather, lambda r, n: ((_r(r, n, 5), r.integers(-n, n, 2 * n + 1)), {}),
          lambda x, idx: x[idx] * 2),
+    Case("scatter", scatter, lambda r, n: ((r.integers(-n - 2, n + 2, 3 * n), _r(r, 3 * n, dtype=np.float64),
+                                            _r(r, n + 2, dtype=np.float64)), {}), _scatter_ref, rtol=1e-12),
     Case("integers", integers, lambda r, n: (_ints(r, n), {}),
          lambda a, b: (a // b + a % b, np.abs(a) + 1, a * b), rtol=0),
     Case("flags", flags, lambda r, n: ((np.abs(_r(r, n, n + 1, dtype=np.float64)),), {}),

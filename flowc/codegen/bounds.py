@@ -133,6 +133,30 @@ class SubscriptChecker:
         ``dims``: per dimension the index node, its printed C++, the block extent (sympy) and
         the name of a C++ temporary for it.
         """
+        checks, names = self._checks(dims, printer, local, params, record)
+        if not checks:
+            return f"{base}[{flat([f'({t})' for _, t, _, _ in dims])}]"
+        self.sites.append(site)
+        decls = " ".join(f"const auto {v} = ({t});" for (_, t, _, _), v in zip(dims, names))
+        return (f"({{ {decls} ({' && '.join(checks)}) ? {base}[{flat(names)}] : {ctype}(); }})")
+
+    def store(self, base: str, dims: list[tuple[tl.Node, str, sympy.Expr, str]],
+              flat: Callable[[list[str]], str], value: str, site: Site,
+              printer: Callable[[tl.Node], str], local: set[str],
+              params: dict[sympy.Symbol, Range], record: str) -> str:
+        """A C++ statement storing ``value`` at ``base[flat(indices)]``; an index not provably in
+        bounds is checked, and an out-of-bounds store is skipped and reported (as a read is)."""
+        checks, names = self._checks(dims, printer, local, params, record)
+        if not checks:
+            return f"{base}[{flat([f'({t})' for _, t, _, _ in dims])}] = {value};"
+        self.sites.append(site)
+        decls = " ".join(f"const auto {v} = ({t});" for (_, t, _, _), v in zip(dims, names))
+        return f"{{ {decls} if ({' && '.join(checks)}) {base}[{flat(names)}] = {value}; }}"
+
+    def _checks(self, dims: list[tuple[tl.Node, str, sympy.Expr, str]], printer: Callable[[tl.Node], str],
+                local: set[str], params: dict[sympy.Symbol, Range], record: str) -> tuple[list[str], list[str]]:
+        """The index checks of one subscript (those not provably true) and the temporaries' names;
+        the checks name the site this subscript will be if it has any (``len(self.sites)``)."""
         checks: list[str] = []
         names: list[str] = []
         k = len(self.sites)
@@ -155,11 +179,7 @@ class SubscriptChecker:
                 checks_here.append(f"flowc::index_ok({record}, {k}, {axis}, {var}, 0, ({sym_cxx(extent)}), "
                                    f"({sym_cxx(extent)}))")
             checks.extend(checks_here)
-        if not checks:
-            return f"{base}[{flat([f'({t})' for _, t, _, _ in dims])}]"
-        self.sites.append(site)
-        decls = " ".join(f"const auto {v} = ({t});" for (_, t, _, _), v in zip(dims, names))
-        return (f"({{ {decls} ({' && '.join(checks)}) ? {base}[{flat(names)}] : {ctype}(); }})")
+        return checks, names
 
     def declarations(self, record: str) -> list[str]:
         """Lines that start the entry point: the per-call error record and the site table."""

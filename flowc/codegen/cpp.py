@@ -563,7 +563,9 @@ class CppGenerator:
         code = node.code
         arrays = set()
         for s in code.stmts:
-            arrays |= set(tl.subscripted(s.value))
+            for part in s.nodes():
+                arrays |= set(tl.subscripted(part))
+        stored = code.stored()                       # array output connectors: out[k] = v
         local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned())}
         array_base: dict[str, tuple[str, list[Expr], list[Range]]] = {}
         self.emit("{")
@@ -579,6 +581,12 @@ class CppGenerator:
         out_edges = state.out_edges(node)
         for conn in node.outputs:
             edges = [e for e in out_edges if e.src_conn == conn]
+            if conn in stored:
+                if len(edges) != 1 or edges[0].memlet.wcr is not None:
+                    raise IRError(f"{node!r}: array output connector {conn!r} needs one plain out-edge")
+                e = edges[0]
+                array_base[conn] = (e.data, [r.start for r in e.memlet.subset], list(e.memlet.subset))
+                continue
             ct = self.ctype(edges[0].data) if edges else "double"
             self.emit(f"{ct} {local[conn]};")
         declared = set(node.inputs) | set(node.outputs)
@@ -593,7 +601,8 @@ class CppGenerator:
                 params.update({canonical_symbol(p): r for p, r in zip(en.map.params, en.map.ranges)})
         counter = iter(range(1 << 30))
 
-        def subscript_of(n: str, idx: list[str], nodes: tuple[tl.Node, ...]) -> str:
+        def subscript_of(n: str, idx: list[str], nodes: tuple[tl.Node, ...], value: Optional[str] = None) -> str:
+            """A checked read of array connector ``n`` (or, with ``value``, a checked store)."""
             if n not in array_base:
                 raise IRError(f"{node!r}: {n!r} is indexed but is not an array connector")
             data, start, block = array_base[n]
@@ -608,19 +617,26 @@ class CppGenerator:
             extents = [r.stop - r.start if r.step == 1 else dim - r.start
                        for r, dim in zip(block, desc.shape)]
             dims = [(nd, text, ext, f"fc_ix{next(counter)}") for nd, text, ext in zip(nodes, idx, extents)]
-            return self.subscripts.element(
-                cname(self.program.root_of(data)), dims, flat, self.ctype_of(desc.dtype), Site(data, node.label),
-                lambda x: tasklet_cxx(x, name_of, subscript_of, self.CTYPES), set(local), params, self.index_record)
+            base, site = cname(self.program.root_of(data)), Site(data, node.label)
+            printer = lambda x: tasklet_cxx(x, name_of, subscript_of, self.CTYPES)  # noqa: E731
+            if value is not None:
+                return self.subscripts.store(base, dims, flat, value, site, printer, set(local), params,
+                                             self.index_record)
+            return self.subscripts.element(base, dims, flat, self.ctype_of(desc.dtype), site, printer, set(local),
+                                           params, self.index_record)
 
         for s in code.stmts:
             rhs = tasklet_cxx(s.value, name_of, subscript_of, self.CTYPES)
-            if s.target in declared:
+            if s.indices:                            # stored element: converted as an assignment converts
+                idx = [tasklet_cxx(i, name_of, subscript_of, self.CTYPES) for i in s.indices]
+                self.emit(subscript_of(s.target, idx, s.indices, rhs))
+            elif s.target in declared:
                 self.emit(f"{local[s.target]} = {rhs};")
             else:
                 self.emit(f"auto {local[s.target]} = {rhs};")
                 declared.add(s.target)
         for e in out_edges:
-            if e.memlet.is_empty or e.src_conn is None:
+            if e.memlet.is_empty or e.src_conn is None or e.src_conn in stored:
                 continue
             self.emit_write(e, local[e.src_conn], parallel_params)
         self.depth -= 1

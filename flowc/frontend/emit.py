@@ -104,6 +104,32 @@ def store(lw: Lowering, value: Any, target: Ref, *, name: str = "assign", wcr: O
     return target
 
 
+def store_element(lw: Lowering, value: Lazy, indices: tuple[tl.Node, ...], target: str, *,
+                  name: str = "scatter") -> None:
+    """``target[indices] = value`` where ``indices`` are computed at run time (tasklet-language
+    nodes over ``value``'s connectors): one tasklet whose output connector is an array connector
+    moving the whole container, stored into at one element (``_out[k] = v``), bounds-checked by
+    the generated code like a gather."""
+    used = {n for node in (value.node, *indices) for n in tl.names(node)}
+    rename: dict[str, tl.Node] = {}
+    inputs: dict[str, Memlet] = {}
+    for conn, lf in value.leaves.items():
+        if conn not in used:
+            continue
+        c = f"_in{len(inputs)}"
+        rename[conn] = tl.Name(c)
+        inputs[c] = Memlet(lf.data, _subset(lw, lf.data, tuple(sympy.sympify(e) for e in lf.index), lf.block))
+    code = tl.Code((tl.Assign("_out", _rename(value.node, rename), tuple(_rename(i, rename) for i in indices)),))
+    reads = sorted({m.data for m in inputs.values()})
+    sc = lw.op(reads, [target])
+    state = sc.state
+    in_nodes = {d: sc.read(d) for d in reads}
+    tasklet = state.add_tasklet(f"{name}_{len(list(state.nodes()))}", list(inputs), ["_out"], code)
+    for c, m in inputs.items():
+        state.add_edge(in_nodes[m.data], None, tasklet, c, m)
+    state.add_edge(tasklet, "_out", sc.write(target), None, Memlet(target, _subset(lw, target, (), True)))
+
+
 def _rename(node: tl.Node, mapping: dict[str, tl.Node]) -> tl.Node:
     """Rename connector names, including subscripted array connectors."""
     if isinstance(node, tl.Subscript):

@@ -351,9 +351,14 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
     if any(it.kind in ("dynamic", "array") for it in items):
         if any(it.kind == "array" for it in items):
             raise LoweringError("assignment through an integer-array index (scatter) is not supported",
+                                "a loop over the indices writing one element at a time (out[idx[i]] = v[i]), "
                                 "integer and slice indices, or a boolean mask")
-        raise LoweringError("assignment at a data-dependent index is not supported",
-                            "indices that are compile-time integers, symbols or loop variables")
+        if len(_expand_ellipsis(items, target.ndim)) != target.ndim or \
+                not all(it.kind in ("int", "dynamic") for it in items) or (is_arraylike(value) and value.shape):
+            raise LoweringError("assignment at a data-dependent index writes one element here: one integer "
+                                "index per dimension and a scalar value", "out[k] = v, out[i, k] += v")
+        scatter_element(lw, target, items, value, aug)
+        return
     sub = basic(target, items, lw.require)
     new = ew.ufunc(aug, [sub, value]) if aug else value
     if aug and _is_element(target, items):
@@ -366,6 +371,24 @@ def setitem(lw: Lowering, target: Value, items: list[IndexItem], value: Value,
     else:
         ew.check_stored_int(new, sub.dtype, "assignment")
         store(lw, ew.drop_leading_ones(new, sub.ndim), sub, name="assign")
+
+
+def scatter_element(lw: Lowering, target: Ref, items: list[IndexItem], value: Value, aug: Optional[str]) -> None:
+    """``x[k] = v`` and ``x[k] op= v`` with ``k`` computed from data (a histogram's
+    ``counts[bin] += 1``): one element, written by a tasklet that stores through an array
+    connector. The index follows NumPy (negative counts from the end; out of bounds is an
+    IndexError); the value is cast as NumPy casts a scalar assigned to one element."""
+    from .emit import store_element
+
+    current = gather(lw, target, items)          # the element as read: the same index nodes
+    assert isinstance(current.node, tl.Subscript)
+    new = _real_into(ew.ufunc(aug, [current, value]) if aug else value, target.dtype)
+    if not aug:
+        ew.check_stored_int(new, target.dtype, "assignment")
+    lz = ew.as_lazy(new)
+    node = T.cast_to(lz.node, lz.dtype, target.dtype)
+    both = ew.make((), target.dtype, node, [lz, current])
+    store_element(lw, both, current.node.indices, target.data)
 
 
 def _is_element(target: Ref, items: list[IndexItem]) -> bool:

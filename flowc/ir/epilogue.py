@@ -48,8 +48,8 @@ class Epilogue:
             raise IRError(f"epilogue inputs {conns} must be distinct and not named {ACC!r} or {OUT!r}")
         if not self.code.stmts or self.code.stmts[-1].target != OUT:
             raise IRError(f"an epilogue's code must end by assigning {OUT!r} (got {self.code})")
-        if any(next(tl.subscripted(s.value), None) for s in self.code.stmts):
-            raise IRError(f"epilogue code reads arrays by subscript ({self.code}); inputs are elements")
+        if any(s.indices or next(tl.subscripted(s.value), None) for s in self.code.stmts):
+            raise IRError(f"epilogue code indexes arrays ({self.code}); inputs and the result are elements")
 
     @property
     def connectors(self) -> list[str]:
@@ -91,7 +91,7 @@ class Epilogue:
         first = rename_locals(self.code, rename)
         # ``after`` may assign ``acc`` too: from then on its reads mean that local, not ``self``'s result
         second = rename_locals(after.code, {ACC: next(n for n in fresh if n not in taken)})
-        second = tl.Code(tuple(tl.Assign(s.target, tl.substitute(s.value, {ACC: tl.Name(rename[OUT])}))
+        second = tl.Code(tuple(s.substitute({ACC: tl.Name(rename[OUT])})
                                for s in second.stmts))
         return Epilogue(tl.Code(first.stmts + second.stmts), self.reads + after.reads)
 
@@ -121,7 +121,8 @@ def rename_locals(code: tl.Code, rename: dict[str, str]) -> tl.Code:
     out, local = [], set()
     for s in code.stmts:
         sub = {n: tl.Name(rename[n]) for n in local if n in rename}
-        out.append(tl.Assign(rename.get(s.target, s.target), tl.substitute(s.value, sub)))
+        moved = s.substitute(sub)
+        out.append(tl.Assign(rename.get(s.target, s.target), moved.value, moved.indices))
         local.add(s.target)
     return tl.Code(tuple(out))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 from flowc.ir import dtypes
 from flowc.ir.errors import IRError
@@ -96,8 +96,31 @@ Node = Union[Const, Name, UnaryOp, BinOp, Call, Subscript]
 
 @dataclass(frozen=True)
 class Assign:
+    """``target = value``; with ``indices``, ``target[indices] = value``: a store into one
+    element of the array *output* connector ``target`` (a connector whose memlet moves a whole
+    block), indexed relative to the block's start, as ``Subscript`` reads one. This is how a
+    write at a data-dependent index (a scatter, ``out[k] = v``) stays explicit: the memlet says
+    which block can be written."""
+
     target: str
     value: Node
+    indices: tuple[Node, ...] = ()
+
+    def map_nodes(self, fn: "Callable[[Node], Node]") -> "Assign":
+        """The same assignment with ``fn`` applied to its value and its indices."""
+        return Assign(self.target, fn(self.value), tuple(fn(i) for i in self.indices))
+
+    def substitute(self, mapping: dict[str, "Node"]) -> "Assign":
+        """``substitute`` in the value and the indices (the target keeps its name)."""
+        return self.map_nodes(lambda x: substitute(x, mapping))
+
+    def nodes(self) -> tuple[Node, ...]:
+        """The expressions the statement evaluates: its indices, then its value."""
+        return (*self.indices, self.value)
+
+    def __str__(self) -> str:
+        where = f"[{', '.join(to_text(i) for i in self.indices)}]" if self.indices else ""
+        return f"{self.target}{where} = {to_text(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -111,17 +134,22 @@ class Code:
         return _Parser(text).parse_code()
 
     def __str__(self) -> str:
-        return "; ".join(f"{s.target} = {to_text(s.value)}" for s in self.stmts)
+        return "; ".join(str(s) for s in self.stmts)
 
     def assigned(self) -> list[str]:
+        """Names the code assigns (a stored-into array connector included)."""
         return [s.target for s in self.stmts]
+
+    def stored(self) -> set[str]:
+        """Array output connectors the code stores into (``out[k] = v``)."""
+        return {s.target for s in self.stmts if s.indices}
 
     def read_names(self) -> set[str]:
         """Names read before (or without) being assigned inside the code."""
         read: set[str] = set()
         local: set[str] = set()
         for s in self.stmts:
-            read |= {n for n in names(s.value) if n not in local}
+            read |= {n for node in s.nodes() for n in names(node) if n not in local}
             local.add(s.target)
         return read
 
@@ -310,8 +338,16 @@ class _Parser:
             if kind != "name" or target in _NAMED_CONSTS:
                 self.i -= 1
                 raise self.error("expected an assignment target")
+            indices: list[Node] = []
+            if self.peek()[1] == "[":
+                self.take()
+                indices.append(self.parse_expression())
+                while self.peek()[1] == ",":
+                    self.take()
+                    indices.append(self.parse_expression())
+                self.expect("]")
             self.expect("=")
-            stmts.append(Assign(target, self.parse_expression()))
+            stmts.append(Assign(target, self.parse_expression(), tuple(indices)))
             if self.peek()[0] not in ("newline", "end"):
                 raise self.error("expected ';' or a new line after a statement")
         return Code(tuple(stmts))

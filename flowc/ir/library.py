@@ -242,7 +242,7 @@ class MatMul(LibraryNode):
             reads[conn] = tl.Name(f"_epi{conn}")
         code = rename_locals(epi.code, {n: f"_epl_{n}" for n in epi.code.assigned()})
         head = tl.Code.parse(finish.replace("o =", "_epi_acc =", 1))
-        body = tuple(tl.Assign(s.target, tl.substitute(s.value, reads)) for s in code.stmts)
+        body = tuple(s.substitute(reads) for s in code.stmts)
         return tl.Code(head.stmts + body + (tl.Assign("o", tl.Name(f"_epl_{OUT}")),))
 
 

@@ -545,18 +545,22 @@ class _Validator:
                 self.fail_node(st, t, f"code reads {n!r}, which is neither an input connector, an earlier "
                                       "assignment, nor a symbol in scope")
         arrays: set[str] = set()
+        stored = t.code.stored()
         for stmt in t.code.stmts:
-            arrays |= set(tl.subscripted(stmt.value))
-            for sub in _subscripts(stmt.value):
-                if sub.value not in inputs:
-                    self.fail_node(st, t, f"code indexes {sub.value!r}, which is not an input connector; only "
-                                          "array connectors (inputs) can be subscripted")
-                e = next((e for e in st.in_edges(t) if e.dst_conn == sub.value and not e.memlet.is_empty), None)
-                desc = self.data.get(e.memlet.data) if e is not None else None
-                if desc is not None and len(sub.indices) != desc.ndim:
-                    self.fail_node(st, t, f"code indexes array connector {sub.value!r} with {len(sub.indices)} "
-                                          f"indices but {e.memlet.data!r} has rank {desc.ndim}")
-        self.array_connectors[t] = arrays
+            for node in stmt.nodes():
+                arrays |= set(tl.subscripted(node))
+                for sub in _subscripts(node):
+                    if sub.value not in inputs:
+                        self.fail_node(st, t, f"code indexes {sub.value!r}, which is not an input connector; only "
+                                              "array connectors (inputs) can be subscripted")
+                    e = next((e for e in st.in_edges(t) if e.dst_conn == sub.value and not e.memlet.is_empty), None)
+                    desc = self.data.get(e.memlet.data) if e is not None else None
+                    if desc is not None and len(sub.indices) != desc.ndim:
+                        self.fail_node(st, t, f"code indexes array connector {sub.value!r} with "
+                                              f"{len(sub.indices)} indices but {e.memlet.data!r} has rank {desc.ndim}")
+            if stmt.target in stored:
+                self.check_store(st, t, stmt, outputs)
+        self.array_connectors[t] = arrays | stored
         assigned = t.code.assigned()
         for o in t.outputs:
             if o not in assigned:
@@ -564,6 +568,23 @@ class _Validator:
         for i in t.inputs:
             if i in assigned:
                 self.fail_node(st, t, f"code assigns input connector {i!r}")
+
+    def check_store(self, st: State, t: Tasklet, stmt: tl.Assign, outputs: set[str]) -> None:
+        """``out[indices] = value``: ``out`` an output connector with one plain edge (no
+        write-conflict resolution), only stored into, with one index per dimension."""
+        if stmt.target not in outputs:
+            self.fail_node(st, t, f"code stores into {stmt.target!r}[...], which is not an output connector")
+        if not stmt.indices:
+            self.fail_node(st, t, f"code assigns array output connector {stmt.target!r} without an index; it "
+                                  "is stored into elsewhere")
+        edges = [e for e in st.out_edges(t) if e.src_conn == stmt.target and not e.memlet.is_empty]
+        if len(edges) != 1 or edges[0].memlet.wcr is not None:
+            self.fail_node(st, t, f"array output connector {stmt.target!r} needs exactly one out-edge, without "
+                                  "write-conflict resolution")
+        desc = self.data.get(edges[0].memlet.data)
+        if desc is not None and len(stmt.indices) != desc.ndim:
+            self.fail_node(st, t, f"code stores into {stmt.target!r} with {len(stmt.indices)} indices but "
+                                  f"{edges[0].memlet.data!r} has rank {desc.ndim}")
 
     # ------------------------------------------------------------ library nodes
     def check_library(self, st: State, node: LibraryNode) -> None:
@@ -649,7 +670,8 @@ class _Validator:
         for sub in (m.subset, m.other_subset):
             if sub is not None and any(r.step == 0 for r in sub.ranges):
                 self.fail_edge(st, e, "a range has step 0")
-        array_conn = isinstance(e.dst, Tasklet) and e.dst_conn in self.array_connectors.get(e.dst, set())
+        array_conn = (isinstance(e.dst, Tasklet) and e.dst_conn in self.array_connectors.get(e.dst, set())) or \
+            (isinstance(e.src, Tasklet) and e.src_conn in self.array_connectors.get(e.src, set()))
         if (isinstance(e.src, Tasklet) or isinstance(e.dst, Tasklet)) and not array_conn:
             vol = m.subset.volume()
             if not _provably_equal(vol, 1):

@@ -103,7 +103,7 @@ class EpilogueFusion(Transformation):
                     raise NotApplicable(f"register {n.data} is read by something other than a tasklet")
                 continue
             assert isinstance(n, Tasklet)
-            if any(next(tl.subscripted(s.value), None) for s in n.code.stmts):
+            if any(s.indices or next(tl.subscripted(s.value), None) for s in n.code.stmts):
                 raise NotApplicable(f"{n!r} indexes an array by data")
             if {canonical_symbol(x) for x in n.code.read_names()} & set(params):
                 raise NotApplicable(f"{n!r} reads a map parameter as a value")

@@ -67,7 +67,7 @@ class LayoutSelection(Transformation):
         t = body[0]
         code = t.code.stmts
         if len(t.inputs) != 1 or len(t.outputs) != 1 or len(code) != 1 or code[0].target != t.outputs[0] \
-                or code[0].value != Name(t.inputs[0]):
+                or code[0].indices or code[0].value != Name(t.inputs[0]):
             raise NotApplicable(f"{t!r} does not copy its input")
         ins = [e for e in state.in_edges(entry) if not e.memlet.is_empty]
         exit_ = state.exit_of(entry)

@@ -62,7 +62,7 @@ def rename_params(state: State, entry: MapEntry, renames: dict[str, str]) -> Non
         elif isinstance(n, Tasklet):
             local = set(n.inputs) | set(n.outputs) | set(n.code.assigned())
             sub = {a: tl.Name(b) for a, b in renames.items() if a not in local}
-            n.code = tl.Code(tuple(tl.Assign(s.target, tl.substitute(s.value, sub)) for s in n.code.stmts))
+            n.code = tl.Code(tuple(s.substitute(sub) for s in n.code.stmts))
     entry.map.params = [renames.get(p, p) for p in entry.map.params]
 
 
