@@ -28,12 +28,12 @@ from flowc.ir.data import Array
 from flowc.ir.expr import Name
 from flowc.ir.library import MatMul, gemm_unsupported
 from flowc.ir.memlet import Memlet
-from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node, Tasklet
+from flowc.ir.nodes import AccessNode, MapExit, Node, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import State
 from flowc.ir.symbolic import c_strides, canonical_symbol, equal
 from flowc.transforms.base import Match, NotApplicable, Transformation
-from flowc.transforms.scopes import scope_nodes
+from flowc.transforms.scopes import scope_nodes, top_level_maps
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,8 @@ class LayoutSelection(Transformation):
     """Store a transposing copy's source in the copy's order; the copy becomes a view."""
 
     def candidates(self, program: Program) -> Iterator[Match]:
-        for state in program.states():
-            scopes = state.scope_dict()
-            for n in state.nodes():
-                if isinstance(n, MapEntry) and scopes.get(n) is None:
-                    yield self.match(state, n, info=n.map.label)
+        for state, n in top_level_maps(program):
+            yield self.match(state, n, info=n.map.label)
 
     def plan(self, program: Program, match: Match) -> TransposingCopy:
         """The pure transposing copy at ``match`` whose source can be stored in any layout."""

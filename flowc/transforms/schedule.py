@@ -29,7 +29,7 @@ from flowc.ir.library import MatMul, gemm_unsupported, vector_kind
 from flowc.ir.nodes import MapEntry, Schedule
 from flowc.ir.program import Program
 from flowc.transforms.base import Match, NotApplicable, Transformation
-from flowc.transforms.scopes import scope_nodes
+from flowc.transforms.scopes import scope_nodes, top_level_maps
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,8 @@ class MapSchedule(Transformation):
             raise ValueError("a sequential map has no threshold or chunk (they are about its parallel loop)")
 
     def candidates(self, program: Program) -> Iterator[Match]:
-        for state in program.states():
-            scopes = state.scope_dict()
-            for n in state.nodes():
-                if isinstance(n, MapEntry) and scopes.get(n) is None:
-                    yield self.match(state, n, info=n.map.label)
+        for state, n in top_level_maps(program):
+            yield self.match(state, n, info=n.map.label)
 
     def _wanted(self) -> tuple[Schedule, Optional[int], Optional[int]]:
         return (Schedule.DEFAULT if self.parallel else Schedule.SEQUENTIAL), self.threshold, self.chunk

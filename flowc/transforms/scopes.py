@@ -3,7 +3,7 @@ renaming, and which containers a scope reads and writes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 import sympy
 
@@ -16,6 +16,15 @@ from flowc.ir.symbolic import Range, Subset, canonical_symbol, equal
 
 if TYPE_CHECKING:
     from flowc.ir.program import Program
+
+
+def top_level_maps(program: "Program") -> Iterator[tuple[State, MapEntry]]:
+    """Every map entry at the top level of its state (not nested in another map), state by state."""
+    for state in program.states():
+        scopes = state.scope_dict()
+        for n in state.nodes():
+            if isinstance(n, MapEntry) and scopes.get(n) is None:
+                yield state, n
 
 
 def scope_nodes(state: State, entry: MapEntry, scopes: Optional[dict] = None) -> list[Node]:

@@ -25,7 +25,7 @@ from flowc.ir.program import Program
 from flowc.ir.symbolic import Range, canonical_symbol
 from flowc.transforms.base import Match, NotApplicable, Transformation
 from flowc.transforms.map_expansion import MapExpansion
-from flowc.transforms.scopes import scope_nodes
+from flowc.transforms.scopes import scope_nodes, top_level_maps
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,9 @@ class MapTiling(Transformation):
             raise ValueError(f"tile size must be positive, got {self.tile}")
 
     def candidates(self, program: Program) -> Iterator[Match]:
-        for state in program.states():
-            scopes = state.scope_dict()
-            for n in state.nodes():
-                if isinstance(n, MapEntry) and scopes.get(n) is None and "tiled" not in n.map.hints:
-                    yield self.match(state, n, info=n.map.label)
+        for state, n in top_level_maps(program):
+            if "tiled" not in n.map.hints:
+                yield self.match(state, n, info=n.map.label)
 
     def _dims(self, entry: MapEntry) -> list[int]:
         n = len(entry.map.params)
