@@ -84,15 +84,18 @@ def gather(x: f32[N, M], idx: flowc.int64[K]):
 
 def scatter(x: flowc.int64[N], w: f64[N], k: f64[K]):
     counts = np.zeros_like(k)
-    for i in range(N):
+    for i in range(N):                       # sequential: plain stores
         counts[x[i]] += w[i]
-    return counts
+    atomic = np.zeros_like(k)
+    for i in flowc.map[0:N]:                 # parallel: atomic updates
+        atomic[x[i]] += w[i]
+    return counts, atomic
 
 
 def _scatter_ref(x, w, k):
     counts = np.zeros_like(k)
     np.add.at(counts, x, w)
-    return counts
+    return counts, counts
 
 
 def integers(a: flowc.int32[N], b: flowc.int32[N]):

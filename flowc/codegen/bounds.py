@@ -141,17 +141,19 @@ class SubscriptChecker:
         return (f"({{ {decls} ({' && '.join(checks)}) ? {base}[{flat(names)}] : {ctype}(); }})")
 
     def store(self, base: str, dims: list[tuple[tl.Node, str, sympy.Expr, str]],
-              flat: Callable[[list[str]], str], value: str, site: Site,
+              flat: Callable[[list[str]], str], write: Callable[[str], str], site: Site,
               printer: Callable[[tl.Node], str], local: set[str],
               params: dict[sympy.Symbol, Range], record: str) -> str:
-        """A C++ statement storing ``value`` at ``base[flat(indices)]``; an index not provably in
-        bounds is checked, and an out-of-bounds store is skipped and reported (as a read is)."""
+        """C++ statements writing the element ``base[flat(indices)]`` (``write(lvalue)``: an
+        assignment, or an atomic update); an index not provably in bounds is checked, and an
+        out-of-bounds store is skipped and reported (as a read is)."""
         checks, names = self._checks(dims, printer, local, params, record)
         if not checks:
-            return f"{base}[{flat([f'({t})' for _, t, _, _ in dims])}] = {value};"
+            return write(f"{base}[{flat([f'({t})' for _, t, _, _ in dims])}]")
         self.sites.append(site)
-        decls = " ".join(f"const auto {v} = ({t});" for (_, t, _, _), v in zip(dims, names))
-        return f"{{ {decls} if ({' && '.join(checks)}) {base}[{flat(names)}] = {value}; }}"
+        decls = "".join(f"  const auto {v} = ({t});\n" for (_, t, _, _), v in zip(dims, names))
+        body = "".join(f"    {line}\n" for line in write(f"{base}[{flat(names)}]").split("\n"))
+        return f"{{\n{decls}  if ({' && '.join(checks)}) {{\n{body}  }}\n}}"
 
     def _checks(self, dims: list[tuple[tl.Node, str, sympy.Expr, str]], printer: Callable[[tl.Node], str],
                 local: set[str], params: dict[sympy.Symbol, Range], record: str) -> tuple[list[str], list[str]]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jinja2
 import sympy
@@ -566,6 +566,7 @@ class CppGenerator:
             for part in s.nodes():
                 arrays |= set(tl.subscripted(part))
         stored = code.stored()                       # array output connectors: out[k] = v
+        store_wcr: dict[str, Optional[str]] = {}     # ... and how a store combines (out[k] += v)
         local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned())}
         array_base: dict[str, tuple[str, list[Expr], list[Range]]] = {}
         self.emit("{")
@@ -582,10 +583,11 @@ class CppGenerator:
         for conn in node.outputs:
             edges = [e for e in out_edges if e.src_conn == conn]
             if conn in stored:
-                if len(edges) != 1 or edges[0].memlet.wcr is not None:
-                    raise IRError(f"{node!r}: array output connector {conn!r} needs one plain out-edge")
+                if len(edges) != 1:
+                    raise IRError(f"{node!r}: array output connector {conn!r} needs exactly one out-edge")
                 e = edges[0]
                 array_base[conn] = (e.data, [r.start for r in e.memlet.subset], list(e.memlet.subset))
+                store_wcr[conn] = e.memlet.wcr
                 continue
             ct = self.ctype(edges[0].data) if edges else "double"
             self.emit(f"{ct} {local[conn]};")
@@ -620,8 +622,9 @@ class CppGenerator:
             base, site = cname(self.program.root_of(data)), Site(data, node.label)
             printer = lambda x: tasklet_cxx(x, name_of, subscript_of, self.CTYPES)  # noqa: E731
             if value is not None:
-                return self.subscripts.store(base, dims, flat, value, site, printer, set(local), params,
-                                             self.index_record)
+                return self.subscripts.store(base, dims, flat, self._store_write(store_wcr.get(n), value, desc,
+                                                                                 parallel_params),
+                                             site, printer, set(local), params, self.index_record)
             return self.subscripts.element(base, dims, flat, self.ctype_of(desc.dtype), site, printer, set(local),
                                            params, self.index_record)
 
@@ -641,6 +644,16 @@ class CppGenerator:
             self.emit_write(e, local[e.src_conn], parallel_params)
         self.depth -= 1
         self.emit("}")
+
+    def _store_write(self, wcr: Optional[str], value: str, desc: Any,
+                     parallel_params: list[str]) -> Callable[[str], str]:
+        """How a tasklet's store at a data-dependent element writes: an assignment, or with
+        write-conflict resolution an update, atomic inside a parallel map (any iteration may hit
+        the element)."""
+        if wcr is None:
+            return lambda t: f"{t} = {value};"
+        forms = self.WCR_ATOMIC if parallel_params else _WCR_SCALAR
+        return lambda t: forms[wcr].format(t=t, v=value, ct=self.ctype_of(desc.dtype))
 
     def emit_write(self, e: Edge, value: str, parallel_params: list[str]) -> None:
         start = [r.start for r in e.memlet.subset] if e.memlet.subset is not None else []

@@ -40,9 +40,9 @@ from . import types as T
 from .context import Lowering
 from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
-from .indexing import basic, evaluate_index
+from .indexing import basic, evaluate_index, gather
 from .map_bounds import inside
-from .values import Const, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
+from .values import Const, Lazy, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 _HINT = ("inside flowc.map, write element code: name = expression, or array[indices] = expression "
          "(and +=, -=, *=); do array operations outside the map")
@@ -103,16 +103,21 @@ class MapBody:
         self.lw.program.add_scalar(name, dtype, transient=True)
         return name
 
-    def tasklet(self, value: Value, out_dtype: Any) -> tuple[Node, str]:
-        """A tasklet computing ``value`` (0-d), with its inputs connected; returns (tasklet, out connector)."""
+    def tasklet(self, value: Value, out_dtype: Any, store_at: tuple[tl.Node, ...] = ()) -> tuple[Node, str]:
+        """A tasklet computing ``value`` (0-d), with its inputs connected; returns (tasklet, out
+        connector). With ``store_at`` (index nodes over ``value``'s connectors) the connector is
+        an array connector the tasklet stores into at those indices (``_out[k] = v``)."""
         lz = ew.as_lazy(value)
         if len(lz.shape) != 0:
             raise LoweringError(f"inside flowc.map, values must be scalars, not {describe(value)}", _HINT)
         node = T.cast_to(lz.node, lz.dtype, out_dtype)
+        used = {n for x in (node, *store_at) for n in tl.names(x)}
         inputs: dict[str, tuple[Memlet, Optional[str]]] = {}     # connector -> (memlet, map-local scalar)
         rename: dict[str, tl.Node] = {}
         seen: dict[tuple, str] = {}
         for conn, lf in lz.leaves.items():
+            if conn not in used:
+                continue
             index = tuple(sympy.expand(sympy.sympify(e)) for e in lf.index)
             key = (lf.data, index, lf.block)
             fwd = self.written.get((lf.data, index)) if not lf.block else None
@@ -147,7 +152,7 @@ class MapBody:
                 inputs[c] = (Memlet(lf.data, sub), None)
         from .emit import _rename
 
-        code = tl.Code((tl.Assign("_out", _rename(node, rename)),))
+        code = tl.Code((tl.Assign("_out", _rename(node, rename), tuple(_rename(i, rename) for i in store_at)),))
         self.count += 1
         t = self.state.add_tasklet(f"map_stmt_{self.count}", list(inputs), ["_out"], code)
         for c, (m, local) in inputs.items():
@@ -187,6 +192,16 @@ class MapBody:
         self.state.add_memlet_path(t, *reversed(self.exits), self.write_node(target.data),
                                    memlet=Memlet(target.data, sub, wcr=wcr), src_conn=conn)
         self.written_arrays.add(target.data)
+
+    def store_element(self, value: Lazy, indices: tuple[tl.Node, ...], target: str, wcr: Optional[str]) -> None:
+        """``target[indices] (op)= value`` at run-time indices: a tasklet storing through an array
+        connector whose memlet is the whole container, with ``wcr`` (an atomic update, since any
+        iteration may hit the element)."""
+        t, conn = self.tasklet(value, value.dtype, indices)
+        self.state.add_memlet_path(t, *reversed(self.exits), self.write_node(target),
+                                   memlet=Memlet(target, Subset.full(self.lw.desc(target).shape), wcr=wcr),
+                                   src_conn=conn)
+        self.written_arrays.add(target)
 
     def push(self, entry: MapEntry, exit_: MapExit, params: list[str]) -> None:
         """Open a nested map scope inside the current one."""
@@ -432,6 +447,10 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
     if not isinstance(base, Ref):
         raise LoweringError(f"cannot assign into {describe(base)}", _HINT)
     items = evaluate_index(lw, target.slice)
+    if len(items) == base.ndim and all(it.kind in ("int", "dynamic") for it in items) and \
+            any(it.kind == "dynamic" for it in items):
+        _map_scatter(lw, mb, base, items, value, aug, target)
+        return
     if any(it.kind not in ("int",) for it in items) or len(items) != base.ndim:
         raise LoweringError("inside flowc.map, assignments write one element (one integer index per dimension)",
                             _HINT)
@@ -469,6 +488,30 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
             raise LoweringError(f"'{aug}' into an element that several map iterations share is not supported",
                                 "+=, -= or *= (they become reductions)")
     mb.assign_element(elem, value, wcr, ast.unparse(target) in reread)
+
+
+def _map_scatter(lw: Lowering, mb: MapBody, base: Ref, items: list, value: Value, aug: Optional[str],
+                 target: ast.expr) -> None:
+    """``hist[x[i]] += v`` in a map body: an element chosen by data, which any iteration may
+    hit, so only accumulations are allowed (``+=``, ``-=``, ``*=``): an atomic update of the
+    element (a float sum then rounds in the order the threads arrive)."""
+    if aug not in ("add", "subtract", "multiply"):
+        raise LoweringError(f"{ast.unparse(target)} is written at an index computed from data: map iterations "
+                            "may write the same element in any order",
+                            "accumulate with +=, -= or *= (an atomic update), or use a sequential "
+                            "for loop over range()")
+    wcr = _WCR[aug] if aug != "subtract" else "sum"
+    if aug == "subtract":
+        value = ew.ufunc("negative", [value])
+    if mb.guard is not None:
+        value = _guarded(mb, value, Const(1 if aug == "multiply" else 0, ew.as_lazy(value).dtype, False))
+    current = gather(lw, base, items)                     # only its index nodes are used
+    lz = ew.as_lazy(value)
+    if lz.dtype.kind == "c" and base.dtype.kind != "c":
+        raise LoweringError(f"accumulating a complex value into the {base.dtype.name} array {base.data!r} "
+                            "would drop its imaginary part", "a complex array, or a real right-hand side")
+    both = ew.make((), base.dtype, T.cast_to(lz.node, lz.dtype, base.dtype), [lz, current])
+    mb.store_element(both, current.node.indices, base.data, wcr)
 
 
 __all__ = ["map_ranges", "lower_map"]

@@ -570,17 +570,17 @@ class _Validator:
                 self.fail_node(st, t, f"code assigns input connector {i!r}")
 
     def check_store(self, st: State, t: Tasklet, stmt: tl.Assign, outputs: set[str]) -> None:
-        """``out[indices] = value``: ``out`` an output connector with one plain edge (no
-        write-conflict resolution), only stored into, with one index per dimension."""
+        """``out[indices] = value``: ``out`` an output connector with one edge (with
+        write-conflict resolution, ``out[k] += v`` from parallel iterations), only stored into,
+        with one index per dimension."""
         if stmt.target not in outputs:
             self.fail_node(st, t, f"code stores into {stmt.target!r}[...], which is not an output connector")
         if not stmt.indices:
             self.fail_node(st, t, f"code assigns array output connector {stmt.target!r} without an index; it "
                                   "is stored into elsewhere")
         edges = [e for e in st.out_edges(t) if e.src_conn == stmt.target and not e.memlet.is_empty]
-        if len(edges) != 1 or edges[0].memlet.wcr is not None:
-            self.fail_node(st, t, f"array output connector {stmt.target!r} needs exactly one out-edge, without "
-                                  "write-conflict resolution")
+        if len(edges) != 1:
+            self.fail_node(st, t, f"array output connector {stmt.target!r} needs exactly one out-edge")
         desc = self.data.get(edges[0].memlet.data)
         if desc is not None and len(stmt.indices) != desc.ndim:
             self.fail_node(st, t, f"code stores into {stmt.target!r} with {len(stmt.indices)} indices but "

@@ -42,6 +42,22 @@ def truncating_store(x: flowc.int64[N], v: flowc.float64[N], out: flowc.int64[K]
         out[x[i]] = v[i] * 2.5
 
 
+@flowc.program
+def histogram_map(x: flowc.int64[N], w: flowc.float64[N], counts: flowc.float64[K], n: flowc.int64[K]):
+    for i in flowc.map[0:N]:
+        if w[i] > -0.5:
+            counts[x[i]] += w[i]
+            n[x[i]] += 1
+
+
+@flowc.program
+def signed_updates_map(x: flowc.int32[N], w: flowc.float32[N], acc: flowc.float64[K], scale: flowc.float64[K]):
+    for i in flowc.map[0:N]:
+        k = x[i] % K
+        acc[k] -= w[i]
+        scale[K - 1 - k] *= 1.0 + 0.001 * w[i]
+
+
 CASES = {
     "histogram": (histogram, lambda rng, n, k: (rng.integers(-k, k, n), rand(rng, k))),
     "accumulate_by_key": (accumulate_by_key, lambda rng, n, k: (rng.integers(0, k, n).astype(np.int32),
@@ -50,14 +66,42 @@ CASES = {
                                                                rand(rng, k, np.int64))),
     "truncating_store": (truncating_store, lambda rng, n, k: (rng.integers(0, k, n), rand(rng, n, low=-4, high=4),
                                                                rand(rng, k, np.int64))),
+    "histogram_map": (histogram_map, lambda rng, n, k: (rng.integers(-k, k, n), rand(rng, n), rand(rng, k),
+                                                         rand(rng, k, np.int64))),
+    "signed_updates_map": (signed_updates_map, lambda rng, n, k: (rng.integers(-50, 50, n).astype(np.int32),
+                                                                   rand(rng, n, np.float32), rand(rng, k),
+                                                                   rand(rng, k))),
 }
+
+
+def _histogram_loop(x, w, counts, n):
+    for i in range(len(x)):
+        if w[i] > -0.5:
+            counts[x[i]] += w[i]
+            n[x[i]] += 1
+
+
+def _signed_updates_loop(x, w, acc, scale):
+    k_all = len(acc)
+    for i in range(len(x)):
+        k = x[i] % k_all
+        acc[k] -= w[i]
+        scale[k_all - 1 - k] *= 1.0 + 0.001 * w[i]
+
+
+#: the flowc.map bodies as sequential loops (what the undecorated function runs, element by element)
+MAP_REFERENCES = {"histogram_map": _histogram_loop, "signed_updates_map": _signed_updates_loop}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_scatter_matches_numpy(rng, name):
     prog, make = CASES[name]
-    for n, k in ((1, 1), (5, 3), (200, 17)):
-        run_both(prog, *make(rng, n, k), ref=with_symbols(prog.func, N=n, K=k))
+    # the largest size runs the maps on the thread pool (atomic updates from several threads)
+    for n, k in ((1, 1), (5, 3), (200, 17), (60000, 7)):
+        if n > 1000 and name not in MAP_REFERENCES:
+            continue
+        ref = MAP_REFERENCES.get(name) or with_symbols(prog.func, N=n, K=k)
+        run_both(prog, *make(rng, n, k), ref=ref)
 
 
 def test_the_store_is_explicit_in_the_ir():
@@ -84,10 +128,17 @@ def test_scatter_through_an_index_array_and_whole_rows_are_refused():
     def whole_row(x: flowc.int64[N], v: flowc.float64[K], out: flowc.float64[K, K]):
         for i in range(N):
             out[x[i]] = v
+    @flowc.program
+    def racing_store(x: flowc.int64[N], v: flowc.float64[N], out: flowc.float64[K]):
+        for i in flowc.map[0:N]:
+            out[x[i]] = v[i]
     with pytest.raises(FrontendError, match="integer-array index"):
         through_array.to_ir()
     with pytest.raises(FrontendError, match="one element"):
         whole_row.to_ir()
+    with pytest.raises(FrontendError, match=r"\+=, -= or \*=") as info:
+        racing_store.to_ir()
+    assert "out[x[i]] = v[i]" in str(info.value)
 
 
 @pytest.mark.parametrize("code,why", [
