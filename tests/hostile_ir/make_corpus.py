@@ -107,6 +107,12 @@ ATTACKS: dict[str, tuple[str, Callable[[dict], None], str]] = {
                                        r"nodes\[\d+\]\.name"),
     "cxx_in_tasklet_code.json": ("axpy", lambda d: _tasklet(d).__setitem__(
         "code", 'o = a; std::system("touch @MARKER@")'), r"\.code"),
+    "cxx_in_store_index.json": ("axpy", lambda d: _tasklet(d).__setitem__(
+        "code", 'o[a]; std::system("touch @MARKER@"); o[0] = a'), r"\.code"),
+    "store_into_input_connector.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "a[0] = b; o = b"),
+                                        r"stores into 'a'\[\.\.\.\], which is not an output connector"),
+    "store_rank_mismatch.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "o[0, 0] = a + b"),
+                                 r"stores into 'o' with 2 indices but 'out' has rank 1"),
     "unknown_function_in_tasklet.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "o = system(a)"),
                                          r"unknown tasklet function 'system'"),
     "huge_literal_in_tasklet.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "o = a + " + "9" * 5000),
