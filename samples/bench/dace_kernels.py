@@ -304,8 +304,11 @@ def main() -> None:
         _, nbytes = _inputs(name, size, 0)
         floor = nbytes / bandwidth
         contenders = ["numpy", "flowc", "flowc-auto"] + (list(ENV) if name in STENCILS else [])
+        # 0.2 s between calls: NumPy's OpenBLAS threads keep spinning for tens of milliseconds after a
+        # call, and with 0.02 s the next contender (flowc) ran against them on both cores (GEMV and DOT
+        # looked 3-10x slower than they are: 6.3 ms for a 1M-element dot that takes 0.5 ms alone)
         t = interleaved_isolated({c: functools.partial(build, name, size, c, 7) for c in contenders},
-                                 repeats=args.repeats, gap_s=0.02)
+                                 repeats=args.repeats, gap_s=0.2)
         row: dict[str, Any] = {"kernel": name, "size": size, "passed": passed, "max_rel_error": err,
                                "floor_s": floor, "timings": {}}
         for c in contenders:
