@@ -495,8 +495,11 @@ class CppGenerator:
                 return PARALLEL_MIN_ELEMENTS
             if isinstance(n, MapEntry) and any(e.memlet.wcr is not None for e in state.out_edges(state.exit_of(n))):
                 return PARALLEL_MIN_ELEMENTS
-            if isinstance(n, Tasklet) and any(_costly(st.value) for st in n.code.stmts):
+            if isinstance(n, Tasklet) and any(_costly(part) for st in n.code.stmts for part in st.nodes()):
                 return PARALLEL_MIN_ELEMENTS
+            if isinstance(n, Tasklet) and any(e.data is not None and self.program.data[e.data].dtype.kind == "c"
+                                              for e in state.in_edges(n) + state.out_edges(n)):
+                return PARALLEL_MIN_ELEMENTS           # complex arithmetic: several flops an element
         return PARALLEL_MIN_ELEMENTS_MEMORY_BOUND
 
     def _parallel_reductions(self, state: State, entry: MapEntry, scopes: dict) -> str:

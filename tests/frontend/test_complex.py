@@ -93,3 +93,25 @@ def test_complex_iterations_and_butterflies(rng):
         run_both(mandelbrot, c, 30)
     for n in (2, 8, 9):
         run_both(butterfly, crand(rng, n))
+
+
+@flowc.program
+def complex_product(a: flowc.complex128[N], b: flowc.complex64[N]):
+    return a * b, b * b
+
+
+def test_products_with_inf_and_nan_are_numpys():
+    """NumPy multiplies complex numbers by the plain formula (ac - bd, ad + bc); C++'s default
+    retries a NaN product (C99 Annex G) and gives inf where NumPy gives nan (a diverging
+    Mandelbrot iteration: (inf + nan j) * (1e308 + 1e308 j))."""
+    special = [complex(np.inf, 0), complex(np.inf, np.nan), complex(np.nan, np.inf), complex(1e308, 1e308),
+               complex(-np.inf, 1), complex(0.5, -2)]
+    with np.errstate(all="ignore"):             # 1e308 is inf in complex64
+        a = np.array([x for x in special for _ in special])
+        b = np.array([y for _ in special for y in special], dtype=np.complex64)
+        want = (a * b, b * b)
+    got = complex_product(a, b)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        same = (g == w) | (np.isnan(g) & np.isnan(w))
+        assert same.all(), list(zip(a[~same], b[~same], g[~same], w[~same]))
