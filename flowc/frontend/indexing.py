@@ -17,7 +17,7 @@ as an assignment target (``a[a > 0] = 0`` is ``a = where(a > 0, 0, a)``).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 import sympy
@@ -234,7 +234,12 @@ def getitem(lw: Lowering, value: Value, items: list[IndexItem]) -> Value:
                             "np.where(mask, x, other), or mask assignment x[mask] = value")
     if any(it.kind in ("dynamic", "array") for it in items):
         return gather(lw, value, items)
-    return basic(value, items, lw.require)
+    view = basic(value, items, lw.require)
+    if view.ndim == 0 and any(it.kind == "ellipsis" for it in items):
+        # x[..., 0] is a 0-d array (a view of the element), not a scalar as x[0] is: in-place
+        # writes to x show through it
+        view = replace(view, array0d=True)
+    return view
 
 
 def gather(lw: Lowering, ref: Ref, items: list[IndexItem]) -> Lazy:

@@ -168,8 +168,9 @@ def bind_name(lw: Lowering, name: str, value: Value) -> None:
         return
     if isinstance(value, Lazy):
         value = materialize(lw, value, name)
-    elif isinstance(value, Ref) and value.ndim == 0:
-        # reading one element copies it (NumPy scalars are values, not views)
+    elif isinstance(value, Ref) and value.ndim == 0 and not value.array0d:
+        # reading one element copies it (NumPy scalars are values, not views; a 0-d array,
+        # ``x[..., 0]``, is a view)
         whole = value.is_whole(lw.desc(value.data))
         if not whole or (not lw.is_argument(value.data) and shared(lw, value.data)):
             value = materialize(lw, value, name)

@@ -664,3 +664,26 @@ def test_builtin_abs_of_a_python_bool_is_an_int():
     _check(builtin_abs_of_bools, a)
     out = flowc.program(builtin_abs_of_bools)(a)
     assert [np.asarray(o).dtype for o in out] == [np.int64, np.float32, np.int64]
+
+
+def ellipsis_element_is_a_view(b: flowc.float32[N]):
+    view = b[..., 0]            # a 0-d array: a view of the element
+    value = b[0]                # a NumPy scalar: a copy
+    b **= 2
+    b //= view - b
+    return view * 1.0, value * 1.0
+
+
+def test_an_element_read_with_an_ellipsis_is_a_view():
+    """``x[..., 0]`` is a 0-d array that sees later in-place writes to ``x``; ``x[0]`` is a scalar
+    copy (flowc copied both; found by the fuzzer on the final commit)."""
+    rng = np.random.default_rng()
+    for n in (1, 4):
+        b = rng.standard_normal(n).astype(np.float32) + 2.0
+        with np.errstate(all="ignore"):
+            want_b = b.copy()
+            want = ellipsis_element_is_a_view(want_b)
+        got_b = b.copy()
+        got = flowc.program(ellipsis_element_is_a_view)(got_b)
+        for g, w in zip((*got, got_b), (*want, want_b)):
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
