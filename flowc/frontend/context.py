@@ -255,7 +255,7 @@ class Lowering:
                                     "loop variable in a way flowc cannot bound",
                                     "sizes that are linear in the loop variables of range() loops, or compute "
                                     "into an array allocated before the loop")
-            out.append(sympy.Max(hi, 0) if not sympy.sympify(hi).is_number else max(sympy.sympify(hi), 0))
+            out.append(sympy.Max(hi, 0))
         return tuple(out)
 
     def desc(self, name: str) -> Any:

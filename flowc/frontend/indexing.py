@@ -386,14 +386,20 @@ def scatter_element(lw: Lowering, target: Ref, items: list[IndexItem], value: Va
     from .emit import store_element
 
     current = gather(lw, target, items)          # the element as read: the same index nodes
-    assert isinstance(current.node, tl.Subscript)
-    new = _real_into(ew.ufunc(aug, [current, value]) if aug else value, target.dtype)
+    new = ew.ufunc(aug, [current, value]) if aug else value
     if not aug:
         ew.check_stored_int(new, target.dtype, "assignment")
-    lz = ew.as_lazy(new)
-    node = T.cast_to(lz.node, lz.dtype, target.dtype)
-    both = ew.make((), target.dtype, node, [lz, current])
-    store_element(lw, both, current.node.indices, target.data)
+    both, indices = element_store(current, new, target.dtype)
+    store_element(lw, both, indices, target.data)
+
+
+def element_store(element: Lazy, value: Value, dtype: Any) -> tuple[Lazy, tuple[tl.Node, ...]]:
+    """What a store into one element read by ``element`` (a gather's ``x[k]``) needs: ``value``
+    cast to the array's ``dtype`` as one lazy expression that also carries the index
+    connectors, and the index nodes. Complex into a real array is refused (``_real_into``)."""
+    assert isinstance(element.node, tl.Subscript)
+    lz = ew.as_lazy(_real_into(value, dtype))
+    return ew.make((), dtype, T.cast_to(lz.node, lz.dtype, dtype), [lz, element]), element.node.indices
 
 
 def _is_element(target: Ref, items: list[IndexItem]) -> bool:

@@ -40,7 +40,7 @@ from . import types as T
 from .context import Lowering
 from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
-from .indexing import basic, evaluate_index, gather
+from .indexing import basic, element_store, evaluate_index, gather
 from .map_bounds import inside
 from .values import Const, Lazy, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
@@ -378,6 +378,8 @@ def _map_stmt(lw: Lowering, mb: MapBody, s: ast.stmt, reread: set[str]) -> None:
 
 
 _WCR = {"add": "sum", "multiply": "prod"}
+#: the in-place operators into an element several map iterations share: reductions
+_ACCUMULATIONS = ("add", "subtract", "multiply")
 _BOOL = ew.BOOL
 
 
@@ -466,7 +468,7 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
                                 "narrow the map's range so the index stays inside the array, and test the "
                                 "condition inside")
         owned = _injective(index, mb.params)
-        if not owned and (aug is None or aug not in ("add", "multiply", "subtract")):
+        if not owned and aug not in _ACCUMULATIONS:
             raise LoweringError(f"{ast.unparse(target)} is written under an if by several map iterations",
                                 "write an element that one iteration owns (indexed by every map parameter), "
                                 "or accumulate into it with +=, -= or *=")
@@ -475,15 +477,11 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
             value = _guarded(mb, new, elem)
             mb.assign_element(elem, value, None, True)
             return
-        identity = Const(1 if aug == "multiply" else 0, ew.as_lazy(value).dtype, False)
-        value = _guarded(mb, value, identity)
     if aug is not None:
         if _injective(index, mb.params):
             value = ew.ufunc(aug, [elem, value])
-        elif aug == "add" or aug == "multiply":
-            wcr = _WCR[aug]
-        elif aug == "subtract":
-            wcr, value = "sum", ew.ufunc("negative", [value])
+        elif aug in _ACCUMULATIONS:
+            wcr, value = _shared_accumulation(mb, aug, value)
         else:
             raise LoweringError(f"'{aug}' into an element that several map iterations share is not supported",
                                 "+=, -= or *= (they become reductions)")
@@ -495,23 +493,25 @@ def _map_scatter(lw: Lowering, mb: MapBody, base: Ref, items: list, value: Value
     """``hist[x[i]] += v`` in a map body: an element chosen by data, which any iteration may
     hit, so only accumulations are allowed (``+=``, ``-=``, ``*=``): an atomic update of the
     element (a float sum then rounds in the order the threads arrive)."""
-    if aug not in ("add", "subtract", "multiply"):
+    if aug not in _ACCUMULATIONS:
         raise LoweringError(f"{ast.unparse(target)} is written at an index computed from data: map iterations "
                             "may write the same element in any order",
                             "accumulate with +=, -= or *= (an atomic update), or use a sequential "
                             "for loop over range()")
-    wcr = _WCR[aug] if aug != "subtract" else "sum"
-    if aug == "subtract":
-        value = ew.ufunc("negative", [value])
+    wcr, value = _shared_accumulation(mb, aug, value)
+    both, indices = element_store(gather(lw, base, items), value, base.dtype)
+    mb.store_element(both, indices, base.data, wcr)
+
+
+def _shared_accumulation(mb: MapBody, aug: str, value: Value) -> tuple[str, Value]:
+    """``elem op= value`` into an element several map iterations may hit: the write-conflict
+    resolution and the value each iteration contributes (``-=`` adds the negation; under an
+    ``if``, the operator's identity where the condition is false)."""
     if mb.guard is not None:
         value = _guarded(mb, value, Const(1 if aug == "multiply" else 0, ew.as_lazy(value).dtype, False))
-    current = gather(lw, base, items)                     # only its index nodes are used
-    lz = ew.as_lazy(value)
-    if lz.dtype.kind == "c" and base.dtype.kind != "c":
-        raise LoweringError(f"accumulating a complex value into the {base.dtype.name} array {base.data!r} "
-                            "would drop its imaginary part", "a complex array, or a real right-hand side")
-    both = ew.make((), base.dtype, T.cast_to(lz.node, lz.dtype, base.dtype), [lz, current])
-    mb.store_element(both, current.node.indices, base.data, wcr)
+    if aug == "subtract":
+        return "sum", ew.ufunc("negative", [value])
+    return _WCR[aug], value
 
 
 __all__ = ["map_ranges", "lower_map"]

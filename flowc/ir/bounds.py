@@ -293,9 +293,9 @@ def upper_bound(expr: Expr, ranges: dict[str, Range]) -> Optional[Expr]:
     interval arithmetic cannot bound it. (The frontend sizes a buffer for an intermediate whose
     shape depends on a loop variable with it: ``a[:i] * 2`` for ``i in range(1, N)`` fits ``N - 1``.)"""
     intervals = _Intervals({canonical_symbol(k): r for k, r in ranges.items()})
+    e = sympy.sympify(expr)
     try:
-        hi = intervals.of(sympy.sympify(expr).xreplace(
-            {s: canonical_symbol(s.name) for s in sympy.sympify(expr).free_symbols}))[1]
+        hi = intervals.of(e.xreplace({s: canonical_symbol(s.name) for s in e.free_symbols}))[1]
     except _Unbounded:
         return None
     if {s.name for s in hi.free_symbols} & set(ranges):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator, Union
+from typing import Iterator, Union
 
 from flowc.ir import dtypes
 from flowc.ir.errors import IRError
@@ -106,13 +106,10 @@ class Assign:
     value: Node
     indices: tuple[Node, ...] = ()
 
-    def map_nodes(self, fn: "Callable[[Node], Node]") -> "Assign":
-        """The same assignment with ``fn`` applied to its value and its indices."""
-        return Assign(self.target, fn(self.value), tuple(fn(i) for i in self.indices))
-
     def substitute(self, mapping: dict[str, "Node"]) -> "Assign":
         """``substitute`` in the value and the indices (the target keeps its name)."""
-        return self.map_nodes(lambda x: substitute(x, mapping))
+        return Assign(self.target, substitute(self.value, mapping),
+                      tuple(substitute(i, mapping) for i in self.indices))
 
     def nodes(self) -> tuple[Node, ...]:
         """The expressions the statement evaluates: its indices, then its value."""
@@ -338,19 +335,22 @@ class _Parser:
             if kind != "name" or target in _NAMED_CONSTS:
                 self.i -= 1
                 raise self.error("expected an assignment target")
-            indices: list[Node] = []
-            if self.peek()[1] == "[":
-                self.take()
-                indices.append(self.parse_expression())
-                while self.peek()[1] == ",":
-                    self.take()
-                    indices.append(self.parse_expression())
-                self.expect("]")
+            indices = self.parse_indices() if self.peek()[1] == "[" else ()
             self.expect("=")
-            stmts.append(Assign(target, self.parse_expression(), tuple(indices)))
+            stmts.append(Assign(target, self.parse_expression(), indices))
             if self.peek()[0] not in ("newline", "end"):
                 raise self.error("expected ';' or a new line after a statement")
         return Code(tuple(stmts))
+
+    def parse_indices(self) -> tuple[Node, ...]:
+        """``[i, j, ...]``: one or more index expressions (a subscript read or a store)."""
+        self.expect("[")
+        indices = [self.parse_expression()]
+        while self.peek()[1] == ",":
+            self.take()
+            indices.append(self.parse_expression())
+        self.expect("]")
+        return tuple(indices)
 
     def parse_expression(self, level: int = 0) -> Node:
         if level == _NOT_LEVEL and self.peek()[1] == "not":
@@ -424,13 +424,7 @@ class _Parser:
                                   f"{', '.join(sorted(FUNCTIONS))} and casts to dtypes")
                 return Call(func, tuple(args))
             if self.peek()[1] == "[":
-                self.take()
-                indices = [self.parse_expression()]
-                while self.peek()[1] == ",":
-                    self.take()
-                    indices.append(self.parse_expression())
-                self.expect("]")
-                return Subscript(value, tuple(indices))
+                return Subscript(value, self.parse_indices())
             return Name(value)
         if value == "(":
             self.take()
