@@ -92,6 +92,37 @@ def scatter(x: flowc.int64[N], w: f64[N], k: f64[K]):
     return counts, atomic
 
 
+def map_loops(a: f64[N, M], c: f64[N, M]):
+    rowsum = np.zeros((N,))
+    steps = np.zeros((N, M), dtype=np.int64)
+    for i in flowc.map[0:N]:                 # a sequential loop in a map body: one loop tasklet
+        s = 0.0
+        for k in range(M):
+            s += a[i, k] * a[i, M - 1 - k]
+        rowsum[i] = s
+    for i, j in flowc.map[0:N, 0:M]:         # an escape-time iteration with break
+        z = 0.0
+        n = 0
+        for _t in range(30):
+            z = z * z + c[i, j]
+            if np.abs(z) > 2.0:
+                break
+            n += 1
+        steps[i, j] = n
+    return rowsum, steps
+
+
+def _map_loops_ref(a, c):
+    steps = np.zeros(c.shape, dtype=np.int64)
+    z = np.zeros_like(c)
+    alive = np.ones(c.shape, dtype=bool)
+    for _ in range(30):
+        z = np.where(alive, z * z + c, z)
+        alive &= np.abs(z) <= 2.0
+        steps += alive
+    return np.sum(a * a[:, ::-1], axis=1), steps
+
+
 def _scatter_ref(x, w, k):
     counts = np.zeros_like(k)
     np.add.at(counts, x, w)
@@ -206,6 +237,9 @@ CASES = [
          lambda x, idx: x[idx] * 2),
     Case("scatter", scatter, lambda r, n: ((r.integers(-n - 2, n + 2, 3 * n), _r(r, 3 * n, dtype=np.float64),
                                             _r(r, n + 2, dtype=np.float64)), {}), _scatter_ref, rtol=1e-12),
+    Case("map_loops", map_loops, lambda r, n: ((_r(r, n, n + 3, dtype=np.float64),
+                                                _r(r, n, n + 3, dtype=np.float64) * 2.5 - 2.25), {}),
+         _map_loops_ref, rtol=1e-12),
     Case("integers", integers, lambda r, n: (_ints(r, n), {}),
          lambda a, b: (a // b + a % b, np.abs(a) + 1, a * b), rtol=0),
     Case("flags", flags, lambda r, n: ((np.abs(_r(r, n, n + 1, dtype=np.float64)),), {}),

@@ -93,24 +93,29 @@ def to_sympy(node: tl.Node, local: set[str]) -> Optional[sympy.Expr]:
 
 def provably_inside(index: Optional[sympy.Expr], extent: sympy.Expr,
                     params: dict[sympy.Symbol, Range], sizes: set[sympy.Symbol]) -> bool:
-    """Whether ``0 <= index < extent`` for every value of the map parameters in ``params``
-    (an affine index; each parameter with a constant positive step and a non-empty range,
-    since a body runs only for values inside its range). After the parameters are replaced,
-    only size symbols (``sizes``, non-negative by the binder's check) may remain."""
+    """Whether ``0 <= index < extent`` for every value of the map parameters (and tasklet loop
+    variables) in ``params``, outermost first, whose ranges may use the enclosing ones (an
+    affine index; each parameter with a constant positive step and a non-empty range, since a
+    body runs only for values inside its range). The smallest and largest values are found by
+    replacing the innermost parameter first; afterwards only size symbols (``sizes``,
+    non-negative by the binder's check) may remain."""
     if index is None:
         return False
     lo = hi = sympy.expand(index)
-    for p, r in params.items():
+    for p, r in reversed(list(params.items())):
         if p not in lo.free_symbols and p not in hi.free_symbols:
             continue
         if not (r.step.is_number and r.step > 0):
             return False
-        coeff = sympy.expand(index).coeff(p)
-        if coeff.free_symbols & set(params) or not coeff.is_number or sympy.expand(index).has(p ** 2):
-            return False
         first, last = r.start, r.stop - 1
-        lo = lo.subs(p, first if coeff >= 0 else last)
-        hi = hi.subs(p, last if coeff >= 0 else first)
+        bounds = []
+        for e, smallest in ((lo, True), (hi, False)):
+            e = sympy.expand(e)
+            coeff = e.coeff(p)
+            if not coeff.is_number or e.has(p ** 2) or sympy.expand(e - coeff * p).has(p):
+                return False
+            bounds.append(sympy.expand(e.subs(p, first if (coeff >= 0) == smallest else last)))
+        lo, hi = bounds
     if not (lo.free_symbols | hi.free_symbols | extent.free_symbols) <= sizes:
         return False
     return _nonnegative(lo) and _nonnegative(extent - 1 - hi)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 import jinja2
 import sympy
 
-from flowc.codegen.bounds import Site, SubscriptChecker
+from flowc.codegen.bounds import Site, SubscriptChecker, to_sympy
 from flowc.codegen.cxx_expr import cname, cxx_comment, cxx_string, sym_cxx, tasklet_cxx
 from flowc.codegen.libraries import EMITTERS, EmitContext
 from flowc.ir import expr as tl
@@ -495,8 +495,8 @@ class CppGenerator:
                 return PARALLEL_MIN_ELEMENTS
             if isinstance(n, MapEntry) and any(e.memlet.wcr is not None for e in state.out_edges(state.exit_of(n))):
                 return PARALLEL_MIN_ELEMENTS
-            if isinstance(n, Tasklet) and any(_costly(part) for st in n.code.stmts for part in st.nodes()):
-                return PARALLEL_MIN_ELEMENTS
+            if isinstance(n, Tasklet) and (not n.code.is_straight_line() or any(map(_costly, n.code.expressions()))):
+                return PARALLEL_MIN_ELEMENTS              # a loop in the element code, or a libm call
             if isinstance(n, Tasklet) and any(e.data is not None and self.program.data[e.data].dtype.kind == "c"
                                               for e in state.in_edges(n) + state.out_edges(n)):
                 return PARALLEL_MIN_ELEMENTS           # complex arithmetic: several flops an element
@@ -564,13 +564,10 @@ class CppGenerator:
     def emit_tasklet(self, state: State, node: Tasklet, parallel_params: list[str],
                      scopes: Optional[dict] = None) -> None:
         code = node.code
-        arrays = set()
-        for s in code.stmts:
-            for part in s.nodes():
-                arrays |= set(tl.subscripted(part))
+        arrays = {a for part in code.expressions() for a in tl.subscripted(part)}
         stored = code.stored()                       # array output connectors: out[k] = v
         store_wcr: dict[str, Optional[str]] = {}     # ... and how a store combines (out[k] += v)
-        local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned())}
+        local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned(), *code.loop_vars())}
         array_base: dict[str, tuple[str, list[Expr], list[Range]]] = {}
         self.emit("{")
         self.depth += 1
@@ -627,24 +624,79 @@ class CppGenerator:
             if value is not None:
                 return self.subscripts.store(base, dims, flat, self._store_write(store_wcr.get(n), value, desc,
                                                                                  parallel_params),
-                                             site, printer, set(local), params, self.index_record)
-            return self.subscripts.element(base, dims, flat, self.ctype_of(desc.dtype), site, printer, set(local),
-                                           params, self.index_record)
+                                             site, printer, set(local) - set(params_of_loops), params,
+                                             self.index_record)
+            return self.subscripts.element(base, dims, flat, self.ctype_of(desc.dtype), site, printer,
+                                           set(local) - set(params_of_loops), params, self.index_record)
 
-        for s in code.stmts:
-            rhs = tasklet_cxx(s.value, name_of, subscript_of, self.CTYPES)
-            if s.indices:                            # stored element: converted as an assignment converts
-                idx = [tasklet_cxx(i, name_of, subscript_of, self.CTYPES) for i in s.indices]
-                self.emit(subscript_of(s.target, idx, s.indices, rhs))
-            elif s.target in declared:
-                self.emit(f"{local[s.target]} = {rhs};")
-            else:
-                self.emit(f"auto {local[s.target]} = {rhs};")
-                declared.add(s.target)
+        #: loop variables whose bounds are symbolic: bounds checks treat them as map parameters
+        params_of_loops: set[str] = set()
+
+        def cxx(n: tl.Node) -> str:
+            return tasklet_cxx(n, name_of, subscript_of, self.CTYPES)
+
+        def statements(stmts: tuple[tl.Stmt, ...], declared: set[str]) -> None:
+            declared = set(declared)                 # C's block scoping, as the tasklet language's
+            for s in stmts:
+                if isinstance(s, tl.Loop):
+                    self._emit_tasklet_loop(s, local, cxx, params, params_of_loops,
+                                            lambda body: statements(body, declared))
+                elif isinstance(s, tl.If):
+                    self.emit(f"if ({cxx(s.test)}) {{")
+                    self.depth += 1
+                    statements(s.body, declared)
+                    self.depth -= 1
+                    if s.orelse:
+                        self.emit("} else {")
+                        self.depth += 1
+                        statements(s.orelse, declared)
+                        self.depth -= 1
+                    self.emit("}")
+                elif isinstance(s, (tl.Break, tl.Continue)):
+                    self.emit("break;" if isinstance(s, tl.Break) else "continue;")
+                elif s.indices:                      # stored element: converted as an assignment converts
+                    idx = [cxx(i) for i in s.indices]
+                    self.emit(subscript_of(s.target, idx, s.indices, cxx(s.value)))
+                elif s.target in declared:
+                    self.emit(f"{local[s.target]} = {cxx(s.value)};")
+                else:
+                    self.emit(f"auto {local[s.target]} = {cxx(s.value)};")
+                    declared.add(s.target)
+
+        statements(code.stmts, declared)
         for e in out_edges:
             if e.memlet.is_empty or e.src_conn is None or e.src_conn in stored:
                 continue
             self.emit_write(e, local[e.src_conn], parallel_params)
+        self.depth -= 1
+        self.emit("}")
+
+    def _emit_tasklet_loop(self, loop: tl.Loop, local: dict[str, str], cxx: Callable[[tl.Node], str],
+                           params: dict[sympy.Symbol, Range], symbolic: set[str],
+                           body: Callable[[tuple[tl.Stmt, ...]], None]) -> None:
+        """A tasklet's ``for v in range(start, stop, step)``: bounds evaluated once; where they are
+        symbolic (sizes, map parameters, enclosing loops' variables), subscripts in the body are
+        proved in bounds with the variable's range as a map parameter's would be."""
+        v = local[loop.var]
+        lo, hi = f"{v}_start", f"{v}_stop"
+        self.emit("{")
+        self.depth += 1
+        self.emit(f"const int64_t {lo} = {cxx(loop.start)};")
+        self.emit(f"const int64_t {hi} = {cxx(loop.stop)};")
+        bounds = [to_sympy(b, set(local) - symbolic) for b in (loop.start, loop.stop)]
+        sym = canonical_symbol(loop.var)
+        if loop.step > 0 and None not in bounds:
+            params[sym] = Range(bounds[0], bounds[1], sympy.Integer(loop.step))
+            symbolic.add(loop.var)
+        cmp = "<" if loop.step > 0 else ">"
+        inc = "++" + v if loop.step == 1 else f"{v} += {loop.step}"
+        self.emit(f"for (int64_t {v} = {lo}; {v} {cmp} {hi}; {inc}) {{")
+        self.depth += 1
+        body(loop.body)
+        self.depth -= 1
+        self.emit("}")
+        params.pop(sym, None)
+        symbolic.discard(loop.var)
         self.depth -= 1
         self.emit("}")
 

@@ -13,8 +13,10 @@ loop, so the lowering sees only structured control flow::
 becomes ``not _flowc_brkK and (condition)``, so it stops at the break; a ``for`` loop over a
 ``range`` keeps its trip count (its remaining iterations do nothing). ``for``/``while ... else``
 runs the ``else`` arm when no break happened (``if not _flowc_brkK:`` after the loop). Exits
-inside a nested loop belong to that loop. A ``break`` or ``continue`` in a ``flowc.map`` body is
-left alone (the lowering refuses it: map iterations are independent and unordered).
+inside a nested loop belong to that loop. A ``flowc.map`` body is left alone: a ``break`` or
+``continue`` directly in it is refused by the lowering (map iterations are independent and
+unordered), and a loop inside it becomes tasklet code, whose ``break`` is a real one
+(``frontend.map_loops``).
 """
 
 from __future__ import annotations
@@ -97,9 +99,11 @@ class _Rewriter(ast.NodeTransformer):
         return node                                         # a nested def: refused by the lowering
 
     def _loop(self, node: ast.For | ast.While) -> ast.AST | list[ast.stmt]:
+        if _is_map_loop(node):
+            return node
         self.generic_visit(node)                            # inner loops first: their exits are theirs
         kinds = _exits(node.body)
-        if not kinds or _is_map_loop(node):
+        if not kinds:
             return node
         k = self.count
         self.count += 1

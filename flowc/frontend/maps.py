@@ -25,7 +25,7 @@ calls of other programs) is rejected with a hint: it belongs outside the map.
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sympy
 
@@ -42,7 +42,8 @@ from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
 from .indexing import basic, element_store, evaluate_index, gather
 from .map_bounds import inside
-from .values import Const, Lazy, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
+from .map_loops import is_range_loop, lower_map_loop
+from .values import Const, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 _HINT = ("inside flowc.map, write element code: name = expression, or array[indices] = expression "
          "(and +=, -=, *=); do array operations outside the map")
@@ -112,10 +113,26 @@ class MapBody:
             raise LoweringError(f"inside flowc.map, values must be scalars, not {describe(value)}", _HINT)
         node = T.cast_to(lz.node, lz.dtype, out_dtype)
         used = {n for x in (node, *store_at) for n in tl.names(x)}
+        # under an if: the element is read inside the tasklet, in the branch of the select (or
+        # the && / ||) that needs it, never where the guard is false
+        by_subscript = self.guard is not None or self.lazy_reads
+        inputs, rename = self.connect(lz.leaves, used, lambda _leaf: by_subscript)
+        from .emit import _rename
+
+        code = tl.Code((tl.Assign("_out", _rename(node, rename), tuple(_rename(i, rename) for i in store_at)),))
+        return self.add_tasklet("map_stmt", code, inputs, ["_out"]), "_out"
+
+    def connect(self, leaves: dict[str, Leaf], used: set[str], by_subscript: Callable[[Leaf], bool]
+                ) -> tuple[dict[str, tuple[Memlet, Optional[str]]], dict[str, tl.Node]]:
+        """The input connectors of a tasklet reading ``leaves`` (those in ``used``): per connector
+        its memlet and, for a map-local scalar, its name; and how each leaf's name is renamed
+        (to its connector, or, where ``by_subscript(leaf)``, to a subscript of an array connector
+        moving the whole container: an element read inside the code, not by a memlet). An
+        element this body wrote earlier is forwarded from the scalar that holds it."""
         inputs: dict[str, tuple[Memlet, Optional[str]]] = {}     # connector -> (memlet, map-local scalar)
         rename: dict[str, tl.Node] = {}
-        seen: dict[tuple, str] = {}
-        for conn, lf in lz.leaves.items():
+        seen: dict[tuple, str] = {}                   # (data, index, block) -> the first leaf's name
+        for conn, lf in leaves.items():
             if conn not in used:
                 continue
             index = tuple(sympy.expand(sympy.sympify(e)) for e in lf.index)
@@ -124,10 +141,10 @@ class MapBody:
             if fwd is not None:
                 key = (fwd, (), False)
             if key in seen:
-                rename[conn] = tl.Name(seen[key])
+                rename[conn] = rename[seen[key]]       # the same element: the same connector (or subscript)
                 continue
             c = f"_in{len(seen)}"
-            seen[key] = c
+            seen[key] = conn
             rename[conn] = tl.Name(c)
             if fwd is not None:
                 inputs[c] = (Memlet(fwd, Subset(())), fwd)
@@ -142,19 +159,19 @@ class MapBody:
                     sub = Subset(())
                 elif lf.block:
                     sub = Subset.full(desc.shape)
-                elif self.guard is not None or self.lazy_reads:
-                    # under an if: the element is read inside the tasklet, in the branch of the
-                    # select (or the && / ||) that needs it, never where the guard is false
+                elif by_subscript(lf):
                     sub = Subset.full(desc.shape)
                     rename[conn] = tl.Subscript(c, tuple(T.sym_to_tl(e) for e in index))
                 else:
                     sub = Subset(tuple(Range.index(e) for e in index))
                 inputs[c] = (Memlet(lf.data, sub), None)
-        from .emit import _rename
+        return inputs, rename
 
-        code = tl.Code((tl.Assign("_out", _rename(node, rename), tuple(_rename(i, rename) for i in store_at)),))
+    def add_tasklet(self, label: str, code: tl.Code, inputs: dict[str, tuple[Memlet, Optional[str]]],
+                    outputs: list[str]) -> Node:
+        """A tasklet in the innermost scope with its inputs (from ``connect``) connected."""
         self.count += 1
-        t = self.state.add_tasklet(f"map_stmt_{self.count}", list(inputs), ["_out"], code)
+        t = self.state.add_tasklet(f"{label}_{self.count}", list(inputs), outputs, code)
         for c, (m, local) in inputs.items():
             if local is not None:
                 # a scalar of an enclosing scope enters the nested scopes on its way to the tasklet
@@ -167,17 +184,21 @@ class MapBody:
                 self.state.add_memlet_path(self.read_node(m.data), *self.entries, t, memlet=m, dst_conn=c)
         if not inputs:
             self.state.add_edge(self.entries[-1], None, t, None, Memlet.empty())
-        return t, "_out"
+        return t
 
-    def assign_local(self, value: Value, prefix: str) -> Ref:
-        lz = ew.as_lazy(value)
-        name = self.local_scalar(lz.dtype, prefix)
-        t, conn = self.tasklet(lz, lz.dtype)
+    def local_output(self, t: Node, conn: str, dtype: Any, prefix: str) -> Ref:
+        """A new map-local scalar written by ``t``'s output ``conn``."""
+        name = self.local_scalar(dtype, prefix)
         node = self.state.add_access(name)
         self.state.add_edge(t, conn, node, None, Memlet(name, Subset(())))
         self.local[name] = node
         self.depth[name] = len(self.entries) - 1
         return Ref.whole(name, self.lw.desc(name))
+
+    def assign_local(self, value: Value, prefix: str) -> Ref:
+        lz = ew.as_lazy(value)
+        t, conn = self.tasklet(lz, lz.dtype)
+        return self.local_output(t, conn, lz.dtype, prefix)
 
     def assign_element(self, target: Ref, value: Value, wcr: Optional[str], forward: bool) -> None:
         index = tuple(sympy.expand(e) for e in target.index(()))
@@ -369,6 +390,12 @@ def _map_stmt(lw: Lowering, mb: MapBody, s: ast.stmt, reread: set[str]) -> None:
         if isinstance(marker, MapMarker) and marker.ranges is not None:
             _nested_map(lw, mb, s, marker)
             return
+    if isinstance(s, ast.For) and is_range_loop(lw, s):
+        lower_map_loop(lw, mb, s)
+        return
+    if isinstance(s, ast.While):
+        raise LoweringError("a while loop inside flowc.map is not supported",
+                            "a for loop over range() with a bound on the iterations, and break")
     if isinstance(s, (ast.Break, ast.Continue)):
         word = "break" if isinstance(s, ast.Break) else "continue"
         raise LoweringError(f"'{word}' is not supported inside flowc.map (its iterations are independent and "

@@ -46,6 +46,8 @@ class Epilogue:
         conns = [c for c, _ in self.reads]
         if len(set(conns)) != len(conns) or {ACC, OUT} & set(conns):
             raise IRError(f"epilogue inputs {conns} must be distinct and not named {ACC!r} or {OUT!r}")
+        if not self.code.is_straight_line():
+            raise IRError(f"an epilogue's code is assignments only, without loops or branches (got {self.code})")
         if not self.code.stmts or self.code.stmts[-1].target != OUT:
             raise IRError(f"an epilogue's code must end by assigning {OUT!r} (got {self.code})")
         if any(s.indices or next(tl.subscripted(s.value), None) for s in self.code.stmts):

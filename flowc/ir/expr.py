@@ -14,6 +14,19 @@ connector (data-dependent indexing). ``//`` and ``%`` follow Python
 types, except that no integer operation traps: ``x / 0`` is 0 and
 ``MIN / -1`` wraps, as NumPy's integer division does. Code is parsed into a small immutable tree; its printed form is
 canonical, so print → parse → print is the identity (that is the JSON form).
+
+Control flow, for element code that iterates (a sequential loop inside a map body,
+a Mandelbrot iteration, a CSR row's dot product)::
+
+    s = 0.0; for k in range(lo, hi, 1) { s = s + a[i, k] * x[k] }; out = s
+    if z > 4.0 { n = t; break } else { z = z * z }
+
+``for v in range(start, stop, step) { ... }`` counts an int64 ``v`` (read-only in the
+body, its name unique in the code) from ``start`` (bounds evaluated once, before the
+first iteration) with a non-zero integer constant ``step``; ``if c { ... } else { ... }``
+branches; ``break`` and ``continue`` act on the innermost loop. Blocks scope names as C
+does: a name first assigned inside a block is not visible after it, so a value carried
+out of a loop or branch is assigned before it.
 """
 
 from __future__ import annotations
@@ -121,10 +134,101 @@ class Assign:
 
 
 @dataclass(frozen=True)
-class Code:
-    """A tasklet body: assignments executed in order."""
+class Loop:
+    """``for var in range(start, stop, step) { body }``: a counted sequential loop. The bounds
+    are evaluated once; ``step`` is a non-zero integer constant, so the direction is known."""
 
-    stmts: tuple[Assign, ...]
+    var: str
+    start: Node
+    stop: Node
+    step: int
+    body: tuple["Stmt", ...]
+
+    def substitute(self, mapping: dict[str, Node]) -> "Loop":
+        inner = {k: v for k, v in mapping.items() if k != self.var}
+        return Loop(self.var, substitute(self.start, mapping), substitute(self.stop, mapping), self.step,
+                    tuple(s.substitute(inner) for s in self.body))
+
+    def nodes(self) -> tuple[Node, ...]:
+        """The expressions the loop evaluates: its bounds, then its body's."""
+        return (self.start, self.stop, *(n for s in self.body for n in s.nodes()))
+
+    def __str__(self) -> str:
+        return (f"for {self.var} in range({to_text(self.start)}, {to_text(self.stop)}, {self.step}) "
+                f"{_block_text(self.body)}")
+
+
+@dataclass(frozen=True)
+class If:
+    """``if test { body } else { orelse }``."""
+
+    test: Node
+    body: tuple["Stmt", ...]
+    orelse: tuple["Stmt", ...] = ()
+
+    def substitute(self, mapping: dict[str, Node]) -> "If":
+        return If(substitute(self.test, mapping), tuple(s.substitute(mapping) for s in self.body),
+                  tuple(s.substitute(mapping) for s in self.orelse))
+
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.test, *(n for s in (*self.body, *self.orelse) for n in s.nodes()))
+
+    def __str__(self) -> str:
+        text = f"if {to_text(self.test)} {_block_text(self.body)}"
+        return text + (f" else {_block_text(self.orelse)}" if self.orelse else "")
+
+
+@dataclass(frozen=True)
+class Break:
+    """``break``: leave the innermost loop."""
+
+    def substitute(self, mapping: dict[str, Node]) -> "Break":
+        return self
+
+    def nodes(self) -> tuple[Node, ...]:
+        return ()
+
+    def __str__(self) -> str:
+        return "break"
+
+
+@dataclass(frozen=True)
+class Continue:
+    """``continue``: the innermost loop's next iteration."""
+
+    def substitute(self, mapping: dict[str, Node]) -> "Continue":
+        return self
+
+    def nodes(self) -> tuple[Node, ...]:
+        return ()
+
+    def __str__(self) -> str:
+        return "continue"
+
+
+Stmt = Union[Assign, Loop, If, Break, Continue]
+
+
+def _block_text(stmts: tuple[Stmt, ...]) -> str:
+    return "{ " + "; ".join(str(s) for s in stmts) + " }" if stmts else "{ }"
+
+
+def walk(stmts: tuple[Stmt, ...]) -> Iterator[Stmt]:
+    """Every statement of ``stmts``, nested ones included, in program order."""
+    for s in stmts:
+        yield s
+        if isinstance(s, Loop):
+            yield from walk(s.body)
+        elif isinstance(s, If):
+            yield from walk(s.body)
+            yield from walk(s.orelse)
+
+
+@dataclass(frozen=True)
+class Code:
+    """A tasklet body: statements executed in order."""
+
+    stmts: tuple[Stmt, ...]
 
     @staticmethod
     def parse(text: str) -> "Code":
@@ -133,21 +237,59 @@ class Code:
     def __str__(self) -> str:
         return "; ".join(str(s) for s in self.stmts)
 
+    def substitute(self, mapping: dict[str, Node]) -> "Code":
+        """``substitute`` in every expression (assignment targets and loop variables keep their names)."""
+        return Code(tuple(s.substitute(mapping) for s in self.stmts))
+
+    def assignments(self) -> list[Assign]:
+        """Every assignment, nested ones included, in program order."""
+        return [s for s in walk(self.stmts) if isinstance(s, Assign)]
+
+    def expressions(self) -> list[Node]:
+        """Every expression the code evaluates (indices, values, loop bounds, conditions)."""
+        return [n for s in self.stmts for n in s.nodes()]
+
+    def is_straight_line(self) -> bool:
+        """Whether the code is assignments only (no loop, branch or jump)."""
+        return all(isinstance(s, Assign) for s in self.stmts)
+
     def assigned(self) -> list[str]:
         """Names the code assigns (a stored-into array connector included)."""
-        return [s.target for s in self.stmts]
+        return [s.target for s in self.assignments()]
+
+    def unconditionally_assigned(self) -> set[str]:
+        """Names assigned (not stored into) by a top-level statement: set whenever the code runs."""
+        return {s.target for s in self.stmts if isinstance(s, Assign) and not s.indices}
+
+    def loop_vars(self) -> list[str]:
+        """The loop variables, outermost first."""
+        return [s.var for s in walk(self.stmts) if isinstance(s, Loop)]
 
     def stored(self) -> set[str]:
         """Array output connectors the code stores into (``out[k] = v``)."""
-        return {s.target for s in self.stmts if s.indices}
+        return {s.target for s in self.assignments() if s.indices}
 
     def read_names(self) -> set[str]:
-        """Names read before (or without) being assigned inside the code."""
+        """Names read before (or without) being assigned inside the code, with C's block
+        scoping: a name first assigned inside a loop or branch is unknown after it, and a
+        loop variable is known inside its loop only."""
         read: set[str] = set()
-        local: set[str] = set()
-        for s in self.stmts:
-            read |= {n for node in s.nodes() for n in names(node) if n not in local}
-            local.add(s.target)
+
+        def block(stmts: tuple[Stmt, ...], local: set[str]) -> None:
+            local = set(local)
+            for s in stmts:
+                if isinstance(s, Assign):
+                    read.update(n for node in s.nodes() for n in names(node) if n not in local)
+                    local.add(s.target)
+                elif isinstance(s, Loop):
+                    read.update(n for node in (s.start, s.stop) for n in names(node) if n not in local)
+                    block(s.body, local | {s.var})
+                elif isinstance(s, If):
+                    read.update(n for n in names(s.test) if n not in local)
+                    block(s.body, local)
+                    block(s.orelse, local)
+
+        block(self.stmts, set())
         return read
 
 
@@ -275,8 +417,11 @@ _TOKEN = re.compile(r"""
   | (?P<newline>[\n;]+)
   | (?P<number>(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?f?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|[-+*/%<>&|^~(),=\[\]])
+  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|[-+*/%<>&|^~(),=\[\]{}])
 """, re.VERBOSE)
+
+#: words that start a statement (never a name assigned or a loop variable)
+_KEYWORDS = {"for", "if", "else", "break", "continue"}
 
 _NAMED_CONSTS = {
     "True": Const(True, "bool"), "False": Const(False, "bool"),
@@ -325,22 +470,80 @@ class _Parser:
             raise self.error("unexpected trailing input")
 
     def parse_code(self) -> Code:
-        stmts = []
+        stmts = self.parse_block(closing=None, loops=())
+        return Code(stmts)
+
+    def parse_block(self, closing: str | None, loops: tuple[str, ...]) -> tuple[Stmt, ...]:
+        """Statements up to ``closing`` (``}``; None: the end of the text). ``loops``: the
+        variables of the loops around the block (read-only, never reused)."""
+        stmts: list[Stmt] = []
         while True:
             while self.peek()[0] == "newline":
                 self.take()
-            if self.peek()[0] == "end":
+            if self.peek()[0] == "end" or (closing is not None and self.peek()[1] == closing):
+                if closing is not None:
+                    self.expect(closing)
                 break
-            kind, target, _ = self.take()
-            if kind != "name" or target in _NAMED_CONSTS:
-                self.i -= 1
-                raise self.error("expected an assignment target")
-            indices = self.parse_indices() if self.peek()[1] == "[" else ()
-            self.expect("=")
-            stmts.append(Assign(target, self.parse_expression(), indices))
-            if self.peek()[0] not in ("newline", "end"):
+            stmt = self.parse_statement(loops)
+            stmts.append(stmt)
+            if isinstance(stmt, (Loop, If)):
+                continue                         # a block ends the statement
+            if self.peek()[0] not in ("newline", "end") and self.peek()[1] != "}":
                 raise self.error("expected ';' or a new line after a statement")
-        return Code(tuple(stmts))
+        if closing is None and self.peek()[0] != "end":
+            raise self.error("unexpected trailing input")
+        return tuple(stmts)
+
+    def parse_body(self, loops: tuple[str, ...]) -> tuple[Stmt, ...]:
+        self.expect("{")
+        return self.parse_block("}", loops)
+
+    def parse_statement(self, loops: tuple[str, ...]) -> Stmt:
+        kind, word, _ = self.peek()
+        if kind == "name" and word == "for":
+            self.take()
+            kind, var, _ = self.take()
+            if kind != "name" or var in _KEYWORDS or var in _NAMED_CONSTS:
+                self.i -= 1
+                raise self.error("expected a loop variable")
+            if var in loops:
+                self.i -= 1
+                raise self.error(f"loop variable {var!r} is already the variable of an enclosing loop")
+            for w in ("in", "range", "("):
+                self.expect(w)
+            start = self.parse_expression()
+            self.expect(",")
+            stop = self.parse_expression()
+            self.expect(",")
+            step = self.parse_expression()
+            if not (isinstance(step, Const) and step.dtype == "int64" and step.value != 0):
+                raise self.error("a loop step must be a non-zero integer constant")
+            self.expect(")")
+            body = self.parse_body(loops + (var,))
+            if any(isinstance(s, Assign) and s.target == var for s in walk(body)):
+                raise IRError(f"tasklet code {self.text!r}: the body of loop {var!r} assigns its variable")
+            return Loop(var, start, stop, int(step.value), body)
+        if kind == "name" and word == "if":
+            self.take()
+            test = self.parse_expression()
+            body = self.parse_body(loops)
+            orelse: tuple[Stmt, ...] = ()
+            if self.peek()[1] == "else":
+                self.take()
+                orelse = self.parse_body(loops)
+            return If(test, body, orelse)
+        if kind == "name" and word in ("break", "continue"):
+            if not loops:
+                raise self.error(f"'{word}' outside a loop")
+            self.take()
+            return Break() if word == "break" else Continue()
+        kind, target, _ = self.take()
+        if kind != "name" or target in _NAMED_CONSTS or target in _KEYWORDS:
+            self.i -= 1
+            raise self.error("expected an assignment target")
+        indices = self.parse_indices() if self.peek()[1] == "[" else ()
+        self.expect("=")
+        return Assign(target, self.parse_expression(), indices)
 
     def parse_indices(self) -> tuple[Node, ...]:
         """``[i, j, ...]``: one or more index expressions (a subscript read or a store)."""
@@ -399,6 +602,8 @@ class _Parser:
                 return Const(int(value), "int64")
             return Const(float(value), "float64")
         if kind == "name":
+            if value in _KEYWORDS:
+                raise self.error("expected an expression")
             self.take()
             if value in _NAMED_CONSTS:
                 return _NAMED_CONSTS[value]

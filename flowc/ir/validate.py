@@ -544,27 +544,33 @@ class _Validator:
                     self.fail_node(st, t, f"code reads {n!r}, a map parameter or loop variable not in scope here")
                 self.fail_node(st, t, f"code reads {n!r}, which is neither an input connector, an earlier "
                                       "assignment, nor a symbol in scope")
+        for v in t.code.loop_vars():
+            if v in inputs or v in outputs or v in t.code.assigned() or v in allowed or v in self.data:
+                self.fail_node(st, t, f"loop variable {v!r} is also a connector, an assigned name, a symbol or "
+                                      "a container; loop variables need names of their own")
         arrays: set[str] = set()
         stored = t.code.stored()
-        for stmt in t.code.stmts:
-            for node in stmt.nodes():
-                arrays |= set(tl.subscripted(node))
-                for sub in _subscripts(node):
-                    if sub.value not in inputs:
-                        self.fail_node(st, t, f"code indexes {sub.value!r}, which is not an input connector; only "
-                                              "array connectors (inputs) can be subscripted")
-                    e = next((e for e in st.in_edges(t) if e.dst_conn == sub.value and not e.memlet.is_empty), None)
-                    desc = self.data.get(e.memlet.data) if e is not None else None
-                    if desc is not None and len(sub.indices) != desc.ndim:
-                        self.fail_node(st, t, f"code indexes array connector {sub.value!r} with "
-                                              f"{len(sub.indices)} indices but {e.memlet.data!r} has rank {desc.ndim}")
+        for node in t.code.expressions():
+            arrays |= set(tl.subscripted(node))
+            for sub in _subscripts(node):
+                if sub.value not in inputs:
+                    self.fail_node(st, t, f"code indexes {sub.value!r}, which is not an input connector; only "
+                                          "array connectors (inputs) can be subscripted")
+                e = next((e for e in st.in_edges(t) if e.dst_conn == sub.value and not e.memlet.is_empty), None)
+                desc = self.data.get(e.memlet.data) if e is not None else None
+                if desc is not None and len(sub.indices) != desc.ndim:
+                    self.fail_node(st, t, f"code indexes array connector {sub.value!r} with "
+                                          f"{len(sub.indices)} indices but {e.memlet.data!r} has rank {desc.ndim}")
+        for stmt in t.code.assignments():
             if stmt.target in stored:
                 self.check_store(st, t, stmt, outputs)
         self.array_connectors[t] = arrays | stored
-        assigned = t.code.assigned()
+        assigned = t.code.unconditionally_assigned() | stored
         for o in t.outputs:
             if o not in assigned:
-                self.fail_node(st, t, f"code never assigns output connector {o!r}")
+                self.fail_node(st, t, f"code never assigns output connector {o!r}" +
+                               (" outside a loop or branch (an output is assigned on every path)"
+                                if o in t.code.assigned() else ""))
         for i in t.inputs:
             if i in assigned:
                 self.fail_node(st, t, f"code assigns input connector {i!r}")

@@ -103,6 +103,8 @@ class EpilogueFusion(Transformation):
                     raise NotApplicable(f"register {n.data} is read by something other than a tasklet")
                 continue
             assert isinstance(n, Tasklet)
+            if not n.code.is_straight_line():
+                raise NotApplicable(f"{n!r} has a loop or a branch")
             if any(s.indices or next(tl.subscripted(s.value), None) for s in n.code.stmts):
                 raise NotApplicable(f"{n!r} indexes an array by data")
             if {canonical_symbol(x) for x in n.code.read_names()} & set(params):

@@ -25,7 +25,7 @@ from typing import Iterator
 import sympy
 
 from flowc.ir.data import Array
-from flowc.ir.expr import Name
+from flowc.ir.expr import Assign, Name
 from flowc.ir.library import MatMul, gemm_unsupported
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapExit, Node, Tasklet
@@ -63,7 +63,8 @@ class LayoutSelection(Transformation):
             raise NotApplicable(f"{entry.map.label} is not one tasklet")
         t = body[0]
         code = t.code.stmts
-        if len(t.inputs) != 1 or len(t.outputs) != 1 or len(code) != 1 or code[0].target != t.outputs[0] \
+        if len(t.inputs) != 1 or len(t.outputs) != 1 or len(code) != 1 or not isinstance(code[0], Assign) \
+                or code[0].target != t.outputs[0] \
                 or code[0].indices or code[0].value != Name(t.inputs[0]):
             raise NotApplicable(f"{t!r} does not copy its input")
         ins = [e for e in state.in_edges(entry) if not e.memlet.is_empty]

@@ -69,9 +69,8 @@ def rename_params(state: State, entry: MapEntry, renames: dict[str, str]) -> Non
         if isinstance(n, MapEntry):
             n.map.ranges = [r.subs(mapping) for r in n.map.ranges]
         elif isinstance(n, Tasklet):
-            local = set(n.inputs) | set(n.outputs) | set(n.code.assigned())
-            sub = {a: tl.Name(b) for a, b in renames.items() if a not in local}
-            n.code = tl.Code(tuple(s.substitute(sub) for s in n.code.stmts))
+            local = set(n.inputs) | set(n.outputs) | set(n.code.assigned()) | set(n.code.loop_vars())
+            n.code = n.code.substitute({a: tl.Name(b) for a, b in renames.items() if a not in local})
     entry.map.params = [renames.get(p, p) for p in entry.map.params]
 
 

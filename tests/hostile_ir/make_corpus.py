@@ -111,6 +111,20 @@ ATTACKS: dict[str, tuple[str, Callable[[dict], None], str]] = {
         "code", 'o[a]; std::system("touch @MARKER@"); o[0] = a'), r"\.code"),
     "store_into_input_connector.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "a[0] = b; o = b"),
                                         r"stores into 'a'\[\.\.\.\], which is not an output connector"),
+    # control flow in tasklet code (loops in map bodies)
+    "cxx_in_tasklet_loop.json": ("axpy", lambda d: _tasklet(d).__setitem__(
+        "code", 'for k in range(0, 3, 1); std::system("touch @MARKER@"); { }; o = a'), r"\.code"),
+    "tasklet_loop_var_is_connector.json": ("axpy", lambda d: _tasklet(d).__setitem__(
+        "code", "for a in range(0, N, 1) { }; o = b"), r"loop variable 'a' is also a connector"),
+    "tasklet_output_set_in_branch.json": ("axpy", lambda d: _tasklet(d).__setitem__(
+        "code", "if a > b { o = a }"), r"never assigns output connector 'o' outside a loop or branch"),
+    "tasklet_break_outside_loop.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "break; o = a"),
+                                        r"'break' outside a loop"),
+    "tasklet_block_local_read_after.json": ("axpy", lambda d: _tasklet(d).__setitem__(
+        "code", "for k in range(0, N, 1) { t = a }; o = t + b"), r"reads 't'"),
+    "deep_tasklet_loops.json": ("axpy", lambda d: _tasklet(d).__setitem__(
+        "code", "".join(f"for k{i} in range(0, 2, 1) {{ " for i in range(3000)) + "}" * 3000 + "; o = a"),
+        r"nested|\.code"),
     "store_rank_mismatch.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "o[0, 0] = a + b"),
                                  r"stores into 'o' with 2 indices but 'out' has rank 1"),
     "unknown_function_in_tasklet.json": ("axpy", lambda d: _tasklet(d).__setitem__("code", "o = system(a)"),
