@@ -1,8 +1,9 @@
 """DaCe-style kernels: matrix–vector products (GEMV, DOT, BLAS-2 chains), 2-D stencils in a time
 loop, a triangular solve, a covariance, a dynamic-programming recurrence, a complex (Mandelbrot)
-iteration and a triangular contraction. flowc (plain and auto_optimize) against NumPy, each contender in
-its own process, timed round-robin (interleaved medians); every result is checked against
-NumPy first (pass/fail).
+iteration (NumPy-style, and as a map with an escape loop in each pixel), a CSR sparse
+matrix–vector product (a map over rows, a loop over each row's nonzeros) and a triangular
+contraction. flowc (plain and auto_optimize) against NumPy, each contender in its own process,
+timed round-robin (interleaved medians); every result is checked against NumPy first (pass/fail).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python samples/bench/dace_kernels.py [--repeats 15] [--only mv,jacobi]
 
@@ -30,7 +31,7 @@ from common import interleaved_isolated, write_json
 
 import flowc
 
-M, K, N, B = (flowc.symbol(s) for s in "MKNB")
+M, K, N, B, L = (flowc.symbol(s) for s in "MKNBL")
 
 
 # ------------------------------------------------------------------ kernels (flowc source = NumPy source)
@@ -120,6 +121,35 @@ def mandel(c: flowc.complex128[N, N]):
     return count
 
 
+def mandel_map(c: flowc.complex128[N, N]):
+    """``mandel`` as DaCe users write it: a map over the pixels, a sequential escape loop in each."""
+    count = np.zeros(c.shape, np.int64)
+    for i, j in flowc.map[0:N, 0:N]:
+        z = 0j
+        for _t in range(30):
+            z = z * z + c[i, j]
+            if np.abs(z) >= 2.0:
+                break
+            count[i, j] += 1
+    return count
+
+
+def spmv(indptr: flowc.int64[L], indices: flowc.int64[K], data: flowc.float64[K], x: flowc.float64[N]):
+    """A CSR matrix times a vector: a map over the rows, a loop over each row's nonzeros."""
+    y = np.zeros(L - 1)
+    for i in flowc.map[0:L - 1]:
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        y[i] = s
+    return y
+
+
+def _np_spmv(indptr, indices, data, x):
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    return np.bincount(rows, weights=data * x[indices], minlength=len(indptr) - 1)
+
+
 def tri_rows(A: flowc.float64[N, N], Bm: flowc.float64[N, K]):
     out = np.zeros((A.shape[0], Bm.shape[1]))
     for i in range(A.shape[0]):
@@ -186,6 +216,12 @@ def _inputs(name: str, size: int, seed: int) -> tuple[list, int]:
     elif name == "mandel":
         args = [rng.uniform(-2, 1, (size, size)) + 1j * rng.uniform(-1.2, 1.2, (size, size))]
         return args, 30 * 2 * args[0].nbytes                          # z read and written per step (in cache or not)
+    elif name == "mandel_map":
+        args = [rng.uniform(-2, 1, (size, size)) + 1j * rng.uniform(-1.2, 1.2, (size, size))]
+    elif name == "spmv":
+        nnz_per_row = 16
+        indptr = np.arange(0, (size + 1) * nnz_per_row, nnz_per_row, dtype=np.int64)
+        args = [indptr, rng.integers(0, size, size * nnz_per_row), f64(size * nnz_per_row), f64(size)]
     elif name == "tri_rows":
         args = [f64(size, size), f64(size, 16)]
     else:
@@ -199,11 +235,11 @@ def _inputs(name: str, size: int, seed: int) -> tuple[list, int]:
 
 
 FLOWC = {f.__name__: f for f in (mv, mv32, vm, atax, bicg, strided_mv, batched_mv, dot, jacobi, jacobi_tmp, gesummv,
-                                  trisolv, covariance, dp_max, mandel, tri_rows)}
+                                  trisolv, covariance, dp_max, mandel, mandel_map, spmv, tri_rows)}
 NUMPY: dict[str, Callable] = {"mv": lambda A, x: A @ x, "mv32": lambda A, x: A @ x, "vm": lambda x, A: x @ A,
                               "atax": lambda A, x: A.T @ (A @ x), "bicg": _np_bicg, "strided_mv": _np_strided_mv,
                               "batched_mv": lambda A, x: A @ x, "dot": lambda x, y: x @ y, "jacobi": _np_jacobi,
-                              "jacobi_tmp": _np_jacobi_tmp,
+                              "jacobi_tmp": _np_jacobi_tmp, "mandel_map": mandel, "spmv": _np_spmv,
                               # the flowc source is NumPy source: these run as they are
                               **{f.__name__: f for f in (gesummv, trisolv, covariance, dp_max, mandel, tri_rows)}}
 #: (kernel, size) cases: GEMV in and out of cache, 1 and odd sizes' neighbours, stencils on both sides
@@ -212,7 +248,7 @@ CASES = [("mv", 500), ("mv", 3000), ("mv32", 3000), ("vm", 500), ("vm", 3000), (
          ("strided_mv", 2000), ("batched_mv", 301), ("dot", 1_000_001),
          ("jacobi", 150), ("jacobi", 400), ("jacobi", 1000), ("jacobi_tmp", 400),
          ("gesummv", 2000), ("trisolv", 1000), ("covariance", 500), ("dp_max", 100_000), ("mandel", 300),
-         ("tri_rows", 500)]
+         ("mandel_map", 300), ("spmv", 100_000), ("tri_rows", 500)]
 STENCILS = ("jacobi", "jacobi_tmp")
 ENV = {"flowc-auto 1T": {"OMP_NUM_THREADS": "1"}, "flowc-auto passive": {"OMP_WAIT_POLICY": "passive"}}
 
