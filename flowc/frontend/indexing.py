@@ -74,6 +74,19 @@ def evaluate_index(lw: Lowering, node: ast.AST) -> list[IndexItem]:
     return items
 
 
+def assignment_target(lw: Lowering, target: ast.expr, hint: str) -> tuple[Ref, list[IndexItem]]:
+    """The array and the index items of an element assignment ``a[...] = v`` in element code
+    (a map body); anything but a subscript of an array is refused with ``hint``."""
+    from .expressions import evaluate
+
+    if not isinstance(target, ast.Subscript):
+        raise LoweringError("inside flowc.map, assign to names or array elements", hint)
+    base = evaluate(lw, target.value)
+    if not isinstance(base, Ref):
+        raise LoweringError(f"cannot assign into {describe(base)}", hint)
+    return base, evaluate_index(lw, target.slice)
+
+
 def classify(v: Value) -> list[IndexItem]:
     if isinstance(v, TupleValue):
         out: list[IndexItem] = []

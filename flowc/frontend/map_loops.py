@@ -58,7 +58,7 @@ from .control import assigned_names
 from .emit import _rename
 from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
-from .indexing import _real_into, basic, element_store, evaluate_index, gather
+from .indexing import _real_into, assignment_target, basic, element_store, gather
 from .map_bounds import inside
 from .values import Const, FuncValue, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike
 
@@ -282,12 +282,7 @@ class _Pass:
             dtype, weak = self.plan.specs[target.id]
             lw.frame.env[target.id] = self.variable(target.id)
             return [tl.Assign(self.local_names[target.id], T.cast_to(lz.node, lz.dtype, dtype))]
-        if not isinstance(target, ast.Subscript):
-            raise LoweringError("inside flowc.map, assign to names or array elements", _HINT)
-        base = evaluate(lw, target.value)
-        if not isinstance(base, Ref):
-            raise LoweringError(f"cannot assign into {describe(base)}", _HINT)
-        items = evaluate_index(lw, target.slice)
+        base, items = assignment_target(lw, target, _HINT)
         if len(items) != base.ndim or any(it.kind not in ("int", "dynamic") for it in items):
             raise LoweringError("inside flowc.map, assignments write one element (one integer index per "
                                 "dimension)", _HINT)

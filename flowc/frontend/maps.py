@@ -40,7 +40,7 @@ from . import types as T
 from .context import Lowering
 from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
-from .indexing import basic, element_store, evaluate_index, gather
+from .indexing import assignment_target, basic, element_store, gather
 from .map_bounds import inside
 from .map_loops import is_range_loop, lower_map_loop
 from .values import Const, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
@@ -470,12 +470,7 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
             value = _guarded(mb, value, old)
         frame.env[target.id] = mb.assign_local(value, target.id)
         return
-    if not isinstance(target, ast.Subscript):
-        raise LoweringError("inside flowc.map, assign to names or array elements", _HINT)
-    base = evaluate(lw, target.value)
-    if not isinstance(base, Ref):
-        raise LoweringError(f"cannot assign into {describe(base)}", _HINT)
-    items = evaluate_index(lw, target.slice)
+    base, items = assignment_target(lw, target, _HINT)
     if len(items) == base.ndim and all(it.kind in ("int", "dynamic") for it in items) and \
             any(it.kind == "dynamic" for it in items):
         _map_scatter(lw, mb, base, items, value, aug, target)
