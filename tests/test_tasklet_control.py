@@ -79,6 +79,7 @@ def test_a_loop_tasklet_built_by_hand_runs_as_numpy():
     ("for row in range(0, M, 1) { }; o = 1.0", "loop variable 'row' is also a connector"),
     ("if M > 1 { o = 1.0 }", "outside a loop or branch"),
     ("for k in range(0, M, 1) { t = row[i, k] }; o = t", "reads 't'"),
+    ("for k in range(0, M, 1) { i = row[i, k] }; o = 1.0", "assigns 'i', which is also a symbol"),
 ])
 def test_the_validator_refuses_ill_scoped_loops(code, why):
     p = ir.Program("bad")

@@ -567,7 +567,8 @@ class CppGenerator:
         arrays = {a for part in code.expressions() for a in tl.subscripted(part)}
         stored = code.stored()                       # array output connectors: out[k] = v
         store_wcr: dict[str, Optional[str]] = {}     # ... and how a store combines (out[k] += v)
-        local = {c: f"fc_{c}" for c in (*node.inputs, *node.outputs, *code.assigned(), *code.loop_vars())}
+        # the code's own names live in fc_v_*, apart from the temporaries printed here (fc_ix*, fc_lo*)
+        local = {c: f"fc_v_{c}" for c in (*node.inputs, *node.outputs, *code.assigned(), *code.loop_vars())}
         array_base: dict[str, tuple[str, list[Expr], list[Range]]] = {}
         self.emit("{")
         self.depth += 1
@@ -640,7 +641,7 @@ class CppGenerator:
             for s in stmts:
                 if isinstance(s, tl.Loop):
                     self._emit_tasklet_loop(s, local, cxx, params, params_of_loops,
-                                            lambda body: statements(body, declared))
+                                            lambda body: statements(body, declared), next(counter))
                 elif isinstance(s, tl.If):
                     self.emit(f"if ({cxx(s.test)}) {{")
                     self.depth += 1
@@ -673,12 +674,12 @@ class CppGenerator:
 
     def _emit_tasklet_loop(self, loop: tl.Loop, local: dict[str, str], cxx: Callable[[tl.Node], str],
                            params: dict[sympy.Symbol, Range], symbolic: set[str],
-                           body: Callable[[tuple[tl.Stmt, ...]], None]) -> None:
+                           body: Callable[[tuple[tl.Stmt, ...]], None], serial: int) -> None:
         """A tasklet's ``for v in range(start, stop, step)``: bounds evaluated once; where they are
         symbolic (sizes, map parameters, enclosing loops' variables), subscripts in the body are
         proved in bounds with the variable's range as a map parameter's would be."""
         v = local[loop.var]
-        lo, hi = f"{v}_start", f"{v}_stop"
+        lo, hi = f"fc_lo{serial}", f"fc_hi{serial}"
         self.emit("{")
         self.depth += 1
         self.emit(f"const int64_t {lo} = {cxx(loop.start)};")

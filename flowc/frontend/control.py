@@ -354,7 +354,6 @@ def lower_for(lw: Lowering, node: ast.For) -> None:
     lw.loop_ranges[var] = Range(*bounds)
     sym = Sym(sympy.Symbol(var, integer=True))
     saved_carried = dict(frame.carried)
-    previous = frame.env.get(pyname)
     plan(lw, node, [node.body], (pyname, sym), {var}, is_loop=True)
     env_before = dict(frame.env)
     lw.end_state()
@@ -363,10 +362,10 @@ def lower_for(lw: Lowering, node: ast.For) -> None:
         frame.env[pyname] = sym
         lower_body(lw, node.body)
     _restore(lw, env_before, saved_carried)
-    if previous is not None:
-        frame.env[pyname] = previous
-    else:
-        frame.env.pop(pyname, None)
+    # after the loop the variable has no value here: Python leaves the last one (which a break
+    # or an empty range makes known only at run time), so a later read is refused rather than
+    # silently given the value from before the loop
+    frame.env.pop(pyname, None)
 
 
 def _restore(lw: Lowering, env_before: dict[str, Value], saved_carried: dict[str, Ref]) -> None:

@@ -95,8 +95,11 @@ class _Stored:
     conn: str
     indices: list[Optional[tuple[Any, ...]]] = field(default_factory=list)   # None: a data-dependent index
     ops: set[str] = field(default_factory=set)
-    #: set once classified: the block each iteration writes (per dimension an index or None:
-    #: the whole dimension) and the write-conflict resolution (an accumulation shared by iterations)
+    #: set once classified: the elements each iteration owns (per dimension a map-parameter index
+    #: or None: any), the block its memlet names (owned indices provably inside the array, the
+    #: whole dimension elsewhere; stores index relative to its start) and the write-conflict
+    #: resolution (accumulations into elements the iterations share)
+    owner: Optional[tuple[Any, ...]] = None
     block: Optional[tuple[Any, ...]] = None
     wcr: Optional[str] = None
 
@@ -254,22 +257,23 @@ class _Pass:
         sym = sympy.Symbol(var, integer=True)
         self.loop_syms.add(sym)
         env = lw.frame.env
-        before = env.get(s.target.id)
         env[s.target.id] = Sym(sym)
         self.depth += 1
         try:
             body = self.block(s.body)
         finally:
             self.depth -= 1
-            if before is None:
-                env.pop(s.target.id, None)
-            else:
-                env[s.target.id] = before
+            # after the loop the variable has no value here (Python leaves the last one, which
+            # with break is known only at run time): a later read is refused, never silently old
+            env.pop(s.target.id, None)
         return tl.Loop(var, start, stop, step, body)
 
     def assign(self, target: ast.expr, value: Value, aug: Optional[str]) -> list[tl.Stmt]:
         lw = self.lw
         if isinstance(target, ast.Name):
+            if target.id not in self.local_names:
+                raise LoweringError(f"the loop variable {target.id!r} is assigned inside its loop",
+                                    "a new name for the value")
             if aug is not None:
                 from .scope import lookup
 
@@ -290,16 +294,17 @@ class _Pass:
         if all(it.kind == "int" for it in items):
             elem = basic(base, items, lw.require)
             index = tuple(sympy.expand(e) for e in elem.index(()))
-            if not any(sym in self.loop_syms for e in index for sym in e.free_symbols):
+            if not any(sym in self.loop_syms for e in index for sym in e.free_symbols) and \
+                    inside(index, tuple(lw.desc(elem.data).shape), self.mb.ranges):
+                # read before the loop and written back after it, whether or not the loop runs
                 return self._register_update(elem, index, value, aug)
             current: Any = elem
             dynamic = None
         else:
             current = gather(lw, base, items)
             index, dynamic = None, current
-        stored = self.stored.setdefault(elem.data if dynamic is None else base.data,
-                                        _Stored(f"_s{len(self.stored)}"))
         data = elem.data if dynamic is None else base.data
+        stored = self.stored.setdefault(data, _Stored(f"_s{len(self.stored)}"))
         stored.indices.append(index)
         stored.ops.add(op)
         planned = self.plan.stored.get(data)
@@ -341,7 +346,7 @@ class _Pass:
 
 def lower_map_loop(lw: Lowering, mb: Any, node: ast.For) -> None:
     """A ``for ... in range()`` statement of a map body (see the module's docstring)."""
-    names, _inner = assigned_names([node])
+    names, _ = assigned_names([node])
     frame = lw.frame
     target = node.target.id if isinstance(node.target, ast.Name) else None
     names = [n for n in names if n != target]
@@ -372,8 +377,10 @@ def lower_map_loop(lw: Lowering, mb: Any, node: ast.For) -> None:
             frame.env.update(env_before)
         new_specs = dict(specs)
         for n, kinds in p.assigned.items():
-            start = [specs[n]] if n in specs else []
-            new_specs[n] = T.promote(start + kinds)
+            # what the loop assigns (and, after a first pass, what the previous pass settled on);
+            # the value from before the loop is converted into it, as the sequential lowering does
+            dtype, weak = T.promote(kinds + ([plan.specs[n]] if _attempt and n in plan.specs else []))
+            new_specs[n] = (dtype, weak and not (n in specs and not specs[n][1]))
         new_plan = _Plan(new_specs, _classify_registers(lw, mb, p), _classify_stores(lw, mb, p))
         if new_plan.signature() == plan.signature() and plan.specs.keys() >= set(p.assigned):
             break
@@ -382,6 +389,8 @@ def lower_map_loop(lw: Lowering, mb: Any, node: ast.For) -> None:
         raise LoweringError("the dtypes of the variables this loop assigns do not settle",
                             "give the variables their dtype before the loop (s = np.float64(0))")
     _emit(lw, mb, node, p, plan, loop, initial, local_names)
+    if target is not None:
+        frame.env.pop(target, None)          # no value after the loop (see _Pass.loop)
 
 
 def _owned(index: tuple[Any, ...], params: list[str]) -> bool:
@@ -403,10 +412,6 @@ def _classify_registers(lw: Lowering, mb: Any, p: _Pass) -> dict[tuple, _Registe
                                     "iterations",
                                     "write an element that one iteration owns (indexed by every map parameter), "
                                     "or only accumulate into it with += / -= (or *=)")
-        if mb.guard is not None and not inside(index, tuple(lw.desc(data).shape), mb.ranges):
-            raise LoweringError(f"{data}[{', '.join(map(str, index))}] is written inside a loop under an if, "
-                                "and may lie outside the array for some iteration of the map",
-                                "narrow the map's range so the index stays inside the array")
         out[key] = _Register(reg.name, reg.elem, reg.dtype, set(reg.ops), reg.read)
     return out
 
@@ -420,8 +425,9 @@ def _classify_stores(lw: Lowering, mb: Any, p: _Pass) -> dict[str, _Stored]:
         if any(k[0] == data for k in p.registers):
             raise LoweringError(f"{data!r} is written inside this loop both at a fixed element and at elements "
                                 "that depend on the loop variable", "use a scalar for the fixed element")
-        ndim = lw.desc(data).ndim
-        block: Optional[tuple] = None
+        shape = tuple(lw.desc(data).shape)
+        ndim = len(shape)
+        owner: Optional[tuple] = None
         if all(ix is not None for ix in st.indices):
             dims = []
             for d in range(ndim):
@@ -431,9 +437,13 @@ def _classify_stores(lw: Lowering, mb: Any, p: _Pass) -> dict[str, _Stored]:
                 loopy = any(s in p.loop_syms for s in first.free_symbols)
                 dims.append(first if same and not loopy and free & set(mb.params) else None)
             if _owned(tuple(dims), mb.params):
-                block = tuple(dims)
+                owner = tuple(dims)
         wcr = None
-        if block is None:
+        block = None
+        if owner is not None:
+            block = tuple(e if e is not None and inside((e,), (size,), mb.ranges) else None
+                          for e, size in zip(owner, shape))
+        else:
             accumulations = st.ops - {"assign"}
             if "assign" in st.ops or len({_WCR.get(o) for o in accumulations}) != 1 or \
                     not accumulations <= set(_WCR):
@@ -441,7 +451,7 @@ def _classify_stores(lw: Lowering, mb: Any, p: _Pass) -> dict[str, _Stored]:
                                     "write", "write elements the iteration owns (the same map-parameter index in "
                                     "one dimension per parameter), or only accumulate with += / -= (or *=)")
             wcr = _WCR[next(iter(accumulations))]
-        out[data] = _Stored(st.conn, list(st.indices), set(st.ops), block, wcr)
+        out[data] = _Stored(st.conn, list(st.indices), set(st.ops), owner, block, wcr)
     return out
 
 
@@ -460,7 +470,7 @@ def _check_reads(p: _Pass, plan: _Plan, used: set[str]) -> None:
         if st is None:
             continue
         if st.wcr is not None or lf.block or any(b is not None and sympy.expand(e - b) != 0
-                                                 for e, b in zip(index, st.block)):
+                                                 for e, b in zip(index, st.owner)):
             raise LoweringError(f"{lf.data!r} is read inside the loop at elements other map iterations may write",
                                 "read only the elements this iteration writes, or use a second map")
 
@@ -497,7 +507,11 @@ def _emit(lw: Lowering, mb: Any, node: ast.For, p: _Pass, plan: _Plan, loop: tl.
     syms = p.loop_syms
 
     def by_subscript(lf: Leaf) -> bool:
-        return lf.data in stored_data or any(s in syms for e in lf.index for s in sympy.sympify(e).free_symbols)
+        """Read inside the code (where the loop reads it) unless it is one element the loop does
+        not write, provably inside its array: that one is read once, before the loop."""
+        index = tuple(sympy.sympify(e) for e in lf.index)
+        return lf.data in stored_data or any(s in syms for e in index for s in e.free_symbols) or \
+            not inside(index, tuple(lw.desc(lf.data).shape), mb.ranges)
 
     inputs, rename = mb.connect(p.leaves, used, by_subscript)
     code = tl.Code(tuple(_rename_stmt(s, rename) for s in stmts))

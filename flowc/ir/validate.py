@@ -544,6 +544,9 @@ class _Validator:
                     self.fail_node(st, t, f"code reads {n!r}, a map parameter or loop variable not in scope here")
                 self.fail_node(st, t, f"code reads {n!r}, which is neither an input connector, an earlier "
                                       "assignment, nor a symbol in scope")
+        for n in sorted(set(t.code.assigned()) & (allowed | set(self.data))):
+            self.fail_node(st, t, f"code assigns {n!r}, which is also a symbol or a container; the names code "
+                                  "assigns are its own")
         for v in t.code.loop_vars():
             if v in inputs or v in outputs or v in t.code.assigned() or v in allowed or v in self.data:
                 self.fail_node(st, t, f"loop variable {v!r} is also a connector, an assigned name, a symbol or "

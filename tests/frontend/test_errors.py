@@ -229,6 +229,17 @@ def test_map_body_restrictions():
     expect_error(g, "while j < 3:", "a while loop inside flowc.map is not supported", "for loop over range()")
 
 
+def test_a_loop_variable_read_after_its_loop_is_refused():
+    # Python leaves the last value (or the old one when the range is empty): never the old one silently
+    def f(x: flowc.float64[N]):
+        i = 7
+        for i in range(N):  # noqa: B007
+            x[i] += 1.0
+        return x[i]
+
+    expect_error(f, "return x[i]", "the variable 'i' has no value here")
+
+
 def test_variable_changes_shape_in_loop():
     def f(x: flowc.float64[N]):
         y = x * 1

@@ -123,6 +123,45 @@ def strided_rows(A: flowc.float64[N, M], out: flowc.float64[N, M]):
                 out[i, k + 1] = A[i, k + 1] - out[i, k]
 
 
+# found in review: elements read or written at fixed indices that lie outside the array for some
+# iteration (read only where the code reaches them), C++ names that could collide, carried dtypes
+@flowc.program
+def edge_elements(a: flowc.float64[N], y: flowc.float64[N], z: flowc.float64[N]):
+    for i in flowc.map[0:N]:
+        s = 0.0
+        for _k in range(3):
+            if i < N - 1:
+                s += a[i + 1]                   # outside for i = N - 1, where it is never read
+        for k in range(i + 1, N):
+            s += a[k] * a[i + 1]
+        y[i] = s
+        for _k in range(N - 1 - i):             # empty for i = N - 1, where z[i + 1] is outside
+            z[i + 1] += 1.0
+
+
+@flowc.program
+def generated_names(x: flowc.float64[M], y: flowc.float64[N]):
+    for i in flowc.map[0:N]:
+        s = 0.0
+        for ix0 in range(M - 1, -1, -1):        # the emitter's own temporaries are fc_ix*, fc_lo*
+            for k_start in range(2):
+                for k in range(5, 7):
+                    s += x[ix0] * k_start + k
+        y[i] = s
+
+
+@flowc.program
+def replaced_values(a: flowc.float32[N], y: flowc.float64[N], z: flowc.int64[N]):
+    for i in flowc.map[0:N]:
+        v = a[i]                                # float32, replaced by a Python float
+        n = np.int8(0)                          # int8, replaced by a Python int (past 127)
+        for k in range(200):
+            v = 0.1 * k
+            n = k
+        y[i] = v
+        z[i] = n
+
+
 def _csr(rng, n):
     dense = rng.random((n, n)) * (rng.random((n, n)) < 0.3)
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -149,6 +188,10 @@ CASES = {
     "shared_accumulations": (shared_accumulations, lambda rng, n, m: (rng.integers(-50, 50, (n, m)),
                                                                       rand(rng, 2, np.int64), rand(rng, 5, np.int64))),
     "strided_rows": (strided_rows, lambda rng, n, m: (rand(rng, (n, m)), rand(rng, (n, m)))),
+    "edge_elements": (edge_elements, lambda rng, n, m: (rand(rng, n), rand(rng, n), rand(rng, n))),
+    "generated_names": (generated_names, lambda rng, n, m: (rand(rng, m), rand(rng, n))),
+    "replaced_values": (replaced_values, lambda rng, n, m: (rand(rng, n, np.float32), rand(rng, n),
+                                                            rand(rng, n, np.int64))),
 }
 
 
@@ -159,6 +202,8 @@ def _symbols(name, args):
               "shared_accumulations": lambda a: dict(N=a[0].shape[0], M=a[0].shape[1], L=len(a[2]))}
     if name in shapes:
         return shapes[name](args)
+    if name == "generated_names":
+        return dict(M=len(args[0]), N=len(args[1]))
     a = args[0]
     return dict(N=a.shape[0], M=a.shape[1] if a.ndim > 1 else 1)
 
@@ -180,7 +225,7 @@ def test_the_loop_is_one_tasklet_with_its_reads_proved_in_bounds():
     from flowc.codegen.cpp import generate_cpp
 
     source = generate_cpp(program).source
-    assert "for (int64_t fc_k = fc_k_start; fc_k < fc_k_stop; ++fc_k)" in source
+    assert "for (int64_t fc_v_k = fc_lo0; fc_v_k < fc_hi0; ++fc_v_k)" in source
     assert "flowc::index_ok(" not in source         # A[i, k], x[k]: k in [0, M), i in [0, N)
     again = ir.from_json(program.to_json())
     assert again.to_json() == program.to_json()
@@ -240,6 +285,21 @@ def test_races_and_unsupported_loops_are_refused():
             for _k in range(M):
                 out[i] = np.sum(A[i, :])
 
+    def assigns_loop_variable(A: flowc.float64[N, M], out: flowc.float64[N]):
+        for i in flowc.map[0:N]:
+            for k in range(M):
+                k = k + 1
+            out[i] = 1.0
+
+    def loop_variable_after(A: flowc.float64[N, M], out: flowc.int64[N]):
+        for i in flowc.map[0:N]:
+            k = 7
+            for k in range(M):  # noqa: B007      (Python leaves k = M - 1, or 7 if M == 0)
+                out[i] += 1
+            out[i] = k
+
+    _refused(assigns_loop_variable, "the loop variable 'k' is assigned inside its loop")
+    _refused(loop_variable_after, "the variable 'k' has no value here")
     assert "out[k] = A[i, k]" not in _refused(racing_store, "several map iterations may write")
     _refused(other_rows, "other map iterations may write")
     _refused(shared_assign, "updated inside a loop by several map iterations")
