@@ -42,6 +42,7 @@ BLAS_PROTOTYPES = {
     "gemm": ("void", "int, int, int, int, int, int, {t}, const {t}*, int, const {t}*, int, {t}, {t}*, int"),
     "gemv": ("void", "int, int, int, int, {t}, const {t}*, int, const {t}*, int, {t}, {t}*, int"),
     "dot": ("{t}", "int, const {t}*, int, const {t}*, int"),
+    "syrk": ("void", "int, int, int, int, int, {t}, const {t}*, int, {t}, {t}*, int"),
 }
 
 
@@ -139,6 +140,13 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
 
         emit_vector_product(ctx, state, node, kind, rows, batch, (sa, sb, sc))
         return
+    if not batch:
+        from flowc.codegen.blas_gram import emit_gram, gram_form   # it builds on this module
+
+        form = gram_form(ctx, state, node)
+        if form is not None:
+            emit_gram(ctx, state, node, form)
+            return
     gemm = ctx.use_blas("s" if c.dtype.name == "float32" else "d")
     trans_a, lda = matrix_layout(a)
     trans_b, ldb = matrix_layout(b)
