@@ -442,6 +442,9 @@ class CppGenerator:
             nested = any(isinstance(n, MapEntry) and s is entry for n, s in scopes.items())
             # keep the innermost loop for vectorization, unless a nested map already is that loop
             n_par = (len(params) if nested else max(1, len(params) - 1)) if rectangular else 1
+            # no collapsed loop over a parameter a write-conflict resolution sums over (its
+            # iterations would collide in atomics) when a leading parameter is free of that
+            n_par = min(n_par, self._conflict_free_prefix(state, entry)) or n_par
             clause = f" collapse({n_par})" if n_par > 1 else ""
             clause += self._parallel_reductions(state, entry, scopes)
 
@@ -469,6 +472,19 @@ class CppGenerator:
                 self.emit("}")
             self.depth -= 1
             self.emit("}")
+
+    def _conflict_free_prefix(self, state: State, entry: MapEntry) -> int:
+        """How many leading parameters of ``entry`` every write with write-conflict resolution
+        leaving its scope depends on (distinct values, distinct elements)."""
+        edges = [e for e in state.in_edges(state.exit_of(entry)) if e.memlet.wcr is not None and
+                 e.memlet.subset is not None]
+        k = 0
+        for p in entry.map.params:
+            sym = canonical_symbol(p)
+            if not all(any(sym in r.start.free_symbols for r in e.memlet.subset) for e in edges):
+                break
+            k += 1
+        return k
 
     def _loop_header(self, p: str, r: Range) -> str:
         step = r.step

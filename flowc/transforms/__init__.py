@@ -8,6 +8,7 @@ from flowc.ir.program import Program
 from flowc.transforms.base import Match, NotApplicable, Transformation, apply, matches, replay
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import LibraryExpansion, expand_library_nodes
+from flowc.transforms.interchange import MapInterchange
 from flowc.transforms.gpu import GPUOffload
 from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
@@ -49,7 +50,7 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
 
 __all__ = [
     "PIPELINE", "EpilogueFusion", "GPUOffload", "GemmRowBlocks", "LayoutSelection", "LibraryExpansion", "LocalStorage",
-    "MapExpansion", "MapFusion", "MapSchedule", "MapTiling", "Match",
+    "MapExpansion", "MapFusion", "MapInterchange", "MapSchedule", "MapTiling", "Match",
     "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
     "SearchReport", "SearchResult", "auto_search", "matches", "replay",
 ]

@@ -8,9 +8,10 @@ before), not by node ids, so one decision means the same place in every configur
 
 - ``LayoutSelection``, ``MapExpansion``, ``MapFusion``, ``EpilogueFusion``: on by default
   (that is ``auto_optimize``); the alternative is to leave the match alone;
-- ``NormalizationFusion`` (before library expansion) and ``MapTiling`` (with a tile size
-  from ``TILE_SIZES`` smaller than the map's extent): off by default; the alternatives
-  apply them at this match;
+- ``NormalizationFusion`` (before library expansion), ``MapInterchange`` (before
+  ``MapExpansion``: the unit-stride parameter of a nest innermost) and ``MapTiling`` (with a
+  tile size from ``TILE_SIZES`` smaller than the map's extent): off by default; the
+  alternatives apply them at this match;
 - ``MapSchedule`` and ``GemmRowBlocks`` (last: they change no data, only threads): off by
   default; a small top-level map may run on one thread or always in parallel, one whose
   nested ranges are uneven (a triangle) with dynamic chunks; a GEMM with few batch entries
@@ -38,6 +39,7 @@ from flowc.ir.symbolic import as_expr
 from flowc.transforms.base import Match, Transformation
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import expand_library_nodes
+from flowc.transforms.interchange import MapInterchange
 from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
 from flowc.transforms.map_expansion import MapExpansion
@@ -133,6 +135,8 @@ PHASES_BEFORE_EXPANSION = (
     _Phase("NormalizationFusion", lambda v: NormalizationFusion(), False),
 )
 PHASES_AFTER_EXPANSION = (
+    # before MapExpansion splits a nest into levels: the loop order of the whole nest
+    _Phase("MapInterchange", lambda v: MapInterchange(), False, probe=True, once=True),
     _Phase("MapExpansion", lambda v: MapExpansion(), True),
     _Phase("MapFusion", lambda v: MapFusion(), True),
     _Phase("LocalStorage", lambda v: LocalStorage(), True),        # fixed: no decision point
