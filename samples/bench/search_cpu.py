@@ -13,8 +13,9 @@ searched and auto_optimize outputs are checked against the plain program's. Resu
 
 The suite is not all BERT: the BERT layer, softmax, layernorm, a matmul chain with bias and
 activation, a 2-D Jacobi stencil in a time loop, a reduction-heavy standardization, a
-transpose-heavy kernel, an attention block and a triangular (uneven) map, each at a small
-size (where fork/join and scheduling dominate) and a large one.
+transpose-heavy kernel, an attention block, a triangular (uneven) map, a contraction over a
+slice that moves with a loop variable and a map written in column order (loop order), each at
+a small size (where fork/join and scheduling dominate) and a large one.
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ def triangle(a: flowc.float64[N, N], out: flowc.float64[N, N]):
             out[i, j] = np.sqrt(np.abs(a[i, j])) + a[j, i]
 
 
+def tri_rows(a: flowc.float64[N, N], b: flowc.float64[N, K]):
+    out = np.zeros((N, K))
+    for i in range(N):                       # a contraction over a slice that moves with i
+        out[i] = a[i, i:] @ b[i:, :]
+    return out
+
+
+def column_order(a: flowc.float32[N, M], b: flowc.float32[N, M]):
+    out = np.empty((N, M), dtype=np.float32)
+    for j, i in flowc.map[0:M, 0:N]:         # a DaCe-style map written column by column
+        out[i, j] = a[i, j] * 2.0 + b[i, j] * b[i, j]
+    return out
+
+
 SUITE = {
     "bert": (encoder_layer, {"small": dict(B=1, L=32, H=2, P=32, U=256),
                              "large": dict(B=8, L=128, H=12, P=64, U=3072)}),
@@ -91,6 +106,8 @@ SUITE = {
     "transposed": (transposed, {"small": dict(N=64, M=48), "large": dict(N=2048, M=2048)}),
     "attention": (attention, {"small": dict(B=2, L=32, P=32), "large": dict(B=96, L=128, P=64)}),
     "triangle": (triangle, {"small": dict(N=96), "large": dict(N=3000)}),
+    "tri_rows": (tri_rows, {"small": dict(N=96, K=16), "large": dict(N=1000, K=16)}),
+    "column_order": (column_order, {"small": dict(N=64, M=48), "large": dict(N=2048, M=2048)}),
 }
 
 
