@@ -93,7 +93,8 @@ def _thresholds(fn, opt):
         transforms.auto_optimize(work, target="cpu")
     transforms.expand_library_nodes(work, "cpu")
     src = codegen.generate_cpp(work, blas_prefix="", instrument=False).source
-    return [int(x) for x in re.findall(r"#pragma omp parallel.* if \(.*>= (\d+)\)", src)]
+    # an if-clause, or inside a sequential loop the branch taken before the parallel region
+    return [int(x) for x in re.findall(r"(?:#pragma omp parallel.* if \(|\n\s*if \()[^\n]*>= (\d+)\)", src)]
 
 
 @pytest.mark.parametrize("opt", [False, True], ids=["plain", "auto_optimize"])

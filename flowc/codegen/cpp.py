@@ -133,6 +133,8 @@ class CppGenerator:
         self._placement = self._place_transients()
         #: scope-local arrays allocated once per thread outside their loop nest
         self._hoisted: set[str] = set()
+        #: sequential loops (program-level for/while) around the code being emitted
+        self._loop_depth = 0
         #: run-time checks of data-dependent subscripts
         self.subscripts = SubscriptChecker({canonical_symbol(prm.name) for prm in program.call_signature()
                                             if prm.kind == "symbol"})
@@ -327,7 +329,9 @@ class CppGenerator:
                     s = sym_cxx(step)
                     cond = f"({s} > 0) ? ({v} < {sym_cxx(item.stop)}) : ({v} > {sym_cxx(item.stop)})"
                 self.open(f"for (int64_t {v} = {sym_cxx(item.start)}; {cond}; {v} += {sym_cxx(step)})")
+                self._loop_depth += 1
                 self.emit_block(item.body)
+                self._loop_depth -= 1
                 self.close()
             elif isinstance(item, Branch):
                 prelude = self.condition_prelude(item.cond)
@@ -351,7 +355,9 @@ class CppGenerator:
                     self.emit(f"if (!({self.condition(item.cond)})) break;")
                 else:
                     self.open(f"while ({self.condition(item.cond)})")
+                self._loop_depth += 1
                 self.emit_block(item.body)
+                self._loop_depth -= 1
                 self.close()
             else:
                 raise IRError(f"unknown control-flow item {item!r}")
@@ -416,8 +422,6 @@ class CppGenerator:
                  in_parallel: bool) -> None:
         m = entry.map
         parallel = self._schedule(entry, in_parallel)
-        params = [cname(p) for p in m.params]
-        rectangular = not any(r.free_symbols() & set(m.params) for r in m.ranges)
         # Arrays local to this scope or a nested one: one buffer per thread, not per iteration.
         hoist = []
         if scopes.get(entry) is None:
@@ -427,7 +431,31 @@ class CppGenerator:
                      and any(st is state and s in inside for st, s in places)]
             self._hoisted |= set(hoist)
         min_work = self._min_elements(state, entry, scopes) if m.parallel_threshold is None else m.parallel_threshold
-        threshold = f" if ({sym_cxx(scope_work(state, entry))} >= {int(min_work)})" if parallel and min_work else ""
+        condition = f"{sym_cxx(scope_work(state, entry))} >= {int(min_work)}" if parallel and min_work else ""
+        if condition and not hoist and self._loop_depth:
+            # inside a sequential loop, decide before entering OpenMP: a parallel region whose
+            # if-clause is false still costs ~0.5 us to enter, per map and iteration
+            self.emit(f"if ({condition}) {{")
+            self.depth += 1
+            self._emit_map_loops(state, entry, scopes, parallel_params, in_parallel, True, "", [])
+            self.depth -= 1
+            self.emit("} else {")
+            self.depth += 1
+            self._emit_map_loops(state, entry, scopes, parallel_params, in_parallel, False, "", [])
+            self.depth -= 1
+            self.emit("}")
+            return
+        threshold = f" if ({condition})" if condition else ""
+        self._emit_map_loops(state, entry, scopes, parallel_params, in_parallel, parallel, threshold, hoist)
+
+    def _emit_map_loops(self, state: State, entry: MapEntry, scopes: dict, parallel_params: list[str],
+                        in_parallel: bool, parallel: bool, threshold: str, hoist: list[str]) -> None:
+        """The loop nest of a map: parallel (an OpenMP loop with ``threshold``, its if-clause) or
+        not (a simd loop where its iterations allow), around the scope's body; ``hoist``: arrays
+        declared once per thread around it."""
+        m = entry.map
+        params = [cname(p) for p in m.params]
+        rectangular = not any(r.free_symbols() & set(m.params) for r in m.ranges)
         how = f"schedule(dynamic, {int(m.chunk)})" if m.chunk else "schedule(static)"
         if hoist:
             self.emit("{")
