@@ -95,3 +95,16 @@ def test_the_step_is_recorded_and_replays_to_the_same_ir():
     again = ir.from_json(lowered)
     replay(again, program.history)
     assert again.to_json() == program.to_json()
+
+
+def test_no_parallel_loop_runs_over_a_summed_parameter():
+    # after the interchange tri_rows' nest is (i0, i2, i1) and i2 is summed over: the parallel
+    # loop collapses only i0, so no two threads accumulate into one element (no atomics)
+    from flowc.codegen.cpp import generate_cpp
+
+    program = flowc.program(tri_rows).to_ir()
+    MapInterchange().apply_everywhere(program)
+    source = generate_cpp(program).source
+    nest = next(part for part in source.split("// state ") if "i2 < (N + (-1 * i))" in part)
+    assert "#pragma omp parallel for schedule(static)\n" in nest
+    assert "collapse" not in nest and "atomic" not in nest

@@ -113,3 +113,22 @@ def test_compute_bound_maps_keep_the_low_threshold():
     for fn in (heat_exp, _int_matmul):        # a libm call; a nested reduction loop (pure matmul)
         found = _thresholds(fn, False)
         assert PARALLEL_MIN_ELEMENTS in found, (fn.__name__, found)
+
+
+def _sweep_once(A: flowc.float64[N, N], B: flowc.float64[N, N]):
+    B[1:-1, 1:-1] = 0.2 * (A[1:-1, 1:-1] + A[1:-1, :-2] + A[1:-1, 2:] + A[2:, 1:-1] + A[:-2, 1:-1])
+
+
+@pytest.mark.parametrize("opt", [False, True], ids=["plain", "auto_optimize"])
+def test_maps_in_a_time_loop_decide_before_entering_openmp(opt):
+    # a false if-clause still enters a parallel region (~0.5 us a map and an iteration): inside a
+    # sequential loop the map branches first; outside one the if-clause stays (no copy of the loop)
+    for fn, in_loop in ((jacobi, True), (_sweep_once, False)):
+        work = copy.deepcopy(flowc.program(fn).to_ir())
+        if opt:
+            transforms.auto_optimize(work, target="cpu")
+        transforms.expand_library_nodes(work, "cpu")
+        src = codegen.generate_cpp(work, blas_prefix="", instrument=False).source
+        with_clause = re.findall(r"#pragma omp parallel[^\n]* if \(", src)
+        branches = re.findall(r"\n\s*if \([^\n]*>= \d+\) \{\n\s*#pragma omp parallel", src)
+        assert (not with_clause and branches) if in_loop else (with_clause and not branches), fn.__name__
