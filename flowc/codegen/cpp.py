@@ -541,10 +541,14 @@ class CppGenerator:
                 return PARALLEL_MIN_ELEMENTS
             if isinstance(n, Tasklet) and (not n.code.is_straight_line() or any(map(_costly, n.code.expressions()))):
                 return PARALLEL_MIN_ELEMENTS              # a loop in the element code, or a libm call
-            if isinstance(n, Tasklet) and any(e.data is not None and self.program.data[e.data].dtype.kind == "c"
-                                              for e in state.in_edges(n) + state.out_edges(n)):
+            if isinstance(n, Tasklet) and self._touches_complex(state, n):
                 return PARALLEL_MIN_ELEMENTS           # complex arithmetic: several flops an element
         return PARALLEL_MIN_ELEMENTS_MEMORY_BOUND
+
+    def _touches_complex(self, state: State, node: Node) -> bool:
+        """Whether ``node`` reads or writes complex data."""
+        return any(e.data is not None and self.program.data[e.data].dtype.kind == "c"
+                   for e in state.in_edges(node) + state.out_edges(node))
 
     def _parallel_reductions(self, state: State, entry: MapEntry, scopes: dict) -> str:
         """Reduction clauses for scalars declared outside a parallel map that its
@@ -579,8 +583,7 @@ class CppGenerator:
             return ""
         if any(isinstance(n, Tasklet) and not n.code.is_straight_line() for n in body):
             return ""                            # a loop with exits: nothing for simd lanes to share
-        if any(e.data is not None and self.program.data[e.data].dtype.kind == "c"
-               for n in body for e in state.in_edges(n) + state.out_edges(n)):
+        if any(self._touches_complex(state, n) for n in body):
             # std::complex arithmetic forced into simd lanes runs element by element with
             # shuffles around it (mandel: 34 ms with the pragma, 17 without, measured)
             return ""

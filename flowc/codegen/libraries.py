@@ -140,13 +140,12 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
 
         emit_vector_product(ctx, state, node, kind, rows, batch, (sa, sb, sc))
         return
-    if not batch:
-        from flowc.codegen.blas_gram import emit_gram, gram_form   # it builds on this module
+    from flowc.codegen.blas_gram import emit_gram, gram_form   # it builds on this module
 
-        form = gram_form(ctx, state, node)
-        if form is not None:
-            emit_gram(ctx, state, node, form)
-            return
+    form = gram_form(ctx, state, node)                             # no batch: 2-d operands only
+    if form is not None:
+        emit_gram(ctx, state, node, form)
+        return
     gemm = ctx.use_blas("s" if c.dtype.name == "float32" else "d")
     trans_a, lda = matrix_layout(a)
     trans_b, ldb = matrix_layout(b)

@@ -60,12 +60,11 @@ from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
 from .indexing import _real_into, assignment_target, basic, element_store, gather
 from .map_bounds import inside
+from .map_writes import IDENTITY, contribution, owned, shared_wcr
 from .values import Const, FuncValue, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike
 
 _HINT = ("inside a loop in flowc.map, write element code: name = expression, array[indices] = expression "
          "(and +=, -=, *=), if/else, nested for loops over range(), break and continue")
-_IDENTITY = {"add": 0, "subtract": 0, "multiply": 1}
-_WCR = {"add": "sum", "subtract": "sum", "multiply": "prod"}
 
 
 def is_range_loop(lw: Lowering, node: ast.For) -> bool:
@@ -86,6 +85,9 @@ class _Register:
     dtype: DType
     ops: set[str] = field(default_factory=set)      # "assign" or the in-place operators used
     read: bool = False                              # read other than by its own in-place update
+    #: set once classified: None for an element the map iteration owns (read before the loop,
+    #: written back after it), else how the iterations' contributions combine
+    wcr: Optional[str] = None
 
 
 @dataclass
@@ -312,7 +314,7 @@ class _Pass:
             self.value(value)                                 # a first pass: record the reads
             return []
         if planned.wcr is not None:
-            new = value if aug != "subtract" else ew.ufunc("negative", [value])
+            new = contribution(aug, value)
         else:
             new = ew.ufunc(aug, [current, value]) if aug is not None else value
         dtype = lw.desc(data).dtype
@@ -381,38 +383,30 @@ def lower_map_loop(lw: Lowering, mb: Any, node: ast.For) -> None:
             # the value from before the loop is converted into it, as the sequential lowering does
             dtype, weak = T.promote(kinds + ([plan.specs[n]] if _attempt and n in plan.specs else []))
             new_specs[n] = (dtype, weak and not (n in specs and not specs[n][1]))
-        new_plan = _Plan(new_specs, _classify_registers(lw, mb, p), _classify_stores(lw, mb, p))
+        new_plan = _Plan(new_specs, _classify_registers(mb, p), _classify_stores(lw, mb, p))
         if new_plan.signature() == plan.signature() and plan.specs.keys() >= set(p.assigned):
             break
         plan = new_plan
     else:
         raise LoweringError("the dtypes of the variables this loop assigns do not settle",
                             "give the variables their dtype before the loop (s = np.float64(0))")
-    _emit(lw, mb, node, p, plan, loop, initial, local_names)
+    _emit(lw, mb, p, plan, loop, initial, local_names)
     if target is not None:
         frame.env.pop(target, None)          # no value after the loop (see _Pass.loop)
 
 
-def _owned(index: tuple[Any, ...], params: list[str]) -> bool:
-    from .maps import _injective
-
-    return _injective(tuple(sympy.Integer(0) if e is None else e for e in index), params)
-
-
-def _classify_registers(lw: Lowering, mb: Any, p: _Pass) -> dict[tuple, _Register]:
+def _classify_registers(mb: Any, p: _Pass) -> dict[tuple, _Register]:
     out = {}
     for key, reg in p.registers.items():
         data, index = key
-        owned = _owned(index, mb.params)
-        if not owned:
-            accumulations = reg.ops - {"assign"}
-            if "assign" in reg.ops or reg.read or len({_WCR.get(o) for o in accumulations}) != 1 \
-                    or not accumulations <= set(_WCR):
-                raise LoweringError(f"{data}[{', '.join(map(str, index))}] is updated inside a loop by several map "
-                                    "iterations",
-                                    "write an element that one iteration owns (indexed by every map parameter), "
-                                    "or only accumulate into it with += / -= (or *=)")
-        out[key] = _Register(reg.name, reg.elem, reg.dtype, set(reg.ops), reg.read)
+        mine = owned(index, mb.params)
+        wcr = None if mine else shared_wcr(reg.ops)
+        if not mine and (wcr is None or reg.read):
+            raise LoweringError(f"{data}[{', '.join(map(str, index))}] is updated inside a loop by several map "
+                                "iterations",
+                                "write an element that one iteration owns (indexed by every map parameter), "
+                                "or only accumulate into it with += / -= (or *=)")
+        out[key] = _Register(reg.name, reg.elem, reg.dtype, set(reg.ops), reg.read, wcr)
     return out
 
 
@@ -436,7 +430,7 @@ def _classify_stores(lw: Lowering, mb: Any, p: _Pass) -> dict[str, _Stored]:
                 free = {s.name for s in first.free_symbols}
                 loopy = any(s in p.loop_syms for s in first.free_symbols)
                 dims.append(first if same and not loopy and free & set(mb.params) else None)
-            if _owned(tuple(dims), mb.params):
+            if owned(tuple(dims), mb.params):
                 owner = tuple(dims)
         wcr = None
         block = None
@@ -444,13 +438,11 @@ def _classify_stores(lw: Lowering, mb: Any, p: _Pass) -> dict[str, _Stored]:
             block = tuple(e if e is not None and inside((e,), (size,), mb.ranges) else None
                           for e, size in zip(owner, shape))
         else:
-            accumulations = st.ops - {"assign"}
-            if "assign" in st.ops or len({_WCR.get(o) for o in accumulations}) != 1 or \
-                    not accumulations <= set(_WCR):
+            wcr = shared_wcr(st.ops)
+            if wcr is None:
                 raise LoweringError(f"{data!r} is written inside a loop at elements several map iterations may "
                                     "write", "write elements the iteration owns (the same map-parameter index in "
                                     "one dimension per parameter), or only accumulate with += / -= (or *=)")
-            wcr = _WCR[next(iter(accumulations))]
         out[data] = _Stored(st.conn, list(st.indices), set(st.ops), owner, block, wcr)
     return out
 
@@ -475,7 +467,7 @@ def _check_reads(p: _Pass, plan: _Plan, used: set[str]) -> None:
                                 "read only the elements this iteration writes, or use a second map")
 
 
-def _emit(lw: Lowering, mb: Any, node: ast.For, p: _Pass, plan: _Plan, loop: tl.Loop,
+def _emit(lw: Lowering, mb: Any, p: _Pass, plan: _Plan, loop: tl.Loop,
           initial: dict[str, Value], local_names: dict[str, str]) -> None:
     """The tasklet: initial values, the loop (under the map body's guard), the results out."""
     pre: list[tl.Stmt] = []
@@ -487,13 +479,12 @@ def _emit(lw: Lowering, mb: Any, node: ast.For, p: _Pass, plan: _Plan, loop: tl.
             pre.append(tl.Assign(local_names[n], T.cast_to(lz.node, lz.dtype, dtype)))
         else:
             pre.append(tl.Assign(local_names[n], T.literal(0, dtype)))
-    for (_data, index), reg in plan.registers.items():
-        if _owned(index, mb.params):              # the element's value before the loop
+    for reg in plan.registers.values():
+        if reg.wcr is None:                       # the element's value before the loop
             lz = p.value(reg.elem, registers=False)
             pre.append(tl.Assign(reg.name, T.cast_to(lz.node, lz.dtype, reg.dtype)))
         else:
-            op = next(iter(reg.ops))
-            pre.append(tl.Assign(reg.name, T.literal(_IDENTITY[op], reg.dtype)))
+            pre.append(tl.Assign(reg.name, T.literal(IDENTITY[next(iter(reg.ops))], reg.dtype)))
     body: tl.Stmt = loop
     if mb.guard is not None:
         guard = p.value(mb.guard)
@@ -520,10 +511,9 @@ def _emit(lw: Lowering, mb: Any, node: ast.For, p: _Pass, plan: _Plan, loop: tl.
     t = mb.add_tasklet("map_loop", code, inputs, outputs)
     for k, n in enumerate(names):
         lw.frame.env[n] = mb.local_output(t, f"_o{k}", plan.specs[n][0], n)
-    for k, ((_data, index), reg) in enumerate(plan.registers.items()):
+    for k, reg in enumerate(plan.registers.values()):
         value = mb.local_output(t, f"_or{k}", reg.dtype, "elem")
-        wcr = None if _owned(index, mb.params) else _WCR[next(iter(reg.ops))]
-        mb.assign_element(reg.elem, value, wcr, wcr is None)
+        mb.assign_element(reg.elem, value, reg.wcr, reg.wcr is None)
     for data, st in plan.stored.items():
         shape = lw.desc(data).shape
         sub = Subset(tuple(Range(sympy.Integer(0), s) if b is None else Range.index(b) for b, s in zip(st.block, shape))

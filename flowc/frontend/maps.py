@@ -43,6 +43,7 @@ from .expressions import BINOPS, evaluate, located
 from .indexing import assignment_target, basic, element_store, gather
 from .map_bounds import inside
 from .map_loops import is_range_loop, lower_map_loop
+from .map_writes import ACCUMULATIONS, IDENTITY, WCR, contribution, owned
 from .values import Const, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 _HINT = ("inside flowc.map, write element code: name = expression, or array[indices] = expression "
@@ -263,24 +264,6 @@ class MapBody:
             self.state.add_edge(self.entries[-1], None, self.exits[-1], None, Memlet.empty())
 
 
-def _injective(index: tuple[Any, ...], params: list[str]) -> bool:
-    used: set[int] = set()
-    for p in params:
-        sym = sympy.Symbol(p, integer=True)
-        hit = False
-        for d, e in enumerate(index):
-            if d in used:
-                continue
-            others = {s.name for s in e.free_symbols} & (set(params) - {p})
-            if sym in e.free_symbols and not others and abs(sympy.expand(e).coeff(sym)) == 1:
-                used.add(d)
-                hit = True
-                break
-        if not hit:
-            return False
-    return True
-
-
 def _map_params(lw: Lowering, node: ast.For, marker: MapMarker) -> tuple[list[ast.Name], list[str]]:
     """The loop's target names and the map parameters they become (renamed where taken)."""
     if node.orelse:
@@ -404,9 +387,6 @@ def _map_stmt(lw: Lowering, mb: MapBody, s: ast.stmt, reread: set[str]) -> None:
     raise LoweringError(f"{what.get(type(s), type(s).__name__)} is not supported inside flowc.map", _HINT)
 
 
-_WCR = {"add": "sum", "multiply": "prod"}
-#: the in-place operators into an element several map iterations share: reductions
-_ACCUMULATIONS = ("add", "subtract", "multiply")
 _BOOL = ew.BOOL
 
 
@@ -489,20 +469,20 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
                                 f"is false), but {ast.unparse(target)} may not",
                                 "narrow the map's range so the index stays inside the array, and test the "
                                 "condition inside")
-        owned = _injective(index, mb.params)
-        if not owned and aug not in _ACCUMULATIONS:
+        mine = owned(index, mb.params)
+        if not mine and aug not in ACCUMULATIONS:
             raise LoweringError(f"{ast.unparse(target)} is written under an if by several map iterations",
                                 "write an element that one iteration owns (indexed by every map parameter), "
                                 "or accumulate into it with +=, -= or *=")
-        if owned:
+        if mine:
             new = ew.ufunc(aug, [elem, value]) if aug is not None else value
             value = _guarded(mb, new, elem)
             mb.assign_element(elem, value, None, True)
             return
     if aug is not None:
-        if _injective(index, mb.params):
+        if owned(index, mb.params):
             value = ew.ufunc(aug, [elem, value])
-        elif aug in _ACCUMULATIONS:
+        elif aug in ACCUMULATIONS:
             wcr, value = _shared_accumulation(mb, aug, value)
         else:
             raise LoweringError(f"'{aug}' into an element that several map iterations share is not supported",
@@ -515,7 +495,7 @@ def _map_scatter(lw: Lowering, mb: MapBody, base: Ref, items: list, value: Value
     """``hist[x[i]] += v`` in a map body: an element chosen by data, which any iteration may
     hit, so only accumulations are allowed (``+=``, ``-=``, ``*=``): an atomic update of the
     element (a float sum then rounds in the order the threads arrive)."""
-    if aug not in _ACCUMULATIONS:
+    if aug not in ACCUMULATIONS:
         raise LoweringError(f"{ast.unparse(target)} is written at an index computed from data: map iterations "
                             "may write the same element in any order",
                             "accumulate with +=, -= or *= (an atomic update), or use a sequential "
@@ -530,10 +510,8 @@ def _shared_accumulation(mb: MapBody, aug: str, value: Value) -> tuple[str, Valu
     resolution and the value each iteration contributes (``-=`` adds the negation; under an
     ``if``, the operator's identity where the condition is false)."""
     if mb.guard is not None:
-        value = _guarded(mb, value, Const(1 if aug == "multiply" else 0, ew.as_lazy(value).dtype, False))
-    if aug == "subtract":
-        return "sum", ew.ufunc("negative", [value])
-    return _WCR[aug], value
+        value = _guarded(mb, value, Const(IDENTITY[aug], ew.as_lazy(value).dtype, False))
+    return WCR[aug], contribution(aug, value)
 
 
 __all__ = ["map_ranges", "lower_map"]

@@ -179,28 +179,27 @@ class If:
 
 
 @dataclass(frozen=True)
-class Break:
-    """``break``: leave the innermost loop."""
+class _Jump:
+    """A jump out of the innermost loop's iteration: it evaluates and names nothing."""
 
-    def substitute(self, mapping: dict[str, Node]) -> "Break":
+    def substitute(self, mapping: dict[str, Node]) -> "_Jump":
         return self
 
     def nodes(self) -> tuple[Node, ...]:
         return ()
+
+
+@dataclass(frozen=True)
+class Break(_Jump):
+    """``break``: leave the innermost loop."""
 
     def __str__(self) -> str:
         return "break"
 
 
 @dataclass(frozen=True)
-class Continue:
+class Continue(_Jump):
     """``continue``: the innermost loop's next iteration."""
-
-    def substitute(self, mapping: dict[str, Node]) -> "Continue":
-        return self
-
-    def nodes(self) -> tuple[Node, ...]:
-        return ()
 
     def __str__(self) -> str:
         return "continue"

@@ -1,0 +1,64 @@
+"""How the iterations of a ``flowc.map`` write elements: which elements one iteration owns, and
+how an element several iterations share is combined.
+
+An element indexed by every map parameter (each driving its own dimension with coefficient ±1,
+as ``out[i, j + 1]`` over ``i, j``) is *owned*: no other iteration writes it, so it may be
+written plainly. An element iterations share (``total[0]``, ``hist[x[i]]``) may only be
+accumulated into: ``+=`` and ``-=`` become a ``sum`` write-conflict resolution (``-=`` adds
+the negation), ``*=`` a ``prod``; where an iteration contributes nothing it contributes the
+operator's identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import sympy
+
+from . import elementwise as ew
+from .values import Value
+
+#: an in-place operator into a shared element → the write-conflict resolution it becomes
+WCR = {"add": "sum", "subtract": "sum", "multiply": "prod"}
+#: the in-place operators into an element several map iterations share
+ACCUMULATIONS = tuple(WCR)
+#: what an accumulation adds where an iteration contributes nothing
+IDENTITY = {"add": 0, "subtract": 0, "multiply": 1}
+
+
+def owned(index: tuple[Any, ...], params: list[str]) -> bool:
+    """Whether distinct values of the map parameters ``params`` address distinct elements
+    through ``index``: every parameter drives a dimension of its own with coefficient ±1
+    (an entry None is a dimension any iteration may address)."""
+    used: set[int] = set()
+    for p in params:
+        sym = sympy.Symbol(p, integer=True)
+        hit = False
+        for d, e in enumerate(index):
+            if d in used or e is None:
+                continue
+            others = {s.name for s in e.free_symbols} & (set(params) - {p})
+            if sym in e.free_symbols and not others and abs(sympy.expand(e).coeff(sym)) == 1:
+                used.add(d)
+                hit = True
+                break
+        if not hit:
+            return False
+    return True
+
+
+def shared_wcr(ops: Iterable[str]) -> Optional[str]:
+    """The one write-conflict resolution the in-place operators ``ops`` (``"assign"`` for a
+    plain ``=``) combine into on a shared element, or None where they do not (an assignment,
+    an operator that is not an accumulation, or sums mixed with products)."""
+    kinds = {WCR.get(op) for op in ops}
+    return next(iter(kinds)) if len(kinds) == 1 and None not in kinds else None
+
+
+def contribution(aug: str, value: Value) -> Value:
+    """What one iteration's ``element aug= value`` adds to a shared element under its
+    write-conflict resolution (``WCR[aug]``): ``-=`` adds the negation."""
+    return ew.ufunc("negative", [value]) if aug == "subtract" else value
+
+
+__all__ = ["ACCUMULATIONS", "IDENTITY", "WCR", "contribution", "owned", "shared_wcr"]
