@@ -41,7 +41,7 @@ from flowc.ir.movement import scope_work
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
-from flowc.ir.symbolic import Expr, Range, canonical_symbol
+from flowc.ir.symbolic import Expr, Range, canonical_symbol, distinct_elements
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
@@ -773,30 +773,10 @@ class CppGenerator:
             self.emit(f"{target} = {value};")
             return
         desc = self.program.data[e.data]
-        if isinstance(desc, Scalar) or self._conflict_free(start, parallel_params):
+        if isinstance(desc, Scalar) or distinct_elements(start, parallel_params):
             self.emit(_WCR_SCALAR[wcr].format(t=target, v=value))
         else:
             self.emit(self.WCR_ATOMIC[wcr].format(t=target, v=value, ct=self.ctype_of(desc.dtype)))
-
-    @staticmethod
-    def _conflict_free(index: list[Expr], parallel_params: list[str]) -> bool:
-        """Whether distinct parallel iterations write distinct elements: every parallel
-        parameter drives its own dimension with coefficient ±1."""
-        used_dims = set()
-        for p in parallel_params:
-            sym = canonical_symbol(p)
-            found = False
-            for d, ix in enumerate(index):
-                if d in used_dims:
-                    continue
-                others = {s.name for s in ix.free_symbols} & (set(parallel_params) - {p})
-                if sym in ix.free_symbols and not others and abs(sympy.expand(ix).coeff(sym)) == 1:
-                    used_dims.add(d)
-                    found = True
-                    break
-            if not found:
-                return False
-        return True
 
     # ------------------------------------------------------------ copies
     def emit_copies(self, state: State, node: AccessNode, in_parallel: bool) -> None:

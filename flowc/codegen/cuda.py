@@ -25,7 +25,7 @@ fusion) is in the workspace at full size; one that every thread uses privately
 is a per-thread array of constant size, and refused otherwise.
 
 Write-conflict resolution: a write that distinct threads may make to one element
-(by ``_conflict_free``, shared with the CPU target) is an atomic (``flowc::atomic_*``;
+(by ``ir.symbolic.distinct_elements``, shared with the CPU target) is an atomic (``flowc::atomic_*``;
 float sums then round in an unspecified order); everything else is a plain
 store. The same source compiles with nvcc and, against flowc's emulation header,
 as host C++ (``FLOWC_CUDA_EMULATION``): that is how the kernels are tested
@@ -46,7 +46,7 @@ from flowc.ir.errors import INDEX_ERROR, TargetError
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Schedule, Tasklet
 from flowc.ir.program import Program
 from flowc.ir.state import Edge, State
-from flowc.ir.symbolic import canonical_symbol
+from flowc.ir.symbolic import canonical_symbol, distinct_elements
 from flowc.transforms.gpu import twins
 
 #: dtypes the cuda target does not generate yet (complex needs cuComplex arithmetic)
@@ -124,7 +124,7 @@ class CudaGenerator(CppGenerator):
             if e.memlet.is_empty or e.memlet.subset is None:
                 return False
             subset = list(e.memlet.subset)
-            if not self._conflict_free([r.start for r in subset], params):
+            if not distinct_elements([r.start for r in subset], params):
                 return False
             for p in params:
                 sym = canonical_symbol(p)
@@ -443,7 +443,7 @@ class CudaGenerator(CppGenerator):
         wcr = e.memlet.wcr
         desc = self.program.data[e.data]
         shared = e.data in self.device_scalars or (
-            isinstance(desc, Array) and not self._conflict_free(
+            isinstance(desc, Array) and not distinct_elements(
                 [r.start for r in e.memlet.subset] if e.memlet.subset is not None else [], parallel_params))
         if wcr is None or not shared or not self._in_kernel:
             super().emit_write(e, value, parallel_params)

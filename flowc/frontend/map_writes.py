@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-import sympy
+from flowc.ir.symbolic import distinct_elements
 
 from . import elementwise as ew
 from .values import Value
@@ -27,24 +27,9 @@ IDENTITY = {"add": 0, "subtract": 0, "multiply": 1}
 
 
 def owned(index: tuple[Any, ...], params: list[str]) -> bool:
-    """Whether distinct values of the map parameters ``params`` address distinct elements
-    through ``index``: every parameter drives a dimension of its own with coefficient ±1
-    (an entry None is a dimension any iteration may address)."""
-    used: set[int] = set()
-    for p in params:
-        sym = sympy.Symbol(p, integer=True)
-        hit = False
-        for d, e in enumerate(index):
-            if d in used or e is None:
-                continue
-            others = {s.name for s in e.free_symbols} & (set(params) - {p})
-            if sym in e.free_symbols and not others and abs(sympy.expand(e).coeff(sym)) == 1:
-                used.add(d)
-                hit = True
-                break
-        if not hit:
-            return False
-    return True
+    """Whether each element ``index`` addresses belongs to one iteration of the map parameters
+    ``params`` (``ir.symbolic.distinct_elements``; an entry None is any element of its dimension)."""
+    return distinct_elements(index, params)
 
 
 def shared_wcr(ops: Iterable[str]) -> Optional[str]:

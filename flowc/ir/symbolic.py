@@ -59,6 +59,28 @@ def canonical_symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, integer=True)
 
 
+def distinct_elements(index: Sequence[Optional[Expr]], params: Iterable[str]) -> bool:
+    """Whether distinct values of the parameters ``params`` address distinct elements through
+    ``index`` (one expression per dimension; None: a dimension any value may address): every
+    parameter drives a dimension of its own with coefficient ±1, which no other parameter of
+    ``params`` enters. This is when a map's iterations own what they write."""
+    params = list(params)
+    used: set[int] = set()
+    for p in params:
+        sym = canonical_symbol(p)
+        others = set(params) - {p}
+        for d, e in enumerate(index):
+            if d in used or e is None:
+                continue
+            if sym in e.free_symbols and not ({s.name for s in e.free_symbols} & others) and \
+                    abs(sympy.expand(e).coeff(sym)) == 1:
+                used.add(d)
+                break
+        else:
+            return False
+    return True
+
+
 def as_expr(value: Any) -> Expr:
     """Anything size-like (int, str, sympy expression) as a canonical sympy expression."""
     if isinstance(value, bool):
