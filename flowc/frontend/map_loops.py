@@ -49,7 +49,7 @@ import sympy
 from flowc.ir import expr as tl
 from flowc.ir.dtypes import DType
 from flowc.ir.memlet import Memlet
-from flowc.ir.symbolic import Range, Subset
+from flowc.ir.symbolic import Range, Subset, distinct_elements
 
 from . import elementwise as ew
 from . import types as T
@@ -60,7 +60,7 @@ from .errors import LoweringError
 from .expressions import BINOPS, evaluate, located
 from .indexing import _real_into, assignment_target, basic, element_store, gather
 from .map_bounds import inside
-from .map_writes import IDENTITY, contribution, owned, shared_wcr
+from .map_writes import IDENTITY, contribution, shared_wcr
 from .values import Const, FuncValue, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike
 
 _HINT = ("inside a loop in flowc.map, write element code: name = expression, array[indices] = expression "
@@ -399,7 +399,7 @@ def _classify_registers(mb: Any, p: _Pass) -> dict[tuple, _Register]:
     out = {}
     for key, reg in p.registers.items():
         data, index = key
-        mine = owned(index, mb.params)
+        mine = distinct_elements(index, mb.params)
         wcr = None if mine else shared_wcr(reg.ops)
         if not mine and (wcr is None or reg.read):
             raise LoweringError(f"{data}[{', '.join(map(str, index))}] is updated inside a loop by several map "
@@ -430,7 +430,7 @@ def _classify_stores(lw: Lowering, mb: Any, p: _Pass) -> dict[str, _Stored]:
                 free = {s.name for s in first.free_symbols}
                 loopy = any(s in p.loop_syms for s in first.free_symbols)
                 dims.append(first if same and not loopy and free & set(mb.params) else None)
-            if owned(tuple(dims), mb.params):
+            if distinct_elements(tuple(dims), mb.params):
                 owner = tuple(dims)
         wcr = None
         block = None

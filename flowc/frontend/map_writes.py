@@ -1,19 +1,16 @@
-"""How the iterations of a ``flowc.map`` write elements: which elements one iteration owns, and
-how an element several iterations share is combined.
+"""How an element several iterations of a ``flowc.map`` share is written.
 
 An element indexed by every map parameter (each driving its own dimension with coefficient ±1,
-as ``out[i, j + 1]`` over ``i, j``) is *owned*: no other iteration writes it, so it may be
-written plainly. An element iterations share (``total[0]``, ``hist[x[i]]``) may only be
-accumulated into: ``+=`` and ``-=`` become a ``sum`` write-conflict resolution (``-=`` adds
-the negation), ``*=`` a ``prod``; where an iteration contributes nothing it contributes the
-operator's identity.
+as ``out[i, j + 1]`` over ``i, j``: ``ir.symbolic.distinct_elements``) is owned by one
+iteration and written plainly. An element iterations share (``total[0]``, ``hist[x[i]]``) may
+only be accumulated into: ``+=`` and ``-=`` become a ``sum`` write-conflict resolution (``-=``
+adds the negation), ``*=`` a ``prod``; where an iteration contributes nothing it contributes
+the operator's identity.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
-
-from flowc.ir.symbolic import distinct_elements
+from typing import Iterable, Optional
 
 from . import elementwise as ew
 from .values import Value
@@ -24,12 +21,6 @@ WCR = {"add": "sum", "subtract": "sum", "multiply": "prod"}
 ACCUMULATIONS = tuple(WCR)
 #: what an accumulation adds where an iteration contributes nothing
 IDENTITY = {"add": 0, "subtract": 0, "multiply": 1}
-
-
-def owned(index: tuple[Any, ...], params: list[str]) -> bool:
-    """Whether each element ``index`` addresses belongs to one iteration of the map parameters
-    ``params`` (``ir.symbolic.distinct_elements``; an entry None is any element of its dimension)."""
-    return distinct_elements(index, params)
 
 
 def shared_wcr(ops: Iterable[str]) -> Optional[str]:
@@ -46,4 +37,4 @@ def contribution(aug: str, value: Value) -> Value:
     return ew.ufunc("negative", [value]) if aug == "subtract" else value
 
 
-__all__ = ["ACCUMULATIONS", "IDENTITY", "WCR", "contribution", "owned", "shared_wcr"]
+__all__ = ["ACCUMULATIONS", "IDENTITY", "WCR", "contribution", "shared_wcr"]

@@ -33,7 +33,7 @@ from flowc.ir import expr as tl
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node
 from flowc.ir.state import State
-from flowc.ir.symbolic import Range, Subset
+from flowc.ir.symbolic import Range, Subset, distinct_elements
 
 from . import elementwise as ew
 from . import types as T
@@ -43,7 +43,7 @@ from .expressions import BINOPS, evaluate, located
 from .indexing import assignment_target, basic, element_store, gather
 from .map_bounds import inside
 from .map_loops import is_range_loop, lower_map_loop
-from .map_writes import ACCUMULATIONS, IDENTITY, WCR, contribution, owned
+from .map_writes import ACCUMULATIONS, IDENTITY, WCR, contribution
 from .values import Const, Lazy, Leaf, MapMarker, Ref, Sym, Value, describe, is_arraylike, sym_value
 
 _HINT = ("inside flowc.map, write element code: name = expression, or array[indices] = expression "
@@ -469,7 +469,7 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
                                 f"is false), but {ast.unparse(target)} may not",
                                 "narrow the map's range so the index stays inside the array, and test the "
                                 "condition inside")
-        mine = owned(index, mb.params)
+        mine = distinct_elements(index, mb.params)
         if not mine and aug not in ACCUMULATIONS:
             raise LoweringError(f"{ast.unparse(target)} is written under an if by several map iterations",
                                 "write an element that one iteration owns (indexed by every map parameter), "
@@ -480,7 +480,7 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
             mb.assign_element(elem, value, None, True)
             return
     if aug is not None:
-        if owned(index, mb.params):
+        if distinct_elements(index, mb.params):
             value = ew.ufunc(aug, [elem, value])
         elif aug in ACCUMULATIONS:
             wcr, value = _shared_accumulation(mb, aug, value)
