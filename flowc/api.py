@@ -58,11 +58,12 @@ def _build(program: Program, target: str, auto_optimize: bool,
     tgt.lower(work)
     work.validate()
     code = tgt.generate(work, instrument)
-    if instrument:
+    debug = debug_enabled()
+    if debug:
         print(f"[flowc] generated source of {program.name}:\n{code.source}", file=sys.stderr)
     path = tgt.build(code, program.name)
     compiled = tgt.bind(work, path, code.entry)
-    if instrument:
+    if debug:
         print(f"[flowc] {program.name}: ready in {time.perf_counter() - start:.3f} s ({path})", file=sys.stderr)
     return compiled, work, code.entry, path
 

@@ -128,14 +128,34 @@ def test_gather_through_array_connector():
         np.testing.assert_array_equal(compiled(table, idx), table[idx])
 
 
-def test_instrumented_build_reports_kernels(capfd):
+def test_instrumented_build_reports_kernels(capfd, monkeypatch):
+    """An instrumented library counts each kernel's time, runs and bytes per thread
+    (``profile()`` reads and resets them) and prints a line per run under FLOWC_DEBUG."""
     program, reference, inputs = elementwise()
+    monkeypatch.delenv("FLOWC_DEBUG", raising=False)
     compiled = flowc.compile_program(program, instrument=True)
     rng = np.random.default_rng()
-    args, _ = inputs(rng, 8, 8)
-    np.testing.assert_allclose(compiled(*args), reference(*args), rtol=1e-5, atol=1e-5)
+    for n, m in ((8, 8), (300, 77)):
+        args, _ = inputs(rng, n, m)
+        for _ in range(3):
+            np.testing.assert_allclose(compiled(*args), reference(*args), rtol=1e-5, atol=1e-5)
+        (name, kernel), = compiled.profile().items()
+        assert name == "main/ew[i=0:N, j=0:M]"         # state/label, as FLOWC_DEBUG prints it
+        assert kernel.runs == 3 and kernel.seconds > 0
+        moved = sum(a.nbytes for a in args if isinstance(a, np.ndarray)) + reference(*args).nbytes
+        assert kernel.bytes == 3 * moved
+        assert compiled.profile()[name].runs == 0            # read and reset
+    assert capfd.readouterr().err == ""
+    monkeypatch.setenv("FLOWC_DEBUG", "1")
+    compiled(*args)
     err = capfd.readouterr().err
     assert "main/ew" in err and "GB/s" in err
+
+
+def test_profile_of_a_library_without_instrumentation():
+    program, _, _ = elementwise()
+    with pytest.raises(flowc.FlowcError, match="instrument=True"):
+        flowc.compile_program(program, instrument=False).profile()
 
 
 @pytest.mark.parametrize("op,fn", [("sum", np.sum), ("max", np.max), ("min", np.min)])

@@ -164,8 +164,25 @@ def _cuda_sources() -> list[tuple[str, str]]:
             if ao:
                 tgt.optimize(ir)
             tgt.lower(ir)
-            out.append((f"{case.name}-{'opt' if ao else 'plain'}", tgt.generate(ir, False).source))
+            # the first case also instrumented: the kernel profile's code must build for nvcc too
+            for instrument in (False, True) if case is CASES[0] else (False,):
+                name = f"{case.name}-{'opt' if ao else 'plain'}{'-instrumented' if instrument else ''}"
+                out.append((name, tgt.generate(ir, instrument).source))
     return out
+
+
+def test_instrumented_cuda_program_profiles_its_kernels(rng):
+    """The kernel profile on the cuda target (emulated): each top-level scope is a kernel with
+    its runs, and the result still matches NumPy."""
+    case = CASES[0]
+    compiled = flowc.compile_program(flowc.program(case.func).to_ir(), target="cuda", auto_optimize=True,
+                                     instrument=True)
+    for n in case.sizes:
+        args, kw = case.make(rng, n)
+        before = copy.deepcopy(args)
+        check(case, compiled(*args, **kw), before)
+        profile = compiled.profile()
+        assert profile and all(k.runs == 1 and k.seconds >= 0 for k in profile.values()), profile
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on the PATH (CI has nvcc 13.0)")

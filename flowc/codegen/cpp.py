@@ -298,7 +298,7 @@ class CppGenerator:
             helpers=_TEMPLATES.get_template(self.HELPERS_TEMPLATE).render(),
             blas_prototypes=self.ctx.blas_prototypes(),
             entry=f"flowc_{p.name}", params=", ".join(params), body="\n".join(self.lines),
-            program_name=p.name)
+            program_name=p.name, profile=self.profile_block())
         return GeneratedCode(source, f"flowc_{p.name}", language=self.LANGUAGE, uses_blas=self.ctx.uses_blas,
                              kernels=self.kernels)
 
@@ -835,9 +835,47 @@ class CppGenerator:
         label = f"{state.name}/{node.label}"
         self.kernels.append(label)
         moved = self._moved_bytes(state, node)
-        self.emit(f'  double fc_dt = flowc::now() - fc_t0; double fc_bytes = (double)({sym_cxx(moved)});')
-        self.emit(f'  std::fprintf(stderr, "[flowc] %-40s %9.3f ms %8.2f GB/s\\n", "{cxx_string(label)}", '
-                  'fc_dt * 1e3, fc_bytes / (fc_dt > 0 ? fc_dt : 1e-30) / 1e9); }')
+        self.emit(f"  flowc::kernel_done({len(self.kernels) - 1}, flowc::now() - fc_t0, "
+                  f"(double)({sym_cxx(moved)})); }}")
+
+    def profile_block(self) -> str:
+        """The instrumented library's kernel profile: per calling thread, each kernel's seconds,
+        runs and bytes since the last ``flowc_profile`` call (which copies and resets them), its
+        names (``flowc_profile_names``: one per line, in kernel order), and a line per run on
+        stderr when ``FLOWC_DEBUG`` is set. Empty for a library that is not instrumented."""
+        if not self.instrument:
+            return ""
+        count = len(self.kernels)
+        size = max(1, count)
+        literals = ", ".join(f'"{cxx_string(k)}"' for k in self.kernels) or '""'
+        lines = "\\n".join(cxx_string(k) for k in self.kernels)
+        return "\n".join([
+            "// ---- instrumentation: seconds, runs and bytes per kernel (flowc.runtime.CompiledProgram.profile)",
+            "namespace flowc {",
+            f"static const char* const kernel_names[{size}] = {{{literals}}};",
+            f"static thread_local double kernel_seconds[{size}], kernel_bytes[{size}];",
+            f"static thread_local int64_t kernel_runs[{size}];",
+            "inline bool print_kernels() {     // read per run: FLOWC_DEBUG may be set after loading",
+            '  const char* v = std::getenv("FLOWC_DEBUG");',
+            '  return v != nullptr && *v != 0 && std::strcmp(v, "0") != 0;',
+            "}",
+            "inline void kernel_done(int k, double seconds, double bytes) {",
+            "  kernel_seconds[k] += seconds; kernel_bytes[k] += bytes; kernel_runs[k] += 1;",
+            "  if (print_kernels())",
+            '    std::fprintf(stderr, "[flowc] %-40s %9.3f ms %8.2f GB/s\\n", kernel_names[k], seconds * 1e3,',
+            "                 bytes / (seconds > 0 ? seconds : 1e-30) / 1e9);",
+            "}",
+            "}  // namespace flowc",
+            f'extern "C" const char* flowc_profile_names() {{ return "{lines}"; }}',
+            "extern \"C\" int flowc_profile(double* seconds, int64_t* runs, double* bytes, int n) {",
+            f"  for (int k = 0; k < n && k < {count}; ++k) {{",
+            "    seconds[k] = flowc::kernel_seconds[k]; runs[k] = flowc::kernel_runs[k];",
+            "    bytes[k] = flowc::kernel_bytes[k];",
+            "    flowc::kernel_seconds[k] = flowc::kernel_bytes[k] = 0; flowc::kernel_runs[k] = 0;",
+            "  }",
+            f"  return {count};",
+            "}",
+        ])
 
     def _moved_bytes(self, state: State, node: Node) -> Expr:
         if isinstance(node, MapEntry):

@@ -10,11 +10,11 @@
   symbols are prefixed (``flowc.runtime.blas``).
 """
 
-from flowc.runtime.binding import CompiledProgram, bind
+from flowc.runtime.binding import CompiledProgram, KernelTime, bind
 from flowc.runtime.blas import BlasInfo, BlasNotFoundError, blas_info
 from flowc.runtime import cache, program_cache
 from flowc.runtime.cache import CacheWarning, cache_enabled
 from flowc.runtime.compiler import build_key, cache_dir, cached_library, compile_source
 
-__all__ = ["BlasInfo", "BlasNotFoundError", "CacheWarning", "CompiledProgram", "bind", "blas_info", "build_key",
-           "cache", "cache_dir", "cache_enabled", "cached_library", "compile_source", "program_cache"]
+__all__ = ["BlasInfo", "BlasNotFoundError", "CacheWarning", "CompiledProgram", "KernelTime", "bind", "blas_info",
+           "build_key", "cache", "cache_dir", "cache_enabled", "cached_library", "compile_source", "program_cache"]

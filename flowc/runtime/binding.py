@@ -59,7 +59,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 import sympy
@@ -72,7 +72,15 @@ from flowc.ir.program import Param, Program
 from flowc.ir.symbolic import evaluate, free_symbol_names, permuted_strides
 from flowc.runtime.compiler import debug_enabled
 
-__all__ = ["ArrayConvention", "CompiledProgram", "bind"]
+__all__ = ["ArrayConvention", "CompiledProgram", "KernelTime", "bind"]
+
+
+class KernelTime(NamedTuple):
+    """One kernel's share of an instrumented program's calls (``CompiledProgram.profile``)."""
+
+    seconds: float
+    runs: int
+    bytes: float
 
 
 class _Missing:
@@ -279,6 +287,29 @@ class CompiledProgram:
 
     def __call__(self, *args: Any, **symbols: Any) -> Any:   # replaced per program by bind()
         raise TypeError("CompiledProgram objects are made by flowc.runtime.bind()")
+
+    def profile(self) -> dict[str, KernelTime]:
+        """What each kernel of an instrumented library (``compile(instrument=True)``, or any
+        compile under ``FLOWC_DEBUG``) took in this thread's calls since the last ``profile()``,
+        which starts the count again: kernel name (``state/label``, the name ``FLOWC_DEBUG``
+        prints) → ``KernelTime`` (seconds, runs, bytes moved). A name that occurs twice gets
+        ``#2`` and so on. Raises ``FlowcError`` for a library compiled without instrumentation."""
+        names_fn = getattr(self.library, "flowc_profile_names", None)
+        if names_fn is None:
+            raise FlowcError(f"{self._label} was compiled without instrumentation; compile it with "
+                             f"instrument=True (or set FLOWC_DEBUG) to profile its kernels")
+        names_fn.restype = ctypes.c_char_p
+        names = [n for n in names_fn().decode().split("\n") if n]
+        count = max(1, len(names))
+        seconds, runs, moved = (ctypes.c_double * count)(), (ctypes.c_int64 * count)(), (ctypes.c_double * count)()
+        self.library.flowc_profile(seconds, runs, moved, ctypes.c_int(count))
+        out: dict[str, KernelTime] = {}
+        seen: dict[str, int] = {}
+        for k, name in enumerate(names):
+            seen[name] = seen.get(name, 0) + 1
+            key = name if seen[name] == 1 else f"{name}#{seen[name]}"
+            out[key] = KernelTime(seconds[k], runs[k], moved[k])
+        return out
 
     @property
     def arg_names(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -46,20 +47,29 @@ def _worker(factory: Callable[[], Callable[[], Any]], conn: Any) -> None:
         cmd = conn.recv()
         if cmd == "stop":
             return
+        calls = cmd[1]
         t = time.perf_counter()
-        fn()
-        conn.send(time.perf_counter() - t)
+        for _ in range(calls):
+            fn()
+        conn.send((time.perf_counter() - t) / calls)
 
 
 def interleaved_isolated(factories: dict[str, Callable[[], Callable[[], Any]]], repeats: int = 15,
-                         warmup: int = 3, gap_s: float = 0.2) -> dict[str, dict]:
+                         warmup: int = 3, gap_s: float = 0.2, min_sample_s: float = 0.0) -> dict[str, dict]:
     """Like ``interleaved``, but each candidate runs in its own process.
 
     Contenders bring their own thread pools (flowc's and PyTorch's OpenMP runtimes, NumPy's
     OpenBLAS threads); in one process on a small machine they spin against each other and
     distort every number. Each worker builds its callable from a picklable ``factory``; the
     driver asks them round-robin for one timed call each, leaving ``gap_s`` idle between calls
-    so the previous contender's pool has gone to sleep."""
+    so the previous contender's pool has gone to sleep.
+
+    With ``min_sample_s`` a sample is the mean of back-to-back calls, as many as make the
+    fastest contender's sample last that long (recounted after each warm-up round, then fixed;
+    the same count for every contender): a kernel of tens of microseconds is then timed as a loop calls it, as
+    ``timeit`` and npbench time it, instead of as the first call after ``gap_s`` of idle,
+    which measures the wake-up of the core, its caches and its thread pool more than the
+    kernel."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -70,17 +80,21 @@ def interleaved_isolated(factories: dict[str, Callable[[], Callable[[], Any]]], 
         proc.start()
         workers[name] = (proc, parent)
     samples: dict[str, list[float]] = {name: [] for name in factories}
+    calls = 1
     try:
         for rep in range(warmup + repeats):
             for name, (_, conn) in workers.items():
                 time.sleep(gap_s)
-                conn.send("run")
+                conn.send(("run", calls))
                 elapsed = conn.recv()
-                if rep >= warmup:
-                    samples[name].append(elapsed)
+                samples[name].append(elapsed)
+            if rep < warmup and min_sample_s > 0:      # recount after each warm-up round, then fixed
+                fastest = min(samples[name][-1] for name in workers)
+                calls = max(1, min(10_000, math.ceil(min_sample_s / max(fastest, 1e-9))))
+        samples = {name: s[warmup:] for name, s in samples.items()}
     finally:
         for proc, conn in workers.values():
             conn.send("stop")
             proc.join(timeout=30)
-    return {name: {"median_s": statistics.median(s), "min_s": min(s), "repeats": len(s)}
+    return {name: {"median_s": statistics.median(s), "min_s": min(s), "repeats": len(s), "calls_per_sample": calls}
             for name, s in samples.items()}

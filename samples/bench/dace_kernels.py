@@ -12,6 +12,11 @@ prints the kernel each BLAS picked.) Stencils also run as ``flowc-auto 1T`` (OMP
 and ``flowc-auto passive`` (OMP_WAIT_POLICY=passive), to show what the OpenMP pool costs on
 this machine. Writes samples/bench/results/dace_kernels.json.
 
+Timing: each sample is the mean of back-to-back calls lasting at least ``--min-sample-ms`` (2 ms;
+the same count for every contender), as a loop calls a kernel and as ``timeit`` and npbench time
+it. A single call after 0.2 s of idle, ``--min-sample-ms 0``, measures the wake-up of the core,
+its caches and its thread pool: 50-90 µs here, more than a 500 x 500 GEMV takes.
+
 Floors: the compulsory bytes (each operand read once, each result written once; a stencil
 sweep reads its input and writes its output) at the best copy bandwidth measured in this run,
 in its own process. Columns: median ms, speed vs NumPy (NumPy time / contender time), time / floor.
@@ -318,6 +323,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--only", default="", help="comma-separated kernel names")
+    ap.add_argument("--min-sample-ms", type=float, default=2.0,
+                    help="a sample is the mean of back-to-back calls lasting at least this long; "
+                         "0: one call after 0.2 s idle (the wake-up of core, caches and thread pool included)")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -332,7 +340,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")
     results = []
     print(f"\n{'kernel':12s} {'size':>8s} {'check':>6s}  {'contender':20s} {'median ms':>10s} {'vs numpy':>9s} "
-          f"{'time/floor':>10s}")
+          f"{'time/floor':>10s} {'calls':>6s}")
     for name, size in CASES:
         if only and name not in only:
             continue
@@ -344,7 +352,7 @@ def main() -> None:
         # call, and with 0.02 s the next contender (flowc) ran against them on both cores (GEMV and DOT
         # looked 3-10x slower than they are: 6.3 ms for a 1M-element dot that takes 0.5 ms alone)
         t = interleaved_isolated({c: functools.partial(build, name, size, c, 7) for c in contenders},
-                                 repeats=args.repeats, gap_s=0.2)
+                                 repeats=args.repeats, gap_s=0.2, min_sample_s=args.min_sample_ms / 1e3)
         row: dict[str, Any] = {"kernel": name, "size": size, "passed": passed, "max_rel_error": err,
                                "floor_s": floor, "timings": {}}
         for c in contenders:
@@ -352,7 +360,7 @@ def main() -> None:
             speed = t["numpy"]["median_s"] / med
             row["timings"][c] = {**t[c], "speed_vs_numpy": speed, "time_over_floor": med / floor}
             print(f"{name:12s} {size:8d} {'pass' if passed else 'FAIL':>6s}  {c:20s} {med * 1e3:10.3f} "
-                  f"{speed:9.2f} {med / floor:10.2f}")
+                  f"{speed:9.2f} {med / floor:10.2f} {t[c]['calls_per_sample']:6d}")
         results.append(row)
     path = write_json("dace_kernels", {"blas_kernels": cores, "copy_bytes_per_s": bandwidth, "steps": STEPS,
                                        "results": results})
