@@ -21,7 +21,7 @@ import pytest
 
 import flowc
 from flowc import frontend
-from flowc.transforms import auto_optimize, auto_search, search, search_cache
+from flowc.transforms import auto_optimize, auto_search, search, search_cache, search_space
 from flowc.transforms.search_space import build, neighbours
 from flowc.transforms.tiling import MapTiling
 
@@ -503,3 +503,128 @@ def test_a_hanging_candidate_is_discarded(monkeypatch, tune_dir):
     assert any(c.status in ("timed", "chosen") and "tile=32" in c.description for c in r.report.candidates)
     with pytest.raises(ValueError, match="candidate_timeout_s"):
         auto_search(frontend.lower(softmax), sizes=dict(N=4, M=4), candidate_timeout_s=0)
+
+
+# ---------------------------------------------------------------- local choices timed in their kernels
+
+def two_maps(a: flowc.float32[N, M], b: flowc.float32[N, M]):
+    out = np.empty((N, M), dtype=np.float32)
+    for j, i in flowc.map[0:M, 0:N]:           # written column by column: MapInterchange helps
+        out[i, j] = a[i, j] * 2.0 + b[i, j] * b[i, j]
+    return out, np.sqrt(np.abs(b)) + 1.0
+
+
+def two_matmuls(x: flowc.float32[N, M], w: flowc.float32[M, M], v: flowc.float32[M, M]):
+    return np.tanh(x @ w) @ v + x @ v
+
+
+class KernelFakeTimer:
+    """A deterministic timer that also times kernels: every kernel takes 1.0 per run, except
+    that in a probe with a choice whose description contains ``fast`` the kernels whose name
+    contains ``where`` take 0.2. Whole programs are timed by ``fake_timer(whole)``. The
+    kernel names are the instrumented library's own (one real run reads them)."""
+
+    def __init__(self, fast: str, where: str, whole: dict[str, float]):
+        self.fast, self.where, self.whole = fast, where, fake_timer(whole, default=1.0)
+        self.probes: list[frozenset] = []
+
+    def __call__(self, run, cand):
+        return self.whole(run, cand)
+
+    def kernels(self, run, profile, cand):
+        self.probes.append(cand.config)
+        profile()
+        run()
+        names = list(profile())
+        hit = any(self.fast in c.describe() for c in cand.config)
+        return [{n: 0.2 if hit and self.where in n else 1.0 for n in names}] * 3
+
+
+@pytest.mark.parametrize("fn,sizes", [(two_maps, dict(N=64, M=48)), (two_matmuls, dict(N=40, M=24)),
+                                      (softmax, dict(N=64, M=96)), (mlp, dict(N=32, E=48, D=64)),
+                                      (attention, dict(N=32, K=48, D=16, E=24))],
+                         ids=["two_maps", "two_matmuls", "softmax", "mlp", "attention"])
+def test_local_choices_know_their_kernel_by_the_profiles_name(fn, sizes):
+    """Every local decision point (loop order, tiles, threads) names the kernel its node is in
+    as the instrumented library's profile names it, repeated names (several GEMMs in one
+    state) numbered as the profile numbers them; also after a probe changed it."""
+    p = frontend.lower(fn)
+    built = build(p, frozenset(), sizes=sizes)
+    local = [pt for pt in built.points if pt.key[0] in search_space.LOCAL_PHASES]
+    assert local and all(pt.key in built.kernels for pt in local)
+    args, kw = search.random_inputs(p, sizes)
+    for config in [frozenset()] + [c for c in neighbours(local)][:3]:
+        b = build(p, config, sizes=sizes)
+        compiled = flowc.compile_program(b.program, instrument=True)
+        compiled(*[a.copy() if isinstance(a, np.ndarray) else a for a in args], **kw)
+        profile = compiled.profile()
+        assert set(b.kernels.values()) <= set(profile), (set(b.kernels.values()) - set(profile), list(profile))
+        assert all(k.runs == 1 for k in profile.values())
+
+
+def test_local_choices_are_timed_together_in_their_kernels(tune_dir):
+    """One probe per choice a kernel has (not one program per choice): the interchange wins its
+    kernel, tiles and schedules do not; the winners are assembled, checked, timed whole and
+    confirmed; the result matches NumPy and replays."""
+    p = frontend.lower(two_maps)
+    sizes = dict(N=64, M=48)
+    timer = KernelFakeTimer("MapInterchange", "map[", {"MapInterchange": 0.3})
+    r = auto_search(p, sizes=sizes, timer=timer, cache=False)
+    base = build(p, frozenset(), sizes=sizes)
+    per_kernel: dict[str, int] = {}
+    for pt in base.points:
+        if pt.key in base.kernels:
+            per_kernel[base.kernels[pt.key]] = per_kernel.get(base.kernels[pt.key], 0) + len(pt.alternatives)
+    assert len(per_kernel) >= 2, "the program has two kernels with local choices"
+    assert len(timer.probes) == 1 + max(per_kernel.values())          # auto_optimize, then the probes
+    assert timer.probes[0] == frozenset()
+    for probe in timer.probes[1:]:               # at most one choice per kernel in a probe
+        kernels = [base.kernels[c.key] for c in probe]
+        assert len(kernels) == len(set(kernels))
+    kernel_rows = [c for c in r.report.candidates if c.kernel is not None]
+    assert len(kernel_rows) == sum(per_kernel.values())
+    assert all(c.status == "kernel" and c.kernel_base_s == 1.0 for c in kernel_rows)
+    assert {c.description for c in kernel_rows if c.median < 1.0} == {
+        d for d in (c.description for c in kernel_rows) if "MapInterchange" in d}
+    # single local choices were timed in their kernel: none is timed again as a whole program
+    whole = [c for c in r.report.candidates if c.kernel is None and len(c.config) == 1]
+    assert not [c for c in whole if next(iter(c.config)).phase in search_space.LOCAL_PHASES
+                and c.status == "timed"]
+    assert "MapInterchange" in r.report.chosen
+    assert "kernel" in r.report.table() and "the kernels' fastest choices, together" in r.report.table()
+    rng = np.random.default_rng()
+    for n, m in ((64, 48), (7, 130)):
+        a, b = _f32(rng, n, m), _f32(rng, n, m)
+        out, root = flowc.compile_program(r.program)(a, b)
+        np.testing.assert_allclose(out, a * 2 + b * b, rtol=1e-6)
+        np.testing.assert_allclose(root, np.sqrt(np.abs(b)) + 1, rtol=1e-6)
+    replayed = search.replay(frontend.lower(two_maps), r.report.chosen_history)
+    assert replayed.to_json() == r.program.to_json()
+
+
+def test_a_probe_that_differs_discards_its_choices(monkeypatch, tune_dir):
+    """A probe whose result is wrong times none of its choices (they are reported as failed
+    with the reason, and left to be tried as whole programs, where tiling is wrong again) and
+    the search goes on to a correct program."""
+    real_compile = search._compile
+
+    def faulty_compile(program, target, instrument=False):
+        compiled = real_compile(program, target, instrument)
+        if any(h["transformation"] == "MapTiling" for h in program.history):
+            def wrong(*a, **k):
+                out = compiled(*a, **k)
+                return tuple(o * 1.01 for o in out)
+            wrong.compiled = getattr(compiled, "compiled", compiled)
+            return wrong
+        return compiled
+    monkeypatch.setattr(search, "_compile", faulty_compile)
+    timer = KernelFakeTimer("MapTiling", "map[", {"MapTiling": 0.3})
+    r = auto_search(frontend.lower(two_maps), sizes=dict(N=64, M=48), timer=timer, cache=False)
+    tiled = [c for c in r.report.candidates if c.kernel is not None and "MapTiling" in c.description]
+    assert tiled and all(c.status == "failed" and "differs" in c.reason for c in tiled)
+    whole = [c for c in r.report.candidates if c.kernel is None and "MapTiling" in c.description]
+    assert whole and all(c.status == "differs" for c in whole)
+    assert "MapTiling" not in r.report.chosen
+    a, b = (np.random.default_rng().standard_normal((9, 31)).astype(np.float32) for _ in range(2))
+    out, root = flowc.compile_program(r.program)(a, b)
+    np.testing.assert_allclose(out, a * 2 + b * b, rtol=1e-6)

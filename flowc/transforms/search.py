@@ -10,22 +10,31 @@ tile a map). The method, a first version:
 
 1. **Incumbent.** ``auto_optimize``'s program is built, compiled, run on fresh random inputs
    at the requested sizes (its outputs are the reference) and timed.
-2. **Neighbours.** Every configuration one decision away from it is built (those that add a
+2. **Kernels in isolation.** Choices that change one kernel and no data (``LOCAL_PHASES``:
+   loop order, tiles, threads of a map or a GEMM) are timed in their kernel, many per
+   program: probe j makes every kernel's j-th choice at once, and the instrumented library
+   (``CompiledProgram.profile``) says what each kernel took against its time under
+   ``auto_optimize``. Each kernel's winner (beyond the noise) is kept; the winners compose
+   (no data changes between them, so no neighbour pays a transition) and are assembled
+   into one configuration, checked and timed as a whole program. This is the paper's
+   per-operator configuration graph where no edge has a cost, whose shortest path is each
+   operator's fastest configuration; choices that change layouts or fusions are not
+   decomposed but timed whole (step 3).
+3. **Neighbours.** Every other configuration one decision away from it is built (those that add a
    transformation first; building stops when half the budget is spent). Builds that raise
    are discarded; the IR's cost model prunes the rest: a candidate that moves more than
    ``prune_ratio`` times the incumbent's bytes (``Program.data_movement``) is not timed, nor
    one whose IR equals another's. The transformations here do not change the arithmetic, so
    flops do not separate candidates; bytes do.
-3. **Timing.** Survivors, fewest bytes first, are compiled (flowc's pipeline, disk cache on),
+4. **Timing.** Survivors, fewest bytes first, are compiled (flowc's pipeline, disk cache on),
    run and compared with the reference on the same inputs (a candidate that fails to compile,
    raises, hangs past ``candidate_timeout_s`` or differs is discarded and reported), then
    timed: repeats, median; two medians closer than the noise band (the larger interquartile
    range, at least ``tolerance`` of the median) are a tie, and ties go to the incumbent.
-4. **Composition.** Decisions at different matches compose: the winners are added greedily,
-   fastest first, each kept only if the combination is faster again (a coordinate descent
-   over per-match choices; the paper's shortest path over per-operator configurations
-   needs candidates timed in isolation, which this version does not extract yet).
-5. **Confirmation.** The assembled program and ``auto_optimize``'s are timed again,
+5. **Composition.** Decisions at different matches compose: the winners (the assembled
+   kernel picks among them) are added greedily, fastest first, each kept only if the
+   combination is faster again (a coordinate descent over per-match choices).
+6. **Confirmation.** The assembled program and ``auto_optimize``'s are timed again,
    alternately, in the same run; the assembled one wins only beyond the noise band.
 
 Modules: ``search_space`` (the configurations), ``search_inputs`` (random inputs, the
@@ -57,7 +66,7 @@ from flowc.transforms.base import replay
 from flowc.transforms.search_inputs import (check_sizes, outputs, random_inputs, size_of, sizes_from_args,
                                             why_differs)
 from flowc.transforms.search_report import Candidate, SearchReport, SearchResult
-from flowc.transforms.search_space import PIPELINE, Built, build, neighbours
+from flowc.transforms.search_space import PIPELINE, Built, Choice, build, neighbours
 
 TARGETS = ("cpu",)
 
@@ -78,17 +87,33 @@ class RepeatTimer:
             raise ValueError(f"repeats must be positive, got {repeats}")
         self.repeats, self.min_sample_s = repeats, min_sample_s
 
-    def __call__(self, run: Callable[[], Any], candidate: Candidate) -> list[float]:
+    def _runs_per_sample(self, run: Callable[[], Any]) -> int:
         t = time.perf_counter()
         run()
         once = max(time.perf_counter() - t, 1e-7)
-        n = max(1, min(1000, math.ceil(self.min_sample_s / once)))
+        return max(1, min(1000, math.ceil(self.min_sample_s / once)))
+
+    def __call__(self, run: Callable[[], Any], candidate: Candidate) -> list[float]:
+        n = self._runs_per_sample(run)
         samples = []
         for _ in range(self.repeats):
             t = time.perf_counter()
             for _ in range(n):
                 run()
             samples.append((time.perf_counter() - t) / n)
+        return samples
+
+    def kernels(self, run: Callable[[], Any], profile: Callable[[], dict[str, Any]],
+                candidate: Candidate) -> list[dict[str, float]]:
+        """Per-kernel samples of an instrumented program: each sample maps a kernel's name to
+        its seconds per run of the program (``profile()`` reads and resets the counters)."""
+        n = self._runs_per_sample(run)
+        profile()
+        samples = []
+        for _ in range(self.repeats):
+            for _ in range(n):
+                run()
+            samples.append({name: k.seconds / n for name, k in profile().items()})
         return samples
 
 
@@ -102,9 +127,14 @@ def _faster(a: Candidate, b: Candidate, tolerance: float) -> bool:
     return a.median + _band(a, b, tolerance) < b.median
 
 
-def _compile(program: Program, target: str) -> Callable[..., Any]:
+def _compile(program: Program, target: str, instrument: bool = False) -> Callable[..., Any]:
     """The candidate compiled by flowc's normal pipeline (disk cache on)."""
-    return program.compile(target=target, auto_optimize=False, instrument=False)
+    return program.compile(target=target, auto_optimize=False, instrument=instrument)
+
+
+def _profile_of(compiled: Callable[..., Any]) -> Callable[[], dict[str, Any]]:
+    """The ``profile`` of an instrumented program (under ``Program.compile``'s adapter, if any)."""
+    return getattr(compiled, "compiled", compiled).profile
 
 
 # ---------------------------------------------------------------- progress
@@ -253,11 +283,25 @@ class _Search:
             raise IRError(f"auto_search: auto_optimize's program itself failed: {base.reason}")
         base.status = "baseline"
         self.timeout = self.candidate_timeout_s or max(5.0, 50 * self.last_run_s)
-        pending = self.neighbours(baseline_built)
-        self.progress.total(len(pending))
         best = base
         timed: list[Candidate] = []
         programs: dict[frozenset, Program] = {}
+        picks, probed = self.isolate(baseline_built, reference)
+        if picks:
+            cand = Candidate(picks)
+            self.report.candidates.append(cand)
+            try:
+                program = build(self.program, picks, self.target, self.sizes, baseline=baseline_built).program
+                cand.bytes_moved = self.bytes_of(program)
+                if self.evaluate(cand, program, reference) is not None:
+                    cand.reason = "the kernels' fastest choices, together"
+                    timed.append(cand)
+                    programs[picks] = program
+                    best = cand if cand.median < best.median else best
+            except Exception as exc:  # noqa: BLE001 - a transformation bug must not stop the search
+                cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+        pending = self.neighbours(baseline_built, probed)
+        self.progress.total(len(pending))
         for cand, program in pending:
             if not self.fits(reserve=3):           # keep room for composing and confirming
                 cand.status, cand.reason = "skipped", "budget"
@@ -280,15 +324,107 @@ class _Search:
         report.chosen = best.description
         return chosen_program
 
-    def neighbours(self, baseline: Built) -> list[tuple[Candidate, Program]]:
-        """Build every configuration one decision away; prune by the cost model and duplicates."""
+    def isolate(self, baseline: Built, reference: list[np.ndarray]) -> tuple[frozenset, set[Choice]]:
+        """Time the local choices (``LOCAL_PHASES``: loop order, tiles, threads of one map or
+        GEMM) in the kernels they change, many at once: probe program j makes, in every kernel,
+        that kernel's j-th choice, so a program with 40 kernels and 3 choices each needs 3
+        compiled probes, not 120 programs. The instrumented library (``CompiledProgram.profile``)
+        times each kernel; a choice wins its kernel when it beats the kernel's time under
+        ``auto_optimize`` beyond the noise. Local choices change no data, so the kernels' winners
+        compose: they are assembled into one configuration, which ``run`` then checks and times
+        as a whole program like any other. (The configuration graph of the paper reduces to this
+        when no choice changes a layout: no edge has a transition cost, and the shortest path
+        takes each operator's fastest configuration. Layout and fusion choices are timed as
+        whole programs.) Returns (the assembled picks, every choice that was timed here)."""
+        kernel_timer = getattr(self.timer, "kernels", None)
+        per_kernel: dict[str, list[Choice]] = {}
+        for point in baseline.points:
+            name = baseline.kernels.get(point.key)
+            if name is not None:
+                per_kernel.setdefault(name, []).extend(Choice(point.key, alt) for alt in point.alternatives)
+        if kernel_timer is None or not per_kernel or not self.fits(reserve=4):
+            if per_kernel and kernel_timer is None:
+                self.report.notes.append("the timer times whole programs only: local choices were not timed "
+                                         "in their kernels")
+            return frozenset(), set()
+        try:
+            base_times = self.kernel_samples(baseline.program, reference, kernel_timer, "auto_optimize")
+        except Exception as exc:  # noqa: BLE001 - fall back to timing whole programs
+            self.report.notes.append(f"kernel timing of auto_optimize's program failed ({type(exc).__name__}: "
+                                     f"{exc}): local choices are timed as whole programs")
+            return frozenset(), set()
+        per_kernel = {name: choices for name, choices in per_kernel.items() if name in base_times}
+        probed: set[Choice] = set()
+        kernel_cands: dict[str, list[Candidate]] = {}
+        if not per_kernel:
+            return frozenset(), probed
+        rounds = max(len(choices) for choices in per_kernel.values())
+        for j in range(rounds):
+            config = {name: choices[j] for name, choices in per_kernel.items() if j < len(choices)}
+            cands = {}
+            for name, choice in config.items():
+                cand = cands[choice] = Candidate(frozenset({choice}), kernel=name)
+                kernel_cands.setdefault(name, []).append(cand)
+                self.report.candidates.append(cand)
+            if not self.fits(reserve=4):
+                for cand in cands.values():
+                    cand.status, cand.reason = "skipped", "budget"
+                continue
+            try:
+                probe = frozenset(config.values())
+                built = build(self.program, probe, self.target, self.sizes, baseline=baseline)
+                samples = self.kernel_samples(built.program, reference, kernel_timer, f"probe {j + 1}", probe)
+            except Exception as exc:  # noqa: BLE001 - these choices are then timed as whole programs
+                for cand in cands.values():
+                    cand.status, cand.reason = "failed", f"in probe {j + 1}: {type(exc).__name__}: {exc}"
+                continue
+            where = [built.kernels.get(choice.key) for choice in cands]
+            for (choice, cand), kernel in zip(cands.items(), where):
+                if kernel is None or kernel not in samples or where.count(kernel) > 1:
+                    cand.status, cand.reason = "failed", "its kernel could not be told apart in the probe"
+                    continue
+                cand.times, cand.kernel_base_s = samples[kernel], float(np.median(base_times[cand.kernel]))
+                cand.status = "kernel"
+                probed.add(choice)
+            self.progress.step(next(iter(cands.values())), self.report.candidates[0].median)
+        picks = []
+        for name, cands in kernel_cands.items():
+            base = Candidate(frozenset(), times=base_times[name])
+            winners = [c for c in cands if c.status == "kernel" and _faster(c, base, self.tolerance)]
+            if winners:
+                picks.append(min(winners, key=lambda c: c.median))
+        return frozenset(next(iter(c.config)) for c in picks), probed
+
+    def kernel_samples(self, program: Program, reference: list[np.ndarray], kernel_timer: Any,
+                       what: str, config: frozenset = frozenset()) -> dict[str, list[float]]:
+        """Compile ``program`` (``config``'s) instrumented, check its result against
+        ``reference`` and time it: kernel name → seconds per run of the program, one entry per
+        sample."""
+        compiled = _compile(program, self.target, instrument=True)
+        why = why_differs(self.run_guarded(compiled), reference)
+        if why:
+            raise ValueError(f"{what}'s result differs: {why}")
+        args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
+        kwargs = self.inputs[1]
+        samples = kernel_timer(lambda: compiled(*args, **kwargs), _profile_of(compiled), Candidate(config, what))
+        self.report.timings += 1
+        out: dict[str, list[float]] = {}
+        for sample in samples:
+            for name, seconds in sample.items():
+                out.setdefault(name, []).append(float(seconds))
+        return out
+
+    def neighbours(self, baseline: Built, probed: set[Choice]) -> list[tuple[Candidate, Program]]:
+        """Build every configuration one decision away (but those ``isolate`` timed in their
+        kernel already); prune by the cost model and duplicates."""
         seen = {hashlib.sha256(baseline.program.to_json().encode()).hexdigest(): "auto_optimize"}
         base_bytes = self.report.candidates[0].bytes_moved or 0
         out: list[tuple[Candidate, Program]] = []
         # what adds a transformation first; then what leaves one out (usually pruned), those
         # about the smallest containers first (the fewest extra bytes if the fusion's
         # intermediate comes back); building stops when half the budget is gone
-        configs = sorted(neighbours(baseline.points), key=lambda c: self.build_order(c, baseline))
+        configs = sorted((c for c in neighbours(baseline.points) if not c <= probed),
+                         key=lambda c: self.build_order(c, baseline))
         build_deadline = self.start + (self.deadline - self.start) / 2
         for config in configs:
             cand = Candidate(config)

@@ -14,16 +14,22 @@ from flowc.transforms.search_space import describe
 class Candidate:
     """One configuration the search considered and what became of it.
 
-    ``status``: ``baseline`` (auto_optimize), ``timed``, ``pruned`` (cost model), ``duplicate``
-    (same IR as another), ``failed`` (raised while building, compiling or running, or hung:
-    its checking run timed out), ``differs``
-    (wrong result), ``skipped`` (budget), ``chosen``."""
+    ``status``: ``baseline`` (auto_optimize), ``timed``, ``kernel`` (timed in its kernel: see
+    below), ``pruned`` (cost model), ``duplicate`` (same IR as another), ``failed`` (raised
+    while building, compiling or running, or hung: its checking run timed out), ``differs``
+    (wrong result), ``skipped`` (budget), ``chosen``.
+
+    A ``kernel`` candidate is one local choice timed in the one kernel it changes (``kernel``,
+    as the profile names it), inside a program where other kernels tried other choices:
+    ``times`` are that kernel's, ``kernel_base_s`` its median under ``auto_optimize``."""
 
     config: frozenset
     status: str = "pending"
     bytes_moved: Optional[int] = None
     times: list[float] = field(default_factory=list)
     reason: str = ""
+    kernel: Optional[str] = None
+    kernel_base_s: Optional[float] = None
 
     @property
     def description(self) -> str:
@@ -32,6 +38,12 @@ class Candidate:
     @property
     def median(self) -> Optional[float]:
         return float(np.median(self.times)) if self.times else None
+
+    def ratio(self, base: Optional[float]) -> Optional[float]:
+        """Median time over auto_optimize's (``base`` for a program, ``kernel_base_s`` for a
+        kernel candidate)."""
+        ref = self.kernel_base_s if self.kernel is not None else base
+        return self.median / ref if self.median is not None and ref else None
 
     @property
     def spread(self) -> float:
@@ -90,12 +102,17 @@ class SearchReport:
         lines += self.notes
         if self.candidates:
             lines.append(f"{'status':<10} {'MB moved':>9} {'time ms':>9} {'ratio':>6}  configuration")
+            if any(c.kernel for c in self.candidates):
+                lines.append("(kernel rows: the time of the one kernel the choice changes, ratio to that kernel's "
+                             "time under auto_optimize)")
             for c in self.candidates:
                 mb = f"{c.bytes_moved / 1e6:.2f}" if c.bytes_moved is not None else "-"
-                med = c.median
+                med, r = c.median, c.ratio(base)
                 ms = f"{med * 1e3:.3f}" if med is not None else "-"
-                ratio = f"{med / base:.2f}" if med is not None and base else "-"
+                ratio = f"{r:.2f}" if r is not None else "-"
                 why = f"  [{c.reason}]" if c.reason else ""
+                if c.kernel:
+                    why = f"  [kernel {c.kernel}]" + why
                 lines.append(f"{c.status:<10} {mb:>9} {ms:>9} {ratio:>6}  {c.description}{why}")
         return "\n".join(lines)
 
@@ -109,7 +126,8 @@ class SearchReport:
         import matplotlib.pyplot as plt        # optional: only the notebook view needs it
 
         base = next((c.median for c in self.candidates if c.status == "baseline"), None) or self.baseline_time_s
-        timed = sorted((c for c in self.candidates if c.median is not None), key=lambda c: c.median)[:top]
+        timed = sorted((c for c in self.candidates if c.median is not None and c.kernel is None),
+                       key=lambda c: c.median)[:top]
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 0.3 * len(timed) + 1.2))
         if not timed or not base:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 from flowc.ir.movement import scope_work
-from flowc.ir.nodes import MapEntry
+from flowc.ir.nodes import AccessNode, MapEntry
 from flowc.ir.program import Program
 from flowc.ir.symbolic import as_expr
 from flowc.transforms.base import Match, Transformation
@@ -114,11 +114,16 @@ class DecisionPoint:
 class Built:
     """A configuration's program and the decision points its pipeline met; ``snapshots``
     (kept for the default configuration) holds the program before each phase, so building a
-    configuration that differs from the default only from phase k on starts there."""
+    configuration that differs from the default only from phase k on starts there.
+    ``kernels``: for the local decision points this build met (``LOCAL_PHASES``), the kernel
+    their node ended up in, named as an instrumented library's profile names it
+    (``state/label`` of the top-level scope); a point whose node is gone (fused into another)
+    has none."""
 
     program: Program
     points: list[DecisionPoint] = field(default_factory=list)
     snapshots: list[Program] = field(default_factory=list)
+    kernels: dict[Key, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,11 @@ PHASES_AFTER_EXPANSION = (
     _Phase("GemmRowBlocks", lambda v: GemmRowBlocks(row_blocks=int(v)), False, probe=1, once=True),
 )
 FIXED = ("LocalStorage",)
+
+#: phases whose choices change one kernel and no data: the loop order, tiles and threads of one
+#: map or GEMM. Their choices can be timed in their kernel, several at once in one program
+#: (``flowc.transforms.search``); the others (layouts, fusions) change what neighbours read.
+LOCAL_PHASES = ("MapInterchange", "MapTiling", "MapSchedule", "GemmRowBlocks")
 
 
 def _extent(entry: MapEntry, sizes: dict[str, int]) -> Optional[int]:
@@ -229,7 +239,7 @@ def _row_blocks(program: Program, match: Match, sizes: dict[str, int]) -> list[V
 
 
 def _run_phase(program: Program, phase: _Phase, chosen: dict[Key, Any], sizes: dict[str, int],
-               points: list[DecisionPoint]) -> None:
+               points: list[DecisionPoint], anchors: dict[Key, tuple[str, Any]]) -> None:
     probe = phase.make(phase.probe)
     if phase.name in FIXED:
         probe.apply_everywhere(program)        # its own fixed point (LocalStorage scans in rounds)
@@ -248,6 +258,8 @@ def _run_phase(program: Program, phase: _Phase, chosen: dict[Key, Any], sizes: d
                 name = (tuple(n.label for n in nodes), m.data)
                 keys[ident] = (phase.name, name[0], name[1], seen[name])
                 seen[name] += 1
+                if phase.name in LOCAL_PHASES:
+                    anchors[keys[ident]] = (m.state, nodes[0])
                 alts = _alternatives(phase, program, m, sizes)
                 if alts:
                     points.append(DecisionPoint(keys[ident], phase.default_on, alts))
@@ -286,14 +298,43 @@ def build(program: Program, config: "frozenset[Choice]", target: str = "cpu",
     keep = not config and baseline is None
     points: list[DecisionPoint] = []
     snapshots: list[Program] = []
+    anchors: dict[Key, tuple[str, Any]] = {}
     for phase in PIPELINE[start:]:
         if keep:
             snapshots.append(work.clone())
         if phase is None:
             expand_library_nodes(work, target)
         else:
-            _run_phase(work, phase, chosen, sizes or {}, points)
-    return Built(work, points, snapshots)
+            _run_phase(work, phase, chosen, sizes or {}, points, anchors)
+    return Built(work, points, snapshots, _kernels(work, anchors))
+
+
+def _kernels(program: Program, anchors: dict[Key, tuple[str, Any]]) -> dict[Key, str]:
+    """The kernel each anchored node is in now: its outermost scope, named as the instrumented
+    library names it (``state/label``, with ``#2``, ``#3``... for a name that occurs again, in
+    the order the code generator emits top-level nodes: states in order, each topologically)."""
+    kernel_of: dict[int, tuple[str, str]] = {}     # id(node) → (kernel name, state name)
+    seen: Counter = Counter()
+    for state in program.states():
+        scopes = state.scope_dict()
+        names: dict[int, str] = {}
+        for node in state.topological_nodes():
+            if scopes.get(node) is None and not isinstance(node, AccessNode):
+                name = f"{state.name}/{node.label}"
+                seen[name] += 1
+                names[id(node)] = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        for node in state.nodes():
+            top = node
+            while scopes.get(top) is not None:
+                top = scopes[top]
+            if id(top) in names:
+                kernel_of[id(node)] = (names[id(top)], state.name)
+    out: dict[Key, str] = {}
+    for key, (state_name, node) in anchors.items():
+        found = kernel_of.get(id(node))
+        if found is not None and found[1] == state_name:
+            out[key] = found[0]
+    return out
 
 
 def neighbours(points: list[DecisionPoint]) -> list["frozenset[Choice]"]:
