@@ -116,6 +116,7 @@ def _adapt_call(call: Callable[..., Any], program: Program) -> Callable[..., Any
         return tuple(o[()] if z else o for o, z in zip(out, zero_d))
     wrapped.__name__ = wrapped.__qualname__ = program.name
     wrapped.compiled = call          # type: ignore[attr-defined]  # the CompiledProgram underneath
+    wrapped.profile = call.profile   # type: ignore[attr-defined]  # its kernel profile (instrumented builds)
     return wrapped
 
 

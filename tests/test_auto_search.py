@@ -614,7 +614,7 @@ def test_a_probe_that_differs_discards_its_choices(monkeypatch, tune_dir):
             def wrong(*a, **k):
                 out = compiled(*a, **k)
                 return tuple(o * 1.01 for o in out)
-            wrong.compiled = getattr(compiled, "compiled", compiled)
+            wrong.profile = compiled.profile
             return wrong
         return compiled
     monkeypatch.setattr(search, "_compile", faulty_compile)

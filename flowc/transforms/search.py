@@ -132,9 +132,6 @@ def _compile(program: Program, target: str, instrument: bool = False) -> Callabl
     return program.compile(target=target, auto_optimize=False, instrument=instrument)
 
 
-def _profile_of(compiled: Callable[..., Any]) -> Callable[[], dict[str, Any]]:
-    """The ``profile`` of an instrumented program (under ``Program.compile``'s adapter, if any)."""
-    return getattr(compiled, "compiled", compiled).profile
 
 
 # ---------------------------------------------------------------- progress
@@ -406,7 +403,7 @@ class _Search:
             raise ValueError(f"{what}'s result differs: {why}")
         args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
         kwargs = self.inputs[1]
-        samples = kernel_timer(lambda: compiled(*args, **kwargs), _profile_of(compiled), Candidate(config, what))
+        samples = kernel_timer(lambda: compiled(*args, **kwargs), compiled.profile, Candidate(config, what))
         self.report.timings += 1
         out: dict[str, list[float]] = {}
         for sample in samples:
