@@ -628,3 +628,18 @@ def test_a_probe_that_differs_discards_its_choices(monkeypatch, tune_dir):
     a, b = (np.random.default_rng().standard_normal((9, 31)).astype(np.float32) for _ in range(2))
     out, root = flowc.compile_program(r.program)(a, b)
     np.testing.assert_allclose(out, a * 2 + b * b, rtol=1e-6)
+
+
+def test_kernel_winners_that_lose_together_are_tried_one_by_one(tune_dir):
+    """Both kernels have a winner in isolation (the fake makes every kernel of the probe with a
+    sequential schedule fast), but the assembled program is no faster (a choice can cost
+    outside its kernel): each pick is then timed alone as a whole program, and the one that
+    is fast alone wins."""
+    timer = KernelFakeTimer("MapSchedule(sequential)", "/", {"; ": 1.0, "MapSchedule(sequential)": 0.5})
+    r = auto_search(frontend.lower(two_maps), sizes=dict(N=64, M=48), timer=timer, cache=False)
+    assembled = [c for c in r.report.candidates if c.reason == "the kernels' fastest choices, together"]
+    assert len(assembled) == 1 and len(assembled[0].config) == 2 and assembled[0].median == 1.0
+    for choice in assembled[0].config:
+        alone = [c for c in r.report.candidates if c.kernel is None and c.config == frozenset({choice})]
+        assert len(alone) == 1 and alone[0].status in ("timed", "chosen"), choice
+    assert r.report.chosen.count("MapSchedule(sequential)") == 1 and "; " not in r.report.chosen

@@ -297,6 +297,11 @@ class _Search:
                     best = cand if cand.median < best.median else best
             except Exception as exc:  # noqa: BLE001 - a transformation bug must not stop the search
                 cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+            if len(picks) > 1 and not (cand.median is not None and _faster(cand, base, self.tolerance)):
+                # the kernels' winners lost together (a choice can cost outside its kernel: a map
+                # left on one thread lets the pool fall asleep before the next kernel forks), so
+                # each is tried on its own as a whole program too
+                probed -= picks
         pending = self.neighbours(baseline_built, probed)
         self.progress.total(len(pending))
         for cand, program in pending:
