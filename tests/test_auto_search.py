@@ -558,7 +558,8 @@ def test_local_choices_know_their_kernel_by_the_profiles_name(fn, sizes):
         compiled = flowc.compile_program(b.program, instrument=True)
         compiled(*[a.copy() if isinstance(a, np.ndarray) else a for a in args], **kw)
         profile = compiled.profile()
-        assert set(b.kernels.values()) <= set(profile), (set(b.kernels.values()) - set(profile), list(profile))
+        assert list(profile) == b.kernel_order              # the same names, numbered alike, in order
+        assert set(b.kernels.values()) <= set(profile)
         assert all(k.runs == 1 for k in profile.values())
 
 
@@ -643,3 +644,18 @@ def test_kernel_winners_that_lose_together_are_tried_one_by_one(tune_dir):
         alone = [c for c in r.report.candidates if c.kernel is None and c.config == frozenset({choice})]
         assert len(alone) == 1 and alone[0].status in ("timed", "chosen"), choice
     assert r.report.chosen.count("MapSchedule(sequential)") == 1 and "; " not in r.report.chosen
+
+
+def test_a_probe_that_changes_more_than_kernels_is_not_compared_kernel_by_kernel():
+    """Kernel-by-kernel comparison needs the probe to have auto_optimize's containers and
+    kernel count: a local choice does (schedules), a fusion left out does not."""
+    p = frontend.lower(softmax)
+    sizes = dict(N=64, M=96)
+    base = build(p, frozenset(), sizes=sizes)
+    by_phase = {}
+    for config in neighbours(base.points):
+        by_phase.setdefault(next(iter(config)).phase, config)
+    local = build(p, by_phase["MapSchedule"], sizes=sizes, baseline=base)
+    assert search._Search.changed_more_than_kernels(base, local) == ""
+    unfused = build(p, by_phase["MapFusion"], sizes=sizes, baseline=base)
+    assert search._Search.changed_more_than_kernels(base, unfused) != ""

@@ -228,3 +228,26 @@ def test_tasklet_division_of_integers_never_traps():
     lo = np.iinfo(np.int64).min
     a, b = np.array([7, -7, 5, 0, -3, lo]), np.array([2, 2, 0, 0, 0, -1])
     np.testing.assert_array_equal(f(a, b), [3, -3, 0, 0, 0, lo])
+
+
+def test_profile_names_survive_awkward_labels():
+    """Kernel names with quotes, backslashes, newlines and non-ASCII text come back whole and
+    aligned with their times (names are read one by one, not split from a joined string)."""
+    p = ir.Program("awkward")
+    p.add_array("x", ["N"], ir.float64)
+    p.add_array("a", ["N"], ir.float64)
+    p.add_array("b", ["N"], ir.float64)
+    p.add_return("a")
+    p.add_return("b")
+    st = p.add_state("main")
+    st.add_mapped_tasklet('first "one"\nline\\two', {"i": "0:N"}, {"v": "x[i]"}, "o = v + 1.0", {"o": "a[i]"})
+    st.add_mapped_tasklet("second ☃?", {"i": "0:N"}, {"v": "x[i]"}, "o = v * 2.0", {"o": "b[i]"})
+    compiled = flowc.compile_program(p, instrument=True)
+    x = np.random.default_rng().standard_normal(1000)
+    a, b = compiled(x)
+    np.testing.assert_array_equal(a, x + 1.0)
+    np.testing.assert_array_equal(b, x * 2.0)
+    profile = compiled.profile()
+    assert len(profile) == 2 and all(k.runs == 1 and k.bytes == 16000 for k in profile.values())
+    names = sorted(profile)
+    assert names[0].startswith('main/first "one"\nline\\two') and names[1].startswith("main/second ☃?")

@@ -294,6 +294,8 @@ class CppGenerator:
                 self._declare(n)
         self.emit_block(p.body)
         self.lines[:0] = ["  " + line for line in self.index_declarations()]
+        if self.instrument:
+            self.lines.insert(0, "  flowc::read_print_flag();")
         source = _TEMPLATES.get_template(self.PROGRAM_TEMPLATE).render(
             helpers=_TEMPLATES.get_template(self.HELPERS_TEMPLATE).render(),
             blas_prototypes=self.ctx.blas_prototypes(),
@@ -840,33 +842,35 @@ class CppGenerator:
 
     def profile_block(self) -> str:
         """The instrumented library's kernel profile: per calling thread, each kernel's seconds,
-        runs and bytes since the last ``flowc_profile`` call (which copies and resets them), its
-        names (``flowc_profile_names``: one per line, in kernel order), and a line per run on
-        stderr when ``FLOWC_DEBUG`` is set. Empty for a library that is not instrumented."""
+        runs and bytes since the last ``flowc_profile`` call (which copies and resets the first
+        ``n`` and returns how many kernels there are), ``flowc_profile_name(k)``, and a line per
+        run on stderr when ``FLOWC_DEBUG`` is set (read once per call of the entry point).
+        Empty for a library that is not instrumented."""
         if not self.instrument:
             return ""
         count = len(self.kernels)
         size = max(1, count)
         literals = ", ".join(f'"{cxx_string(k)}"' for k in self.kernels) or '""'
-        lines = "\\n".join(cxx_string(k) for k in self.kernels)
         return "\n".join([
             "// ---- instrumentation: seconds, runs and bytes per kernel (flowc.runtime.CompiledProgram.profile)",
             "namespace flowc {",
             f"static const char* const kernel_names[{size}] = {{{literals}}};",
             f"static thread_local double kernel_seconds[{size}], kernel_bytes[{size}];",
             f"static thread_local int64_t kernel_runs[{size}];",
-            "inline bool print_kernels() {     // read per run: FLOWC_DEBUG may be set after loading",
+            "static thread_local bool print_kernels = false;   // FLOWC_DEBUG, read at each entry",
+            "inline void read_print_flag() {",
             '  const char* v = std::getenv("FLOWC_DEBUG");',
-            '  return v != nullptr && *v != 0 && std::strcmp(v, "0") != 0;',
+            '  print_kernels = v != nullptr && *v != 0 && std::strcmp(v, "0") != 0;',
             "}",
             "inline void kernel_done(int k, double seconds, double bytes) {",
             "  kernel_seconds[k] += seconds; kernel_bytes[k] += bytes; kernel_runs[k] += 1;",
-            "  if (print_kernels())",
+            "  if (print_kernels)",
             '    std::fprintf(stderr, "[flowc] %-40s %9.3f ms %8.2f GB/s\\n", kernel_names[k], seconds * 1e3,',
             "                 bytes / (seconds > 0 ? seconds : 1e-30) / 1e9);",
             "}",
             "}  // namespace flowc",
-            f'extern "C" const char* flowc_profile_names() {{ return "{lines}"; }}',
+            f'extern "C" const char* flowc_profile_name(int k) {{ return k >= 0 && k < {count} ? '
+            'flowc::kernel_names[k] : ""; }',
             "extern \"C\" int flowc_profile(double* seconds, int64_t* runs, double* bytes, int n) {",
             f"  for (int k = 0; k < n && k < {count}; ++k) {{",
             "    seconds[k] = flowc::kernel_seconds[k]; runs[k] = flowc::kernel_runs[k];",

@@ -294,15 +294,18 @@ class CompiledProgram:
         which starts the count again: kernel name (``state/label``, the name ``FLOWC_DEBUG``
         prints) → ``KernelTime`` (seconds, runs, bytes moved). A name that occurs twice gets
         ``#2`` and so on. Raises ``FlowcError`` for a library compiled without instrumentation."""
-        names_fn = getattr(self.library, "flowc_profile_names", None)
-        if names_fn is None:
+        name_of = getattr(self.library, "flowc_profile_name", None)
+        if name_of is None:
             raise FlowcError(f"{self._label} was compiled without instrumentation; compile it with "
                              f"instrument=True (or set FLOWC_DEBUG) to profile its kernels")
-        names_fn.restype = ctypes.c_char_p
-        names = [n for n in names_fn().decode().split("\n") if n]
-        count = max(1, len(names))
-        seconds, runs, moved = (ctypes.c_double * count)(), (ctypes.c_int64 * count)(), (ctypes.c_double * count)()
-        self.library.flowc_profile(seconds, runs, moved, ctypes.c_int(count))
+        name_of.argtypes, name_of.restype = [ctypes.c_int], ctypes.c_char_p
+        read = self.library.flowc_profile
+        read.restype = ctypes.c_int
+        count = read(None, None, None, ctypes.c_int(0))         # how many kernels; copies nothing
+        size = max(1, count)
+        seconds, runs, moved = (ctypes.c_double * size)(), (ctypes.c_int64 * size)(), (ctypes.c_double * size)()
+        read(seconds, runs, moved, ctypes.c_int(count))
+        names = [name_of(k).decode(errors="replace") for k in range(count)]
         out: dict[str, KernelTime] = {}
         seen: dict[str, int] = {}
         for k, name in enumerate(names):

@@ -284,7 +284,10 @@ class _Search:
         timed: list[Candidate] = []
         programs: dict[frozenset, Program] = {}
         picks, probed = self.isolate(baseline_built, reference)
-        if picks:
+        if picks and not self.fits(reserve=3):
+            self.report.notes.append("budget: the kernels' winners were not assembled")
+            probed -= picks
+        elif picks:
             cand = Candidate(picks)
             self.report.candidates.append(cand)
             try:
@@ -380,9 +383,14 @@ class _Search:
                 for cand in cands.values():
                     cand.status, cand.reason = "failed", f"in probe {j + 1}: {type(exc).__name__}: {exc}"
                 continue
+            changed = self.changed_more_than_kernels(baseline, built)
             where = [built.kernels.get(choice.key) for choice in cands]
             for (choice, cand), kernel in zip(cands.items(), where):
-                if kernel is None or kernel not in samples or where.count(kernel) > 1:
+                if changed:              # left to the whole-program phase
+                    cand.status, cand.reason = "skipped", f"probe {j + 1} {changed}"
+                    continue
+                if (kernel is None or kernel not in samples or where.count(kernel) > 1
+                        or built.kernel_order.index(kernel) != baseline.kernel_order.index(cand.kernel)):
                     cand.status, cand.reason = "failed", "its kernel could not be told apart in the probe"
                     continue
                 cand.times, cand.kernel_base_s = samples[kernel], float(np.median(base_times[cand.kernel]))
@@ -397,19 +405,34 @@ class _Search:
                 picks.append(min(winners, key=lambda c: c.median))
         return frozenset(next(iter(c.config)) for c in picks), probed
 
+    @staticmethod
+    def changed_more_than_kernels(baseline: Built, probe: Built) -> str:
+        """Why a probe's kernels cannot be compared one by one with auto_optimize's ('' if they
+        can): a local choice made early (a loop order, before fusion) can change which maps fuse,
+        and so which containers exist and how many kernels run."""
+        if set(probe.program.data) != set(baseline.program.data):
+            return "changed the program's containers (a fusion or local buffer came or went)"
+        if len(probe.kernel_order) != len(baseline.kernel_order):
+            return f"has {len(probe.kernel_order)} kernels, auto_optimize {len(baseline.kernel_order)}"
+        return ""
+
     def kernel_samples(self, program: Program, reference: list[np.ndarray], kernel_timer: Any,
                        what: str, config: frozenset = frozenset()) -> dict[str, list[float]]:
         """Compile ``program`` (``config``'s) instrumented, check its result against
         ``reference`` and time it: kernel name → seconds per run of the program, one entry per
         sample."""
-        compiled = _compile(program, self.target, instrument=True)
-        why = why_differs(self.run_guarded(compiled), reference)
-        if why:
-            raise ValueError(f"{what}'s result differs: {why}")
-        args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
-        kwargs = self.inputs[1]
-        samples = kernel_timer(lambda: compiled(*args, **kwargs), compiled.profile, Candidate(config, what))
-        self.report.timings += 1
+        start = time.monotonic()
+        try:
+            compiled = _compile(program, self.target, instrument=True)
+            why = why_differs(self.run_guarded(compiled), reference)
+            if why:
+                raise ValueError(f"{what}'s result differs: {why}")
+            args = [a.copy() if isinstance(a, np.ndarray) else a for a in self.inputs[0]]
+            kwargs = self.inputs[1]
+            samples = kernel_timer(lambda: compiled(*args, **kwargs), compiled.profile, Candidate(config, what))
+            self.report.timings += 1
+        finally:                       # what the budget check (``fits``) expects the next one to cost
+            self.eval_cost = max(self.eval_cost, time.monotonic() - start)
         out: dict[str, list[float]] = {}
         for sample in samples:
             for name, seconds in sample.items():

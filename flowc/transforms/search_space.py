@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 from flowc.ir.movement import scope_work
-from flowc.ir.nodes import AccessNode, MapEntry
+from flowc.ir.nodes import AccessNode, MapEntry, MapExit
 from flowc.ir.program import Program
 from flowc.ir.symbolic import as_expr
 from flowc.transforms.base import Match, Transformation
@@ -118,12 +118,13 @@ class Built:
     ``kernels``: for the local decision points this build met (``LOCAL_PHASES``), the kernel
     their node ended up in, named as an instrumented library's profile names it
     (``state/label`` of the top-level scope); a point whose node is gone (fused into another)
-    has none."""
+    has none. ``kernel_order``: every kernel's name, in the order the code generator emits them."""
 
     program: Program
     points: list[DecisionPoint] = field(default_factory=list)
     snapshots: list[Program] = field(default_factory=list)
     kernels: dict[Key, str] = field(default_factory=dict)
+    kernel_order: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -306,23 +307,26 @@ def build(program: Program, config: "frozenset[Choice]", target: str = "cpu",
             expand_library_nodes(work, target)
         else:
             _run_phase(work, phase, chosen, sizes or {}, points, anchors)
-    return Built(work, points, snapshots, _kernels(work, anchors))
+    return Built(work, points, snapshots, *_kernels(work, anchors))
 
 
-def _kernels(program: Program, anchors: dict[Key, tuple[str, Any]]) -> dict[Key, str]:
+def _kernels(program: Program, anchors: dict[Key, tuple[str, Any]]) -> tuple[dict[Key, str], list[str]]:
     """The kernel each anchored node is in now: its outermost scope, named as the instrumented
     library names it (``state/label``, with ``#2``, ``#3``... for a name that occurs again, in
-    the order the code generator emits top-level nodes: states in order, each topologically)."""
+    the order the code generator emits top-level nodes: states in order, each topologically);
+    and all kernels' names in that order."""
     kernel_of: dict[int, tuple[str, str]] = {}     # id(node) → (kernel name, state name)
     seen: Counter = Counter()
+    order: list[str] = []
     for state in program.states():
         scopes = state.scope_dict()
         names: dict[int, str] = {}
         for node in state.topological_nodes():
-            if scopes.get(node) is None and not isinstance(node, AccessNode):
+            if scopes.get(node) is None and not isinstance(node, (AccessNode, MapExit)):
                 name = f"{state.name}/{node.label}"
                 seen[name] += 1
                 names[id(node)] = name if seen[name] == 1 else f"{name}#{seen[name]}"
+                order.append(names[id(node)])
         for node in state.nodes():
             top = node
             while scopes.get(top) is not None:
@@ -334,7 +338,7 @@ def _kernels(program: Program, anchors: dict[Key, tuple[str, Any]]) -> dict[Key,
         found = kernel_of.get(id(node))
         if found is not None and found[1] == state_name:
             out[key] = found[0]
-    return out
+    return out, order
 
 
 def neighbours(points: list[DecisionPoint]) -> list["frozenset[Choice]"]:

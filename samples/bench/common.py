@@ -54,6 +54,10 @@ def _worker(factory: Callable[[], Callable[[], Any]], conn: Any) -> None:
         conn.send((time.perf_counter() - t) / calls)
 
 
+#: with ``min_sample_s``, no contender's sample is made longer than this by the shared call count
+MAX_SAMPLE_S = 0.5
+
+
 def interleaved_isolated(factories: dict[str, Callable[[], Callable[[], Any]]], repeats: int = 15,
                          warmup: int = 3, gap_s: float = 0.2, min_sample_s: float = 0.0) -> dict[str, dict]:
     """Like ``interleaved``, but each candidate runs in its own process.
@@ -72,6 +76,8 @@ def interleaved_isolated(factories: dict[str, Callable[[], Callable[[], Any]]], 
     kernel."""
     import multiprocessing as mp
 
+    if min_sample_s > 0 and warmup < 1:
+        raise ValueError("min_sample_s counts the calls per sample in the warm-up rounds: warmup must be >= 1")
     ctx = mp.get_context("spawn")
     workers = {}
     for name, factory in factories.items():
@@ -89,8 +95,9 @@ def interleaved_isolated(factories: dict[str, Callable[[], Callable[[], Any]]], 
                 elapsed = conn.recv()
                 samples[name].append(elapsed)
             if rep < warmup and min_sample_s > 0:      # recount after each warm-up round, then fixed
-                fastest = min(samples[name][-1] for name in workers)
-                calls = max(1, min(10_000, math.ceil(min_sample_s / max(fastest, 1e-9))))
+                last = [samples[name][-1] for name in workers]
+                calls = max(1, min(10_000, math.ceil(min_sample_s / max(min(last), 1e-9)),
+                                   int(MAX_SAMPLE_S / max(last))))
         samples = {name: s[warmup:] for name, s in samples.items()}
     finally:
         for proc, conn in workers.values():
