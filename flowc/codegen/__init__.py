@@ -3,6 +3,7 @@
 
 from flowc.codegen import lapack  # noqa: F401  (registers the LAPACK emitters of ir.library_extra)
 from flowc.codegen import scan  # noqa: F401  (registers the Scan emitter)
+from flowc.codegen import blas_pair  # noqa: F401  (registers the GemvPair emitter)
 from flowc.codegen.cpp import GeneratedCode, generate_cpp
 from flowc.codegen.cuda import generate_cuda
 

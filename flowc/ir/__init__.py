@@ -28,6 +28,7 @@ from flowc.ir.dtypes import (
 from flowc.ir.epilogue import Epilogue
 from flowc.ir.errors import CompileError, FlowcError, FrontendError, IRError, ValidationError
 from flowc.ir.expr import Code
+from flowc.ir.gemv_pair import GemvPair
 from flowc.ir.library import MatMul, Reduce
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import (AccessNode, LibraryNode, Map, MapEntry, MapExit, Node, Schedule, ScopeConnector, Tasklet,
@@ -46,7 +47,7 @@ def from_json(text: str) -> Program:
 
 __all__ = [
     "AccessNode", "Array", "ArrayType", "Block", "Branch", "Code", "CompileError", "DType", "Edge", "Epilogue",
-    "FlowcError", "FrontendError", "IRError", "LibraryNode", "Loop", "Map", "MapEntry", "MapExit",
+    "FlowcError", "FrontendError", "GemvPair", "IRError", "LibraryNode", "Loop", "Map", "MapEntry", "MapExit",
     "MatMul", "Memlet", "Node", "Param", "Program", "Range", "Reduce", "Scalar", "Schedule", "ScopeConnector", "State",
     "Storage", "Subset", "Tasklet", "ValidationError", "While", "bool_", "complex64", "complex128",
     "connector_name", "dtype_of", "dtypes", "float16", "float32", "float64", "from_json", "int8", "int16", "int32",

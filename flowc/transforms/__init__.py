@@ -8,6 +8,7 @@ from flowc.ir.program import Program
 from flowc.transforms.base import Match, NotApplicable, Transformation, apply, matches, replay
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import LibraryExpansion, expand_library_nodes
+from flowc.transforms.gemv_pair import GemvPairFusion
 from flowc.transforms.interchange import MapInterchange
 from flowc.transforms.gpu import GPUOffload
 from flowc.transforms.layout import LayoutSelection
@@ -23,6 +24,7 @@ from flowc.transforms.search import SearchReport, SearchResult, auto_search  # n
 PIPELINE = (
     "LayoutSelection: store intermediates in the order their transposing copies want; the copies become views",
     "LibraryExpansion: expand library nodes the target has no tuned call for (Reduce → maps; GEMMs stay BLAS)",
+    "GemvPairFusion (cpu): A @ x and r @ A over one matrix become one sweep over it",
     "MapExpansion: split element-wise maps into row and column levels",
     "MapFusion: fuse producer→consumer maps, rows first, then columns inside fused rows",
     "LocalStorage: shrink intermediates to registers and per-thread row buffers",
@@ -39,6 +41,8 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
     applies it)."""
     applied: list[Match] = LayoutSelection().apply_everywhere(program)
     applied += expand_library_nodes(program, target)
+    if target == "cpu":
+        applied += GemvPairFusion().apply_everywhere(program)
     steps = (MapExpansion(), MapFusion(), LocalStorage()) if target != "cuda" else \
         (MapExpansion(), MapFusion(), LocalStorage(registers_only=True))
     for t in steps:
@@ -49,8 +53,8 @@ def auto_optimize(program: Program, target: str = "cpu") -> list[Match]:
 
 
 __all__ = [
-    "PIPELINE", "EpilogueFusion", "GPUOffload", "GemmRowBlocks", "LayoutSelection", "LibraryExpansion", "LocalStorage",
-    "MapExpansion", "MapFusion", "MapInterchange", "MapSchedule", "MapTiling", "Match",
-    "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize", "expand_library_nodes",
-    "SearchReport", "SearchResult", "auto_search", "matches", "replay",
+    "PIPELINE", "EpilogueFusion", "GPUOffload", "GemmRowBlocks", "GemvPairFusion", "LayoutSelection",
+    "LibraryExpansion", "LocalStorage", "MapExpansion", "MapFusion", "MapInterchange", "MapSchedule", "MapTiling",
+    "Match", "NormalizationFusion", "NotApplicable", "Transformation", "apply", "auto_optimize",
+    "expand_library_nodes", "SearchReport", "SearchResult", "auto_search", "matches", "replay",
 ]

@@ -26,7 +26,7 @@ from flowc.transforms.base import Match, NotApplicable, Transformation
 
 #: implementations code generation can call directly, per target
 NATIVE = {"cpu": {("MatMul", "blas"), ("Cholesky", "lapack"), ("Solve", "lapack"), ("Inv", "lapack"),
-                  ("Scan", "native")},
+                  ("Scan", "native"), ("GemvPair", "blas")},
           "cuda": {("MatMul", "blas"), ("Scan", "native")}}
 
 

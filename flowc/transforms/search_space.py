@@ -6,7 +6,7 @@ and again); at each match it meets a *decision point*, named by what the match i
 (the matched nodes' labels, the container, and how many matches with that name came
 before), not by node ids, so one decision means the same place in every configuration:
 
-- ``LayoutSelection``, ``MapExpansion``, ``MapFusion``, ``EpilogueFusion``: on by default
+- ``LayoutSelection``, ``GemvPairFusion``, ``MapExpansion``, ``MapFusion``, ``EpilogueFusion``: on by default
   (that is ``auto_optimize``); the alternative is to leave the match alone;
 - ``NormalizationFusion`` (before library expansion), ``MapInterchange`` (before
   ``MapExpansion``: the unit-stride parameter of a nest innermost) and ``MapTiling`` (with a
@@ -39,6 +39,7 @@ from flowc.ir.symbolic import as_expr
 from flowc.transforms.base import Match, Transformation
 from flowc.transforms.epilogue import EpilogueFusion
 from flowc.transforms.expansion import expand_library_nodes
+from flowc.transforms.gemv_pair import GemvPairFusion
 from flowc.transforms.interchange import MapInterchange
 from flowc.transforms.layout import LayoutSelection
 from flowc.transforms.local_storage import LocalStorage
@@ -141,6 +142,7 @@ PHASES_BEFORE_EXPANSION = (
     _Phase("NormalizationFusion", lambda v: NormalizationFusion(), False),
 )
 PHASES_AFTER_EXPANSION = (
+    _Phase("GemvPairFusion", lambda v: GemvPairFusion(), True),
     # before MapExpansion splits a nest into levels: the loop order of the whole nest
     _Phase("MapInterchange", lambda v: MapInterchange(), False, probe=True, once=True),
     _Phase("MapExpansion", lambda v: MapExpansion(), True),
