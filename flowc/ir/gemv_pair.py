@@ -7,11 +7,11 @@
 
 Each product alone reads all of A (``M·K`` elements) for ``M + K`` elements of vectors: a
 matrix–vector product is bound by the matrix's bytes. Together they need A only once: the
-CPU implementation (``flowc.codegen.blas_pair``) walks A in blocks of rows small enough to
-stay in cache, each block feeding both products, so a BiCG-style pair (``A @ p, r @ A``)
+CPU implementation (``flowc.codegen.blas_pair``) walks A a few rows at a time, each element
+feeding both products, so a BiCG-style pair (``A @ p, r @ A``)
 moves half the bytes two separate GEMVs (or NumPy) move. ``GemvPairFusion`` makes this node
 from two ``MatMul`` nodes; ``expand`` gives them back (for targets without an
-implementation), unchanged.
+implementation), with their names and operands.
 
 Connectors carry the two MatMuls' own operands: ``_a`` the matrix (row-major: unit stride
 along its rows), ``_x`` ``[K, 1]``, ``_r`` ``[1, M]`` (views of vectors, any positive
@@ -20,7 +20,7 @@ stride), results ``_y`` ``[M, 1]`` and ``_s`` ``[1, K]``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
 
 from flowc.ir.errors import IRError
 from flowc.ir.library import MatMul, _edge_for
@@ -36,6 +36,14 @@ class GemvPair(LibraryNode):
     inputs = ("_a", "_x", "_r")
     outputs = ("_y", "_s")
     implementations = ("blas",)
+
+    def __init__(self, name: str = "matmul", implementation: Optional[str] = None, cols: Optional[str] = None):
+        super().__init__(name, implementation)
+        #: the name of the ``r @ A`` product (``name`` is the ``A @ x`` one's): ``expand`` restores both
+        self.cols = cols if cols is not None else name
+
+    def properties(self) -> dict[str, Any]:
+        return {"cols": self.cols}
 
     def operands(self, state: "State") -> dict[str, str]:
         """Connector → container name."""
@@ -61,7 +69,7 @@ class GemvPair(LibraryNode):
         """Back to the two MatMuls (same operands, same edges)."""
         edges = {e.dst_conn: e for e in state.in_edges(self)}
         edges.update({e.src_conn: e for e in state.out_edges(self)})
-        rows, cols = state.add_library(MatMul(f"{self.name}_rows")), state.add_library(MatMul(f"{self.name}_cols"))
+        rows, cols = state.add_library(MatMul(self.name)), state.add_library(MatMul(self.cols))
         for node, conn, edge in ((rows, "_a", edges["_a"]), (rows, "_b", edges["_x"]),
                                  (cols, "_a", edges["_r"]), (cols, "_b", edges["_a"])):
             state.add_edge(edge.src, edge.src_conn, node, conn, edge.memlet)

@@ -11,7 +11,9 @@ two GEMVs (see ``flowc.ir.gemv_pair``). Applies to two BLAS MatMuls in one state
 plain products (alpha 1, beta 0, no epilogue, no batch) of one row-major matrix — the same
 container and memory, one as ``A @ x`` (a column vector out), the other as ``r @ A`` (a row
 vector out) — neither reading what the other writes (directly or through other nodes), and
-writing nothing the other reads. Refuses otherwise with the reason (``why_not``).
+writing nothing the other reads. Refuses otherwise with the reason (``why_not``). It runs
+before ``EpilogueFusion``, which fuses into MatMuls only: an element-wise scope after a paired
+product stays a pass over its vector, which costs far less than the pass over A it saves.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from flowc.transforms.base import Match, NotApplicable, Transformation
 
 def _plain(program: Program, state: State, node: MatMul) -> str:
     """Why ``node`` is not a plain 2-d BLAS GEMV ('' if it is)."""
-    if node.implementation != "blas" or node.alpha != 1.0 or node.beta != 0.0 or node.epilogue is not None:
-        return f"{node.label} is not a plain BLAS product (alpha 1, beta 0, no epilogue)"
+    if node.implementation != "blas" or node.alpha != 1.0 or node.beta != 0.0 or node.epilogue is not None \
+            or node.row_blocks is not None:
+        return f"{node.label} is not a plain BLAS product (alpha 1, beta 0, no epilogue, default row blocks)"
+    if state.scope_dict().get(node) is not None:
+        return f"{node.label} runs inside a map scope"
     if any(program.data[n].ndim != 2 for n in node.operands(state)):
         return f"{node.label} has batch dimensions"
     why = gemm_unsupported(program, state, node)
@@ -83,7 +88,7 @@ class GemvPairFusion(Transformation):
 
     def rewrite(self, program: Program, match: Match, plan: None) -> None:
         state, (rows, cols) = self.resolve(program, match)
-        pair = state.add_library(GemvPair(rows.name))
+        pair = state.add_library(GemvPair(rows.name, cols=cols.name))
         wiring = ((rows, "_a", "_a"), (rows, "_b", "_x"), (cols, "_a", "_r"))
         for node, old, new in wiring:
             e = _edge_for(state, node, old, True)
