@@ -130,6 +130,8 @@ class CppGenerator:
         self.lines: list[str] = []
         self.depth = 1
         self.kernels: list[str] = []
+        #: instrumented builds: each kernel's name (``Program.kernels``), by id of its node
+        self._kernel_names: Optional[dict[int, str]] = None
         self._placement = self._place_transients()
         #: scope-local arrays allocated once per thread outside their loop nest
         self._hoisted: set[str] = set()
@@ -834,8 +836,9 @@ class CppGenerator:
         self.emit("{ double fc_t0 = flowc::now();")
 
     def _timer_stop(self, state: State, node: Node, scopes: dict) -> None:
-        label = f"{state.name}/{node.label}"
-        self.kernels.append(label)
+        if self._kernel_names is None:
+            self._kernel_names = {id(n): name for _, n, name in self.program.kernels()}
+        self.kernels.append(self._kernel_names[id(node)])
         moved = self._moved_bytes(state, node)
         self.emit(f"  flowc::kernel_done({len(self.kernels) - 1}, flowc::now() - fc_t0, "
                   f"(double)({sym_cxx(moved)})); }}")

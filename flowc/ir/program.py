@@ -22,7 +22,7 @@ from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Data, Scalar, Storage, make_array
 from flowc.ir.dtypes import DType, dtype_of
 from flowc.ir.errors import IRError
-from flowc.ir.nodes import MapEntry, Node, Tasklet
+from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node, Tasklet
 from flowc.ir.state import State
 from flowc.ir.symbolic import Expr, as_expr, free_symbol_names
 
@@ -239,6 +239,22 @@ class Program:
         for st in self.states():
             for n in st.nodes():
                 yield st, n
+
+    def kernels(self) -> list[tuple[State, Node, str]]:
+        """The top-level nodes code generation emits as one kernel each (a map nest, a library
+        call, a tasklet; not access nodes), states in control-flow order, each topologically,
+        with their names: ``state/label``, and ``#2``, ``#3``... for a name met again. An
+        instrumented library times and names its kernels so (``CompiledProgram.profile``)."""
+        out: list[tuple[State, Node, str]] = []
+        seen: dict[str, int] = {}
+        for st in self.states():
+            scopes = st.scope_dict()
+            for n in st.topological_nodes():
+                if scopes.get(n) is None and not isinstance(n, (AccessNode, MapExit)):
+                    name = f"{st.name}/{n.label}"
+                    seen[name] = seen.get(name, 0) + 1
+                    out.append((st, n, name if seen[name] == 1 else f"{name}#{seen[name]}"))
+        return out
 
     # ------------------------------------------------------------ symbols & signature
     def local_symbols(self) -> set[str]:

@@ -292,8 +292,8 @@ class CompiledProgram:
         """What each kernel of an instrumented library (``compile(instrument=True)``, or any
         compile under ``FLOWC_DEBUG``) took in this thread's calls since the last ``profile()``,
         which starts the count again: kernel name (``state/label``, the name ``FLOWC_DEBUG``
-        prints) → ``KernelTime`` (seconds, runs, bytes moved). A name that occurs twice gets
-        ``#2`` and so on. Raises ``FlowcError`` for a library compiled without instrumentation."""
+        prints, unique: ``Program.kernels``) → ``KernelTime`` (seconds, runs, bytes moved).
+        Raises ``FlowcError`` for a library compiled without instrumentation."""
         name_of = getattr(self.library, "flowc_profile_name", None)
         if name_of is None:
             raise FlowcError(f"{self._label} was compiled without instrumentation; compile it with "
@@ -305,14 +305,7 @@ class CompiledProgram:
         size = max(1, count)
         seconds, runs, moved = (ctypes.c_double * size)(), (ctypes.c_int64 * size)(), (ctypes.c_double * size)()
         read(seconds, runs, moved, ctypes.c_int(count))
-        names = [name_of(k).decode(errors="replace") for k in range(count)]
-        out: dict[str, KernelTime] = {}
-        seen: dict[str, int] = {}
-        for k, name in enumerate(names):
-            seen[name] = seen.get(name, 0) + 1
-            key = name if seen[name] == 1 else f"{name}#{seen[name]}"
-            out[key] = KernelTime(seconds[k], runs[k], moved[k])
-        return out
+        return {name_of(k).decode(errors="replace"): KernelTime(seconds[k], runs[k], moved[k]) for k in range(count)}
 
     @property
     def arg_names(self) -> list[str]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 from flowc.ir.movement import scope_work
-from flowc.ir.nodes import AccessNode, MapEntry, MapExit
+from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
 from flowc.ir.symbolic import as_expr
 from flowc.transforms.base import Match, Transformation
@@ -313,34 +313,25 @@ def build(program: Program, config: "frozenset[Choice]", target: str = "cpu",
 
 
 def _kernels(program: Program, anchors: dict[Key, tuple[str, Any]]) -> tuple[dict[Key, str], list[str]]:
-    """The kernel each anchored node is in now: its outermost scope, named as the instrumented
-    library names it (``state/label``, with ``#2``, ``#3``... for a name that occurs again, in
-    the order the code generator emits top-level nodes: states in order, each topologically);
-    and all kernels' names in that order."""
+    """The kernel each anchored node is in now (its outermost scope, by the name the
+    instrumented library gives it: ``Program.kernels``), and every kernel's name in order."""
+    kernels = program.kernels()
+    name_of = {id(node): name for _, node, name in kernels}
     kernel_of: dict[int, tuple[str, str]] = {}     # id(node) → (kernel name, state name)
-    seen: Counter = Counter()
-    order: list[str] = []
     for state in program.states():
         scopes = state.scope_dict()
-        names: dict[int, str] = {}
-        for node in state.topological_nodes():
-            if scopes.get(node) is None and not isinstance(node, (AccessNode, MapExit)):
-                name = f"{state.name}/{node.label}"
-                seen[name] += 1
-                names[id(node)] = name if seen[name] == 1 else f"{name}#{seen[name]}"
-                order.append(names[id(node)])
         for node in state.nodes():
             top = node
             while scopes.get(top) is not None:
                 top = scopes[top]
-            if id(top) in names:
-                kernel_of[id(node)] = (names[id(top)], state.name)
+            if id(top) in name_of:
+                kernel_of[id(node)] = (name_of[id(top)], state.name)
     out: dict[Key, str] = {}
     for key, (state_name, node) in anchors.items():
         found = kernel_of.get(id(node))
         if found is not None and found[1] == state_name:
             out[key] = found[0]
-    return out, order
+    return out, [name for _, _, name in kernels]
 
 
 def neighbours(points: list[DecisionPoint]) -> list["frozenset[Choice]"]:
