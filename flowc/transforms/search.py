@@ -132,8 +132,6 @@ def _compile(program: Program, target: str, instrument: bool = False) -> Callabl
     return program.compile(target=target, auto_optimize=False, instrument=instrument)
 
 
-
-
 # ---------------------------------------------------------------- progress
 
 class _Progress:
@@ -289,17 +287,12 @@ class _Search:
             probed -= picks
         elif picks:
             cand = Candidate(picks)
-            self.report.candidates.append(cand)
-            try:
-                program = build(self.program, picks, self.target, self.sizes, baseline=baseline_built).program
-                cand.bytes_moved = self.bytes_of(program)
-                if self.evaluate(cand, program, reference) is not None:
-                    cand.reason = "the kernels' fastest choices, together"
-                    timed.append(cand)
-                    programs[picks] = program
-                    best = cand if cand.median < best.median else best
-            except Exception as exc:  # noqa: BLE001 - a transformation bug must not stop the search
-                cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+            program = self.build_candidate(cand, baseline_built)
+            if program is not None and self.evaluate(cand, program, reference) is not None:
+                cand.reason = "the kernels' fastest choices, together"
+                timed.append(cand)
+                programs[picks] = program
+                best = cand if cand.median < best.median else best
             if len(picks) > 1 and not (cand.median is not None and _faster(cand, base, self.tolerance)):
                 # the kernels' winners lost together (a choice can cost outside its kernel: a map
                 # left on one thread lets the pool fall asleep before the next kernel forks), so
@@ -453,15 +446,12 @@ class _Search:
         build_deadline = self.start + (self.deadline - self.start) / 2
         for config in configs:
             cand = Candidate(config)
-            self.report.candidates.append(cand)
             if time.monotonic() > build_deadline:
+                self.report.candidates.append(cand)
                 cand.status, cand.reason = "skipped", "budget (not built)"
                 continue
-            try:
-                program = build(self.program, config, self.target, self.sizes, baseline=baseline).program
-                cand.bytes_moved = self.bytes_of(program)
-            except Exception as exc:  # noqa: BLE001 - a transformation bug must not stop the search
-                cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+            program = self.build_candidate(cand, baseline)
+            if program is None:
                 continue
             digest = hashlib.sha256(program.to_json().encode()).hexdigest()
             if digest in seen:
@@ -495,6 +485,18 @@ class _Search:
                     pass
         return leaves_out, size
 
+    def build_candidate(self, cand: Candidate, baseline: Built) -> Optional[Program]:
+        """Report ``cand`` and build its configuration (its bytes moved set); None, with the
+        candidate marked failed, when building raises."""
+        self.report.candidates.append(cand)
+        try:
+            program = build(self.program, cand.config, self.target, self.sizes, baseline=baseline).program
+            cand.bytes_moved = self.bytes_of(program)
+            return program
+        except Exception as exc:  # noqa: BLE001 - a transformation bug must not stop the search
+            cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+            return None
+
     def compose(self, base: Candidate, winners: list[Candidate], programs: dict[frozenset, Program],
                 reference: list[np.ndarray], baseline: Built) -> tuple[Candidate, Program]:
         """Greedy: start from the fastest winner, add each next one if the union is faster."""
@@ -510,12 +512,8 @@ class _Search:
             if any(c.key in keys for c in w.config):
                 continue
             cand = Candidate(best.config | w.config)
-            self.report.candidates.append(cand)
-            try:
-                program = build(self.program, cand.config, self.target, self.sizes, baseline=baseline).program
-                cand.bytes_moved = self.bytes_of(program)
-            except Exception as exc:  # noqa: BLE001
-                cand.status, cand.reason = "failed", f"building: {type(exc).__name__}: {exc}"
+            program = self.build_candidate(cand, baseline)
+            if program is None:
                 continue
             if self.evaluate(cand, program, reference) is not None and _faster(cand, best, self.tolerance):
                 best, best_program = cand, program
