@@ -160,11 +160,7 @@ class CppGenerator:
 
     def root_offset(self, data: str) -> Expr:
         """Offset of ``data``'s element 0 inside its root container's memory."""
-        offset: Expr = sympy.Integer(0)
-        while self.program.data[data].view_of is not None:
-            offset += self.program.data[data].offset
-            data = self.program.data[data].view_of
-        return offset
+        return self.program.root_offset(data)
 
     def flat_index(self, data: str, index: list[Expr]) -> Expr:
         desc = self.program.data[data]

@@ -127,11 +127,7 @@ def _view_requirements(program: "Program") -> Iterator[tuple[Expr, str]]:
             continue
         root = program.root_of(name)
         rdesc = program.data[root]
-        offset: Expr = sympy.Integer(0)
-        cur = name
-        while program.data[cur].view_of is not None:
-            offset += program.data[cur].offset
-            cur = program.data[cur].view_of
+        offset = program.root_offset(name)
         size = sympy.Mul(*desc.shape)
         lo, hi = _span(offset, desc.shape, desc.strides)
         rlo, rhi = _span(sympy.Integer(0), rdesc.shape, rdesc.strides)

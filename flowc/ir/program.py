@@ -201,6 +201,14 @@ class Program:
         if (e, why) not in self.requirements:
             self.requirements.append((e, why))
 
+    def root_offset(self, name: str) -> Expr:
+        """Offset of ``name``'s element 0 inside the memory of its root container (views add up)."""
+        offset: Expr = sympy.Integer(0)
+        while self.data[name].view_of is not None:
+            offset += self.data[name].offset
+            name = self.data[name].view_of
+        return offset
+
     def root_of(self, name: str) -> str:
         """The container that owns the memory of ``name`` (itself unless a view)."""
         seen = set()

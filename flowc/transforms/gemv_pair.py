@@ -3,7 +3,7 @@
 ::
 
     A, x ─▶ [MatMul: A @ x] ─▶ y            A, x, r ─▶ [GemvPair] ─▶ y, s
-    r, A ─▶ [MatMul: r @ A] ─▶ s      ⇒     (one sweep over A, in cache-sized row blocks)
+    r, A ─▶ [MatMul: r @ A] ─▶ s      ⇒     (one sweep over A, a few rows at a time)
 
 A matrix–vector product is bound by the matrix's bytes; a BiCG-style pair (``A @ p`` and
 ``r @ A``) moves A twice where once suffices, so the pair takes about half the time of the
@@ -75,7 +75,7 @@ class GemvPairFusion(Transformation):
         if layout is None or layout[0]:
             raise NotApplicable(f"{a_rows} is not a row-major matrix (a transposed view: the pair walks rows)")
         same = (program.root_of(a_rows) == program.root_of(a_cols) and isinstance(dc, Array)
-                and _offset(program, a_rows) == _offset(program, a_cols)
+                and program.root_offset(a_rows) == program.root_offset(a_cols)
                 and da.shape == dc.shape and da.strides == dc.strides)
         if not same:
             raise NotApplicable(f"the products read different matrices ({a_rows}, {a_cols})")
@@ -101,12 +101,3 @@ class GemvPairFusion(Transformation):
             state.remove_node(node)
         if isinstance(matrix, AccessNode) and not state.in_edges(matrix) and not state.out_edges(matrix):
             state.remove_node(matrix)            # the second read of A, now unused
-
-
-def _offset(program: Program, name: str):
-    """Element offset of ``name`` in its root container (views add theirs up)."""
-    total = 0
-    while program.data[name].view_of is not None:
-        total = total + program.data[name].offset
-        name = program.data[name].view_of
-    return total
