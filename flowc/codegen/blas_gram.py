@@ -85,8 +85,8 @@ def emit_gram(ctx: "EmitContext", state: "State", node: LibraryNode, form: str) 
     gen.depth += 1
     emit("fc_blas_single_threaded();")
     emit("const int64_t fc_T = omp_get_max_threads();")
-    emit("const int64_t fc_RB = std::max<int64_t>(1, std::min<int64_t>(fc_T, fc_N / 16));")
-    emit(f"const bool fc_par = fc_RB > 1 && 1.0 * fc_N * fc_N * fc_K > {PARALLEL_GEMM_FLOPS:.1e};")
+    emit(f"const bool fc_par = fc_T > 1 && fc_N >= 32 && 1.0 * fc_N * fc_N * fc_K > {PARALLEL_GEMM_FLOPS:.1e};")
+    emit("const int64_t fc_RB = fc_par ? std::min<int64_t>(fc_T, fc_N / 16) : 1;   // one block on one thread")
     emit("// block b's first row: equal areas of the upper triangle, (N - r)^2 = N^2 (1 - b / RB)")
     emit("auto fc_row0 = [&](int64_t fc_b) -> int64_t { return fc_b >= fc_RB ? fc_N : "
          "std::min<int64_t>(fc_N, (int64_t)(fc_N - std::sqrt((double)fc_N * fc_N * (fc_RB - fc_b) / fc_RB))); };")

@@ -164,15 +164,17 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     emit("if (fc_M > 0 && fc_N > 0 && fc_NB > 0) {")
     ctx.gen.depth += 1
     emit("fc_blas_single_threaded();")
+    emit(f"const bool fc_par = 2.0 * fc_M * fc_N * fc_K * fc_NB > {PARALLEL_GEMM_FLOPS:.1e};")
     if node.row_blocks is not None:               # chosen (GemmRowBlocks): at most one row a block
         emit(f"const int64_t fc_RB = std::min<int64_t>({int(node.row_blocks)}, fc_M);")
     else:
+        # one call when the product stays on one thread: row blocks run one after another would
+        # pack B once per block (and a GEMV's column blocks read A in strips)
         emit("const int64_t fc_T = omp_get_max_threads();")
-        emit("const int64_t fc_RB = fc_NB >= fc_T ? 1 : std::min<int64_t>((fc_T + fc_NB - 1) / fc_NB, "
+        emit("const int64_t fc_RB = !fc_par || fc_NB >= fc_T ? 1 : std::min<int64_t>((fc_T + fc_NB - 1) / fc_NB, "
              "std::max<int64_t>(1, fc_M / 16));")
     emit("const int64_t fc_tasks = fc_NB * fc_RB;")
-    emit(f"#pragma omp parallel for schedule(static) if (fc_tasks > 1 && 2.0 * fc_M * fc_N * fc_K * fc_NB > "
-         f"{PARALLEL_GEMM_FLOPS:.1e})")
+    emit("#pragma omp parallel for schedule(static) if (fc_par && fc_tasks > 1)")
     emit("for (int64_t fc_t = 0; fc_t < fc_tasks; ++fc_t) {")
     ctx.gen.depth += 1
     emit("const int64_t fc_rb = fc_t % fc_RB, fc_r0 = fc_M * fc_rb / fc_RB, fc_r1 = fc_M * (fc_rb + 1) / fc_RB;")
