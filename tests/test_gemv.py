@@ -5,6 +5,10 @@ plain and with auto_optimize, in float32 and float64; the generated source is ch
 for the routine that runs."""
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,3 +269,56 @@ def test_float16_matmul_accumulates_in_float32_as_numpy_does(rng):
             got, want = prog(a, b), a @ b
             assert got.dtype == np.float16
             np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name, splits", [("vm", True), ("mv_t", True), ("atax", True), ("mv", False),
+                                          ("vm_t", False), ("batched_vm", False)])
+def test_a_sum_along_the_stored_rows_is_split_over_threads(name, splits):
+    """``x @ A`` and ``A.T @ x`` sum along the rows of the stored matrix: above the threshold each
+    thread takes a band of whole rows (a partial result per thread, added after a barrier) instead
+    of cutting every row into strips. Products whose stored rows are output rows keep row blocks."""
+    src = _source(make(np.float64)[name])[1]
+    assert ("the stored rows run along the sum" in src) == splits
+
+
+def _accumulating_vm(dtype) -> ir.Program:
+    """``C = 0.5 · (A @ B) + C`` with A a [1, K] vector: GEMV with alpha and beta."""
+    p = ir.Program("gemv_accumulates")
+    p.add_array("A", [1, "K"], dtype)
+    p.add_array("B", ["K", "N"], dtype)
+    p.add_array("C", [1, "N"], dtype)
+    st = p.add_state()
+    mm = st.add_library(MatMul("mm", alpha=0.5, beta=1.0))
+    st.add_edge(st.add_access("A"), None, mm, "_a", "A")
+    st.add_edge(st.add_access("B"), None, mm, "_b", "B")
+    st.add_edge(st.add_access("C"), None, mm, "_cin", "C")
+    st.add_edge(mm, "_c", st.add_access("C"), None, "C")
+    return p
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: d.__name__)
+def test_split_sum_accumulates_into_the_output_once(dt):
+    """With beta ≠ 0 only the first band's GEMV reads C; the other bands' partials add to it."""
+    compiled = _accumulating_vm(ir.float32 if dt == np.float32 else ir.float64).compile()
+    rng = np.random.default_rng()
+    tol = 1e-3 if dt == np.float32 else 1e-10
+    for k, n in ((3, 5), (701, 401), (2049, 130)):
+        a, b, c = (rng.standard_normal(s).astype(dt) for s in ((1, k), (k, n), (1, n)))
+        want = 0.5 * (a.astype(np.float64) @ b) + c
+        compiled(a, b, c)
+        np.testing.assert_allclose(c, want, rtol=tol, atol=tol, err_msg=f"k={k} n={n}")
+
+
+def test_split_sum_with_an_odd_thread_count():
+    """Three threads: uneven bands of the sum and of the output (a child process, so that
+    OMP_NUM_THREADS takes effect), plain and auto_optimize, with an epilogue."""
+    code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import test_gemv as t\n"
+            "rng = np.random.default_rng()\n"
+            "for name in ('vm', 'mv_t', 'atax', 'epilogue_vm'):\n"
+            "    for opt in (False, True):\n"
+            "        for dt in t.DTYPES: t._check(name, dt, opt, rng)\n"
+            "print('ok')\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
