@@ -267,7 +267,7 @@ class CudaGenerator(CppGenerator):
         self.depth += 1
         sizes = []
         for d, r in enumerate(m.ranges[:n_par]):
-            self.emit(f"const int64_t fc_n{d} = std::max<int64_t>(0, {sym_cxx(r.size())});")
+            self.emit(f"const int64_t fc_n{d} = flowc::size_max(0, {sym_cxx(r.size())});")
             sizes.append(f"fc_n{d}")
 
         def body() -> None:
@@ -341,7 +341,7 @@ class CudaGenerator(CppGenerator):
         self.emit(f"{{ // kernel {cxx_comment(label)}: one block per row")
         self.depth += 1
         for d, r in enumerate(m.ranges):
-            self.emit(f"const int64_t fc_n{d} = std::max<int64_t>(0, {sym_cxx(r.size())});")
+            self.emit(f"const int64_t fc_n{d} = flowc::size_max(0, {sym_cxx(r.size())});")
         rows = " * ".join(f"fc_n{d}" for d in range(len(m.ranges)))
         self.emit(f'flowc::last_kernel() = "{cxx_string(label)}";')
         self.emit(f"{{ cudaError_t fc_err = flowc::launch_rows({rows}, [=] __device__ (int64_t fc_row) {{")
@@ -418,7 +418,7 @@ class CudaGenerator(CppGenerator):
         self.emit(f"{{ // kernel {cxx_comment(label)}")
         self.depth += 1
         for k, size in enumerate(extents):
-            self.emit(f"const int64_t fc_n{k} = std::max<int64_t>(0, {sym_cxx(size)});")
+            self.emit(f"const int64_t fc_n{k} = flowc::size_max(0, {sym_cxx(size)});")
 
         def body() -> None:
             self.emit("int64_t fc_rest = fc_flat; (void)fc_rest;")

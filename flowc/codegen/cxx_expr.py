@@ -102,11 +102,12 @@ def sym_cxx(expr: sympy.Basic) -> str:
     if isinstance(expr, sympy.Mod):
         return f"flowc::mod({sym_cxx(expr.args[0])}, {sym_cxx(expr.args[1])})"
     if isinstance(expr, (sympy.Min, sympy.Max)):
-        fn = "std::min" if isinstance(expr, sympy.Min) else "std::max"
+        # by value (flowc::size_max, not std::max's references): see math.h.j2
+        fn = "flowc::size_min" if isinstance(expr, sympy.Min) else "flowc::size_max"
         args = [sym_cxx(a) for a in expr.args]
         out = args[0]
         for a in args[1:]:
-            out = f"{fn}<int64_t>({out}, {a})"
+            out = f"{fn}({out}, {a})"
         return out
     if isinstance(expr, sympy.Abs):
         return f"std::abs((int64_t){sym_cxx(expr.args[0])})"

@@ -94,7 +94,7 @@ def emit_scan_cuda(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     ctx.emit(f"{{ // kernel {node.label}: {src} -> {dst}, one thread per line")
     gen.depth += 1
     for d in others:
-        ctx.emit(f"const int64_t fc_n{d} = std::max<int64_t>(0, {sym_cxx(ds.shape[d])});")
+        ctx.emit(f"const int64_t fc_n{d} = flowc::size_max(0, {sym_cxx(ds.shape[d])});")
 
     def body() -> None:
         ctx.emit("int64_t fc_rest = fc_flat; (void)fc_rest;")
