@@ -311,12 +311,16 @@ def test_split_sum_accumulates_into_the_output_once(dt):
 
 def test_split_sum_with_an_odd_thread_count():
     """Three threads: uneven bands of the sum and of the output (a child process, so that
-    OMP_NUM_THREADS takes effect), plain and auto_optimize, with an epilogue."""
+    OMP_NUM_THREADS takes effect): the frontend's ``x @ A`` and ``A.T @ x`` plain and
+    auto_optimize, and the builder's GEMVs with alpha, beta and a fused epilogue."""
     code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import test_gemv as t\n"
             "rng = np.random.default_rng()\n"
-            "for name in ('vm', 'mv_t', 'atax', 'epilogue_vm'):\n"
+            "for name in ('vm', 'mv_t', 'atax'):\n"
             "    for opt in (False, True):\n"
             "        for dt in t.DTYPES: t._check(name, dt, opt, rng)\n"
+            "for dt in t.DTYPES:\n"
+            "    t.test_gemv_and_dot_apply_an_epilogue('vm', dt)\n"
+            "    t.test_split_sum_accumulates_into_the_output_once(dt)\n"
             "print('ok')\n")
     env = {**os.environ, "OMP_NUM_THREADS": "3"}
     out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,

@@ -3,6 +3,7 @@ NumPy on several programs and sizes, the generated loops say what was chosen, re
 the choice means nothing, and the choices survive JSON and replay."""
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ import flowc.ir as ir
 from flowc.codegen import generate_cpp
 from flowc.codegen.cxx_expr import sym_cxx
 from flowc.ir.errors import IRError
-from flowc.transforms import GemmRowBlocks, MapSchedule, auto_optimize, replay
+from flowc.runtime.compiler import BASE_FLAGS
+from flowc.transforms import GemmRowBlocks, MapSchedule, auto_optimize, expand_library_nodes, replay
 
 N, M, B = flowc.symbol("N"), flowc.symbol("M"), flowc.symbol("B")
 
@@ -119,7 +121,7 @@ def test_the_generated_loops_say_what_was_chosen():
     assert "omp parallel" not in generate_cpp(p).source
     q = _lowered("mlp")
     q.apply(GemmRowBlocks(row_blocks=6))
-    assert "fc_RB = std::min<int64_t>(6, fc_M)" in generate_cpp(q).source
+    assert "fc_RB = flowc::size_min(6, fc_M)" in generate_cpp(q).source
 
 
 def test_refusals_say_why():
@@ -223,19 +225,46 @@ def escape_counts(c: flowc.complex128[N, N]):
     return count
 
 
-def test_sizes_are_never_taken_by_reference():
+def _sizes_shared_by_pointer(source: str, sizes: list[str], tmp_path) -> set[str]:
+    """The size parameters GCC passes into OpenMP regions by pointer (its omplower dump shows
+    ``.omp_data_o.N = &N;``): those whose address the generated code takes somewhere."""
+    src, dump = tmp_path / "k.cpp", tmp_path / "k.omplower"
+    src.write_text(source)
+    subprocess.run(["g++", *BASE_FLAGS, "-c", str(src), "-o", str(tmp_path / "k.o"),
+                    f"-fdump-tree-omplower={dump}"], check=True, capture_output=True)
+    text = dump.read_text()
+    return {n for n in sizes if f"= &{n};" in text}
+
+
+def _gemv_then_add(x: flowc.float64[N], a: flowc.float64[N, M], y: flowc.float64[M]):
+    return y + 2.0 * (x @ a)
+
+
+def test_sizes_are_never_taken_by_reference(tmp_path):
     """``std::max`` takes references: a size parameter whose address is taken is shared into every
     OpenMP region by pointer, where any int64 store may alias it, so the loop bound is reloaded
     after each store and the loop does not vectorize (the fused Mandelbrot step under
-    auto_optimize ran 5x slower than its two unfused loops). Min and max of sizes are by value."""
+    auto_optimize ran 5x slower than its two unfused loops). Min and max of sizes, in symbolic
+    expressions and in the BLAS emitters' leading dimensions, are by value: checked on GCC's own
+    view of the OpenMP regions, after checking that the check sees a reference."""
     n = ir.symbol("N")
     assert sym_cxx(sympy.Max(n, n * n)) == "flowc::size_max(N, (N * N))"
     assert sym_cxx(sympy.Min(n, 4, ir.symbol("M"))).startswith("flowc::size_min(flowc::size_min(")
+    by_reference = ("#include <algorithm>\n#include <cstdint>\nextern \"C\" void f(double* a, int64_t N) {\n"
+                    "  if (std::max<int64_t>(N, 2) > 3)\n"
+                    "    #pragma omp parallel for\n    for (int64_t i = 0; i < N; ++i) a[i] = 1.0;\n}\n")
+    assert _sizes_shared_by_pointer(by_reference, ["N"], tmp_path) == {"N"}
     c = np.zeros((5, 5), np.complex128)
-    work = escape_counts.to_ir(c)
-    auto_optimize(work, target="cpu")
-    source = generate_cpp(work).source
-    assert "size_max(N" in source and "std::max<int64_t>(N" not in source
+    vectors = (np.zeros(5), np.zeros((5, 7)), np.zeros(7))
+    layer = (np.zeros((5, 7), np.float32), np.zeros((7, 7), np.float32), np.zeros(7, np.float32))
+    for fn, args in ((escape_counts, (c,)), (flowc.program(_gemv_then_add), vectors), (mlp, layer)):
+        for opt in (False, True):
+            work = fn.to_ir(*args)
+            if opt:
+                auto_optimize(work, target="cpu")
+            expand_library_nodes(work, "cpu")
+            sizes = [prm.name for prm in work.call_signature() if prm.kind == "symbol"]
+            assert not _sizes_shared_by_pointer(generate_cpp(work).source, sizes, tmp_path), (fn, opt)
     rng = np.random.default_rng()
     for n_ in (1, 7, 130):
         c = rng.uniform(-2, 1, (n_, n_)) + 1j * rng.uniform(-1.5, 1.5, (n_, n_))

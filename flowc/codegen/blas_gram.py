@@ -78,18 +78,18 @@ def emit_gram(ctx: "EmitContext", state: "State", node: LibraryNode, form: str) 
          "transpose)")
     gen.depth += 1
     emit(f"const int64_t fc_M = {sym_cxx(n)}, fc_N = {sym_cxx(n)}, fc_K = {sym_cxx(k)}, fc_be = 0;")
-    emit("const int fc_ldx = (int)std::max<int64_t>(" + sym_cxx(ldx) + ", std::max<int64_t>(1, "
+    emit("const int fc_ldx = (int)flowc::size_max(" + sym_cxx(ldx) + ", flowc::size_max(1, "
          + ("fc_N" if form == "T" else "fc_K") + "));")
-    emit(f"const int fc_ldc = (int)std::max<int64_t>({ldc}, std::max<int64_t>(1, fc_N));")
+    emit(f"const int fc_ldc = (int)flowc::size_max({ldc}, flowc::size_max(1, fc_N));")
     emit("if (fc_N > 0) {")
     gen.depth += 1
     emit("fc_blas_single_threaded();")
     emit("const int64_t fc_T = omp_get_max_threads();")
     emit(f"const bool fc_par = fc_T > 1 && fc_N >= 32 && 1.0 * fc_N * fc_N * fc_K > {PARALLEL_GEMM_FLOPS:.1e};")
-    emit("const int64_t fc_RB = fc_par ? std::min<int64_t>(fc_T, fc_N / 16) : 1;   // one block on one thread")
+    emit("const int64_t fc_RB = fc_par ? flowc::size_min(fc_T, fc_N / 16) : 1;   // one block on one thread")
     emit("// block b's first row: equal areas of the upper triangle, (N - r)^2 = N^2 (1 - b / RB)")
     emit("auto fc_row0 = [&](int64_t fc_b) -> int64_t { return fc_b >= fc_RB ? fc_N : "
-         "std::min<int64_t>(fc_N, (int64_t)(fc_N - std::sqrt((double)fc_N * fc_N * (fc_RB - fc_b) / fc_RB))); };")
+         "flowc::size_min(fc_N, (int64_t)(fc_N - std::sqrt((double)fc_N * fc_N * (fc_RB - fc_b) / fc_RB))); };")
     emit("#pragma omp parallel if (fc_par)")
     emit("{")
     gen.depth += 1

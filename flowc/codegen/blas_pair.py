@@ -111,10 +111,10 @@ def _two_gemvs(ctx: EmitContext, lda_expr, dtype: str, pointers: tuple, incs: tu
     inc_x, inc_r, inc_y, inc_s = incs
     gemv = ctx.use_blas("s" if dtype == "float32" else "d", "gemv")
     ct = "float" if dtype == "float32" else "double"
-    lda = f"(int)std::max<int64_t>({sym_cxx(lda_expr)}, std::max<int64_t>(1, fc_K))"
+    lda = f"(int)flowc::size_max({sym_cxx(lda_expr)}, flowc::size_max(1, fc_K))"
     emit = ctx.emit
     emit("fc_blas_single_threaded();")
-    emit("const int64_t fc_ry = std::min<int64_t>(fc_P, fc_M), fc_rs = std::min<int64_t>(fc_P, fc_K);")
+    emit("const int64_t fc_ry = flowc::size_min(fc_P, fc_M), fc_rs = flowc::size_min(fc_P, fc_K);")
     emit("#pragma omp parallel for schedule(static) num_threads(fc_P)")
     emit("for (int64_t fc_t = 0; fc_t < fc_ry + fc_rs; ++fc_t) {")
     emit("  if (fc_t < fc_ry) {          // rows [r0, r1) of y")

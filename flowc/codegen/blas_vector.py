@@ -112,8 +112,8 @@ def _split_output(ctx: EmitContext, state: "State", node: LibraryNode, kind: str
     emit, gen = ctx.emit, ctx.gen
     # one call when it stays on one thread: blocks of a GEMV run one after another read the
     # matrix in strips (a vm's column blocks), which streamed 1.5x slower than one call
-    emit("const int64_t fc_RB = !fc_par || fc_NB >= fc_T ? 1 : std::min<int64_t>((fc_T + fc_NB - 1) / fc_NB, "
-         "std::max<int64_t>(1, fc_L / 8));")
+    emit("const int64_t fc_RB = !fc_par || fc_NB >= fc_T ? 1 : flowc::size_min((fc_T + fc_NB - 1) / fc_NB, "
+         "flowc::size_max(1, fc_L / 8));")
     emit("const int64_t fc_tasks = fc_NB * fc_RB;")
     emit("#pragma omp parallel for schedule(static) if (fc_par && fc_tasks > 1)")
     emit("for (int64_t fc_t = 0; fc_t < fc_tasks; ++fc_t) {")
@@ -142,7 +142,7 @@ def _split_output(ctx: EmitContext, state: "State", node: LibraryNode, kind: str
          f"{pc}[fc_oc + fc_i * {_inc(out_stride)}] = {beta};")
     emit("} else {")
     emit(f"  {ctx.use_blas(letter, 'gemv')}({CBLAS_ROW_MAJOR}, {blas_trans}, fc_m, fc_n, ({ct}){node.alpha!r}, "
-         f"{pm} + {om}, (int)std::max<int64_t>({sym_cxx(ld)}, std::max(1, fc_n)), {px} + {ox}, "
+         f"{pm} + {om}, (int)flowc::size_max({sym_cxx(ld)}, flowc::size_max(1, fc_n)), {px} + {ox}, "
          f"{_inc(vec)}, ({ct}){node.beta!r}, {pc} + fc_oc, {_inc(out_stride)});")
     emit("}")
     if node.epilogue is not None:
@@ -180,7 +180,7 @@ def _split_sum(ctx: EmitContext, state: "State", node: LibraryNode, kind: str, l
     emit("const int64_t fc_k0 = fc_K * fc_t / fc_nt, fc_k1 = fc_K * (fc_t + 1) / fc_nt;")
     beta = f"({ct}){node.beta!r}"
     emit(f"{ctx.use_blas(letter, 'gemv')}({CBLAS_ROW_MAJOR}, {CBLAS_TRANSPOSE[True]}, (int)(fc_k1 - fc_k0), (int)fc_L, "
-         f"({ct}){node.alpha!r}, {pm} + fc_k0 * {sym_cxx(ld)}, (int)std::max<int64_t>({sym_cxx(ld)}, fc_L), "
+         f"({ct}){node.alpha!r}, {pm} + fc_k0 * {sym_cxx(ld)}, (int)flowc::size_max({sym_cxx(ld)}, fc_L), "
          f"{px} + fc_k0 * {_inc(vec)}, {_inc(vec)}, fc_t == 0 ? {beta} : ({ct})0, "
          f"fc_t == 0 ? {pc} : fc_part + (fc_t - 1) * fc_L, fc_t == 0 ? {inc_y} : 1);")
     emit("#pragma omp barrier")

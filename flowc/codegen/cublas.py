@@ -74,9 +74,9 @@ def emit_matmul_cublas(ctx: EmitContext, state: "State", node: LibraryNode) -> N
     emit('if (!fc_h) { std::snprintf(flowc::error_message, sizeof flowc::error_message, "cannot create a cuBLAS '
          'handle"); return 1; }')
     # leading dimensions: the stride, or any legal value where the dimension is 1 (cuBLAS checks them)
-    ld_a = f"(int)std::max<int64_t>({sym_cxx(lda)}, std::max<int64_t>(1, {'fc_M' if trans_a else 'fc_K'}))"
-    ld_b = f"(int)std::max<int64_t>({sym_cxx(ldb)}, std::max<int64_t>(1, {'fc_K' if trans_b else 'fc_N'}))"
-    ld_c = f"(int)std::max<int64_t>({sym_cxx(c.strides[-2])}, std::max<int64_t>(1, fc_N))"
+    ld_a = f"(int)flowc::size_max({sym_cxx(lda)}, flowc::size_max(1, {'fc_M' if trans_a else 'fc_K'}))"
+    ld_b = f"(int)flowc::size_max({sym_cxx(ldb)}, flowc::size_max(1, {'fc_K' if trans_b else 'fc_N'}))"
+    ld_c = f"(int)flowc::size_max({sym_cxx(c.strides[-2])}, flowc::size_max(1, fc_N))"
     inner = len(batch) - 1
     offsets = ["0", "0", "0"]
     for d in range(inner):          # outer batch dimensions: host loops

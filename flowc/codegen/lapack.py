@@ -93,7 +93,7 @@ def emit_cholesky(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     ctx.emit(f"const int64_t fc_n = {n};")
     _copy_matrix(ctx, a, ptr, "fc_n", "fc_n", lower_only=True)
     ctx.emit(f"const int fc_info = fc_n > 0 ? fc_potrf({ROW_MAJOR}, 'L', (int)fc_n, {ptr}, "
-             "(int)std::max<int64_t>(1, fc_n)) : 0;")
+             "(int)flowc::size_max(1, fc_n)) : 0;")
     _fail(ctx, "fc_info > 0", "Matrix is not positive definite", LINALG_ERROR)
     _fail(ctx, "fc_info < 0", "LAPACK potrf: invalid argument")
     ctx.gen.depth -= 1
@@ -120,7 +120,7 @@ def emit_solve(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     _copy_matrix(ctx, a, "fc_lu", "fc_n", "fc_n")
     _copy_matrix(ctx, b, px, "fc_n", "fc_k")
     ctx.emit(f"const int fc_info = fc_n > 0 ? fc_gesv({ROW_MAJOR}, (int)fc_n, (int)fc_k, fc_lu, "
-             f"(int)std::max<int64_t>(1, fc_n), fc_ipiv, {px}, (int)std::max<int64_t>(1, fc_k)) : 0;")
+             f"(int)flowc::size_max(1, fc_n), fc_ipiv, {px}, (int)flowc::size_max(1, fc_k)) : 0;")
     ctx.emit("std::free(fc_lu); std::free(fc_ipiv);")
     _fail(ctx, "fc_info > 0", "Singular matrix", LINALG_ERROR)
     _fail(ctx, "fc_info < 0", "LAPACK gesv: invalid argument")
@@ -138,7 +138,7 @@ def emit_inv(ctx: EmitContext, state: "State", node: LibraryNode) -> None:
     _copy_matrix(ctx, a, "fc_lu", "fc_n", "fc_n")
     ctx.emit("for (int64_t fc_i = 0; fc_i < fc_n; ++fc_i)")
     ctx.emit(f"  for (int64_t fc_j = 0; fc_j < fc_n; ++fc_j) {ptr}[fc_i * fc_n + fc_j] = fc_i == fc_j ? 1 : 0;")
-    ctx.emit("const int fc_ld = (int)std::max<int64_t>(1, fc_n);")
+    ctx.emit("const int fc_ld = (int)flowc::size_max(1, fc_n);")
     ctx.emit(f"const int fc_info = fc_n > 0 ? fc_gesv({ROW_MAJOR}, (int)fc_n, (int)fc_n, fc_lu, fc_ld, fc_ipiv, "
              f"{ptr}, fc_ld) : 0;")
     ctx.emit("std::free(fc_lu); std::free(fc_ipiv);")

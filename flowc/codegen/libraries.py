@@ -153,9 +153,9 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     pa, pb, pc = (ctx.gen.pointer(x) for x in names)
     ct = c.dtype.ctype
     # leading dimensions: the stride, or any legal value when the matrix has one row
-    ld_a = f"(int)std::max<int64_t>({sym_cxx(lda)}, std::max<int64_t>(1, {'fc_M' if trans_a else 'fc_K'}))"
-    ld_b = f"(int)std::max<int64_t>({sym_cxx(ldb)}, std::max<int64_t>(1, {'fc_K' if trans_b else 'fc_N'}))"
-    ld_c = f"(int)std::max<int64_t>({sym_cxx(c.strides[-2])}, std::max<int64_t>(1, fc_N))"
+    ld_a = f"(int)flowc::size_max({sym_cxx(lda)}, flowc::size_max(1, {'fc_M' if trans_a else 'fc_K'}))"
+    ld_b = f"(int)flowc::size_max({sym_cxx(ldb)}, flowc::size_max(1, {'fc_K' if trans_b else 'fc_N'}))"
+    ld_c = f"(int)flowc::size_max({sym_cxx(c.strides[-2])}, flowc::size_max(1, fc_N))"
     emit = ctx.emit
     emit(f"{{ // {cxx_comment(node.label)}: {names[0]} @ {names[1]} -> {names[2]}")
     ctx.gen.depth += 1
@@ -166,13 +166,13 @@ def emit_matmul_blas(ctx: EmitContext, state: "State", node: LibraryNode) -> Non
     emit("fc_blas_single_threaded();")
     emit(f"const bool fc_par = 2.0 * fc_M * fc_N * fc_K * fc_NB > {PARALLEL_GEMM_FLOPS:.1e};")
     if node.row_blocks is not None:               # chosen (GemmRowBlocks): at most one row a block
-        emit(f"const int64_t fc_RB = std::min<int64_t>({int(node.row_blocks)}, fc_M);")
+        emit(f"const int64_t fc_RB = flowc::size_min({int(node.row_blocks)}, fc_M);")
     else:
         # one call when the product stays on one thread: row blocks run one after another would
         # pack B once per block (and a GEMV's column blocks read A in strips)
         emit("const int64_t fc_T = omp_get_max_threads();")
-        emit("const int64_t fc_RB = !fc_par || fc_NB >= fc_T ? 1 : std::min<int64_t>((fc_T + fc_NB - 1) / fc_NB, "
-             "std::max<int64_t>(1, fc_M / 16));")
+        emit("const int64_t fc_RB = !fc_par || fc_NB >= fc_T ? 1 : flowc::size_min((fc_T + fc_NB - 1) / fc_NB, "
+             "flowc::size_max(1, fc_M / 16));")
     emit("const int64_t fc_tasks = fc_NB * fc_RB;")
     emit("#pragma omp parallel for schedule(static) if (fc_par && fc_tasks > 1)")
     emit("for (int64_t fc_t = 0; fc_t < fc_tasks; ++fc_t) {")
