@@ -108,3 +108,56 @@ def test_no_parallel_loop_runs_over_a_summed_parameter():
     nest = next(part for part in source.split("// state ") if "i2 < (N + (-1 * i))" in part)
     assert "#pragma omp parallel for schedule(static)\n" in nest
     assert "collapse" not in nest and "atomic" not in nest
+
+
+def loop_sums(A: flowc.float64[N, K], T: flowc.int64):
+    out = np.zeros((A.shape[1],))
+    for t in range(T):
+        for j, i in flowc.map[0:K, 0:N]:
+            out[j] += A[i, j] * (t + 1.0)
+    return out
+
+
+def _serial_nest(source: str, marker: str) -> list[str]:
+    """The loop variables of the one-thread branch (``} else {``) of the nest containing ``marker``."""
+    part = next(p for p in source.split("// state ") if marker in p)
+    serial = part.split("} else {", 1)[1]
+    return [line.split("int64_t ")[1].split(" ")[0] for line in serial.splitlines()
+            if line.strip().startswith("for (int64_t")][:3]
+
+
+def test_one_thread_nests_the_unit_stride_parameter_innermost(rng):
+    """Without MapInterchange, a map inside a loop that stays on one thread (below the parallel
+    threshold) runs with its unit-stride parameter innermost; the parallel branch keeps the IR's
+    order (which loops run in parallel is the search's choice). Results match NumPy."""
+    from flowc.codegen.cpp import generate_cpp
+
+    source = generate_cpp(flowc.program(tri_rows).to_ir()).source
+    assert _serial_nest(source, "i2 < (N + (-1 * i))")[-1] == "i1_2"        # B[i + i2, i1]: i1 walks B
+    source = generate_cpp(flowc.program(loop_sums).to_ir()).source
+    assert _serial_nest(source, "zeros[j] = ")[-1] == "j"               # A[i, j] and out[j]: j walks both
+    plain_tri, plain_sums = flowc.program(tri_rows), flowc.program(loop_sums)
+    for n, k in ((1, 3), (7, 5), (64, 33), (300, 16)):
+        a, b = rng.standard_normal((n, n)), rng.standard_normal((n, k))
+        np.testing.assert_allclose(plain_tri(a, b), tri_rows(a, b), rtol=1e-10, atol=1e-10)
+        a = rng.standard_normal((n, k))
+        np.testing.assert_allclose(plain_sums(a, 3), 6.0 * a.sum(axis=0), rtol=1e-10, atol=1e-10)
+
+
+def test_one_thread_keeps_an_order_the_ranges_need():
+    """j's range starts at i: i stays outside j on one thread too, though j has no unit stride."""
+    from flowc.codegen.cpp import CppGenerator
+
+    tri = ir.Program("triangle_columns")
+    tri.add_array("A", ["N", "N"], ir.float64)
+    tri.add_array("out", ["N", "N"], ir.float64)
+    st = tri.add_state("main")
+    st.add_mapped_tasklet("t", {"j": "0:N", "i": "j:N"}, {"a": "A[i, j]"}, "o = a * 2.0", {"o": "out[i, j]"})
+    (entry,) = [n for n in st.nodes() if isinstance(n, ir.MapEntry)]
+    generator = CppGenerator(tri, "scipy_", False)
+    assert generator._serial_loop_order(st, entry, st.scope_dict()) == (0, 1)
+    tri.add_array("C", ["N", "N"], ir.float64)
+    st2 = tri.add_state("free")
+    st2.add_mapped_tasklet("t2", {"j": "0:N", "i": "0:N"}, {"a": "A[i, j]"}, "o = a * 2.0", {"o": "C[i, j]"})
+    (entry2,) = [n for n in st2.nodes() if isinstance(n, ir.MapEntry)]
+    assert generator._serial_loop_order(st2, entry2, st2.scope_dict()) == (1, 0)

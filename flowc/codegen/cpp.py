@@ -37,6 +37,7 @@ from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar
 from flowc.ir.errors import INDEX_ERROR, IRError
+from flowc.ir.loop_order import order_conflict, unit_stride_counts, unit_stride_order
 from flowc.ir.movement import scope_work
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.program import Program
@@ -483,8 +484,8 @@ class CppGenerator:
             simd = self._simd_pragma(state, entry, scopes)
             if simd:
                 self.emit(simd)
-        for p, r in zip(params, m.ranges):
-            self.emit(self._loop_header(p, r))
+        for k in (range(len(params)) if parallel else self._serial_loop_order(state, entry, scopes)):
+            self.emit(self._loop_header(params[k], m.ranges[k]))
             self.depth += 1
         self.emit("{")
         self.depth += 1
@@ -500,6 +501,25 @@ class CppGenerator:
                 self.emit("}")
             self.depth -= 1
             self.emit("}")
+
+    def _serial_loop_order(self, state: State, entry: MapEntry, scopes: dict) -> tuple[int, ...]:
+        """The nesting of a map's loops on one thread: the parameter with the most unit-stride
+        accesses innermost, where the ranges allow (what ``MapInterchange`` does to the IR, which
+        the search also weighs against which loops run in parallel; here nothing does)::
+
+            for i1 { for i2 { sum[i1] += A[i2] * B[i2, i1]; } }     (B read with stride K)
+            for i2 { for i1 { sum[i1] += A[i2] * B[i2, i1]; } }     (B and sum contiguous)
+
+        Every element still receives its contributions from the parameters it does not depend
+        on in loop order, so a sum over one parameter adds in the same order as before."""
+        n = len(entry.map.params)
+        if n < 2:
+            return tuple(range(n))
+        counts = unit_stride_counts(self.program, state, entry, scopes)
+        if counts[-1] >= max(counts):
+            return tuple(range(n))
+        order = unit_stride_order(self.program, state, entry, scopes)
+        return tuple(range(n)) if order_conflict(entry, order) else order
 
     def _conflict_free_prefix(self, state: State, entry: MapEntry) -> int:
         """How many leading parameters of ``entry`` every write with write-conflict resolution

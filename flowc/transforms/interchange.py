@@ -22,13 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-import sympy
-
+from flowc.ir.loop_order import order_conflict, unit_stride_order
 from flowc.ir.nodes import MapEntry
 from flowc.ir.program import Program
-from flowc.ir.symbolic import canonical_symbol
 from flowc.transforms.base import Match, NotApplicable, Transformation
-from flowc.transforms.scopes import scope_edges
 
 
 @dataclass(frozen=True)
@@ -63,11 +60,9 @@ class MapInterchange(Transformation):
             raise NotApplicable(f"{entry.map.label} has {len(params)} parameters, the order lists {len(order)}")
         if order == tuple(range(len(params))):
             raise NotApplicable(f"{entry.map.label} has this loop order already")
-        for k, old in enumerate(order):
-            later = {canonical_symbol(params[j]) for j in order[k + 1:]}
-            if entry.map.ranges[old].free_symbols() & {s.name for s in later}:
-                raise NotApplicable(f"the range of {params[old]} in {entry.map.label} uses a parameter that "
-                                    "would become an inner loop")
+        why = order_conflict(entry, order)
+        if why:
+            raise NotApplicable(why)
         return order
 
     def rewrite(self, program: Program, match: Match, order: tuple[int, ...]) -> None:
@@ -75,28 +70,6 @@ class MapInterchange(Transformation):
         m = entry.map
         m.params = [m.params[k] for k in order]
         m.ranges = [m.ranges[k] for k in order]
-
-
-def unit_stride_order(program: Program, state, entry: MapEntry) -> tuple[int, ...]:
-    """The order that moves innermost the parameter with the most memlets in ``entry``'s scope
-    whose element address steps by one per iteration of it (ties keep the current innermost)."""
-    params = entry.map.params
-    counts = [0] * len(params)
-    symbols = [canonical_symbol(p) for p in params]
-    for e in scope_edges(state, entry):
-        if e.memlet.is_empty or e.data is None or e.memlet.subset is None:
-            continue
-        desc = program.data[e.data]
-        strides = getattr(desc, "strides", ())
-        if len(strides) != len(e.memlet.subset):
-            continue
-        address = sympy.expand(sum((r.start * s for r, s in zip(e.memlet.subset, strides)), sympy.Integer(0)))
-        for k, sym in enumerate(symbols):
-            if abs(address.coeff(sym)) == 1:
-                counts[k] += 1
-    last = len(params) - 1
-    best = max(range(len(params)), key=lambda k: (counts[k], k == last))
-    return tuple(k for k in range(len(params)) if k != best) + (best,)
 
 
 __all__ = ["MapInterchange", "unit_stride_order"]
