@@ -510,8 +510,8 @@ class CppGenerator:
             for i1 { for i2 { sum[i1] += A[i2] * B[i2, i1]; } }     (B read with stride K)
             for i2 { for i1 { sum[i1] += A[i2] * B[i2, i1]; } }     (B and sum contiguous)
 
-        Every element still receives its contributions from the parameters it does not depend
-        on in loop order, so a sum over one parameter adds in the same order as before."""
+        A sum over one parameter adds each element's terms in the same order as before; a sum
+        over two parameters into one element may add them in another."""
         n = len(entry.map.params)
         if n < 2:
             return tuple(range(n))

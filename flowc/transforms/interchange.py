@@ -14,7 +14,9 @@ parameter ``order[k]``); without ``order`` the parameter with the most unit-stri
 the scope moves innermost, the others keep their order. Refused where a range would use a
 parameter that comes later in the new order (a triangle ``j in [i, N)`` keeps ``i`` outside
 ``j``). Whether it is faster also depends on which loops stay parallel, so it is a search
-choice, not an ``auto_optimize`` default.
+choice, not an ``auto_optimize`` default. (Where a map's loops run on one thread, below its
+parallel threshold, the C++ generator nests them in the unit-stride order by itself: nothing
+runs in parallel there to weigh it against.)
 """
 
 from __future__ import annotations
