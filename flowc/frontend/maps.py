@@ -89,6 +89,8 @@ class MapBody:
         self.written: dict[tuple, str] = {}            # (array, index) -> local scalar holding it
         self.written_arrays: set[str] = set()
         self.count = 0
+        #: per open map scope, outermost first: the names bound before it and its ``for`` statement
+        self.levels: list[tuple[set[str], ast.For]] = []
 
     def read_node(self, data: str) -> AccessNode:
         if data not in self.outer_in:
@@ -293,12 +295,14 @@ def _nested_map(lw: Lowering, mb: MapBody, node: ast.For, marker: MapMarker) -> 
     entry, exit_ = mb.state.add_map("map", {p: Range(*r) for p, r in zip(params, marker.ranges)})
     mb.push(entry, exit_, params)
     env_before = dict(frame.env)
+    mb.levels.append((set(env_before), node))
     for t, p in zip(targets, params):
         frame.env[t.id] = Sym(sympy.Symbol(p, integer=True))
     reread = _reread_targets(node.body)
     for s in node.body:
         with located(lw, s):
             _map_stmt(lw, mb, s, reread)
+    mb.levels.pop()
     mb.pop(params)
     frame.env.clear()
     frame.env.update(env_before)
@@ -313,6 +317,7 @@ def lower_map(lw: Lowering, node: ast.For, marker: MapMarker) -> None:
     mb = MapBody(lw, state, entry, exit_, params)
     mb.ranges = [(p, (r.start, r.stop, r.step)) for p, r in zip(params, entry.map.ranges)]
     env_before = dict(frame.env)
+    mb.levels.append((set(env_before), node))
     for t, p in zip(targets, params):
         frame.env[t.id] = Sym(sympy.Symbol(p, integer=True))
     reread = _reread_targets(node.body)
@@ -441,6 +446,7 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
     if isinstance(target, ast.Name):
         from .scope import lookup
 
+        _refuse_escaping_name(lw, mb, target.id)
         if aug is not None:
             value = ew.ufunc(aug, [lookup(lw, target.id), value])
         if mb.guard is not None:
@@ -488,6 +494,68 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
             raise LoweringError(f"'{aug}' into an element that several map iterations share is not supported",
                                 "+=, -= or *= (they become reductions)")
     mb.assign_element(elem, value, wcr, ast.unparse(target) in reread)
+
+
+def _refuse_escaping_name(lw: Lowering, mb: MapBody, name: str) -> None:
+    """A name assigned in a map body is local to one iteration: a value it had before the map is
+    what the program sees after it. Python would see the last iteration's value, which a map
+    (iterations in no order, in parallel) does not have. Refused where the program reads the
+    name outside the map, which is where the two would differ::
+
+        acc = 0.0
+        for j in flowc.map[0:M]:
+            acc += A[i, j]         # refused: acc is read below, after the map
+        out[i] = acc
+    """
+    bound, loop = mb.levels[-1]
+    if name not in bound:
+        return
+    source = lw.frame.source
+    local = {id(n) for s in loop.body for n in ast.walk(s)} | _map_local_reads(source.tree, name, loop)
+    for n in ast.walk(source.tree):
+        read = (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id == name) or \
+            (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == name)
+        if read and id(n) not in local:
+            line = source.first_line + n.lineno - 1
+            raise LoweringError(f"{name!r} is bound before this flowc.map and assigned inside it, and the program "
+                                f"reads it outside the map (line {line}): a map's iterations run in no order, "
+                                "so none of their values is the one after the map",
+                                "accumulate into an array element (out[i] += ...), reduce outside the map "
+                                "(np.sum(A[i, :])), or give the value inside the map a name of its own")
+
+
+def _map_local_reads(tree: ast.AST, name: str, skip: ast.For) -> set[int]:
+    """Reads of ``name`` in other ``flowc.map`` bodies (not those around ``skip``, whose locals
+    ``skip`` would update) that come after the body's first assignment to it: they read that
+    map's own local, not a value from before it. By ``id`` of the node."""
+    out: set[int] = set()
+    for loop in ast.walk(tree):
+        if not isinstance(loop, ast.For) or not _is_map(loop.iter) or any(n is skip for n in ast.walk(loop)):
+            continue
+        stmts = [n for s in loop.body for n in ast.walk(s) if _assigns(n, name)]
+        if not stmts:
+            continue
+        first = min((st.end_lineno or st.lineno, st.end_col_offset or 0) for st in stmts)
+        out |= {id(n) for s in loop.body for n in ast.walk(s)
+                if isinstance(n, ast.Name) and n.id == name and (n.lineno, n.col_offset) > first}
+    return out
+
+
+def _assigns(node: ast.AST, name: str) -> bool:
+    """``name = ...``, ``name += ...`` or ``name: T = ...`` (the statement)."""
+    if isinstance(node, ast.Assign):
+        return any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        return isinstance(node.target, ast.Name) and node.target.id == name
+    return False
+
+
+def _is_map(it: ast.expr) -> bool:
+    """``flowc.map[...]`` (or ``map[...]`` imported from flowc) as a ``for`` statement's iterable."""
+    if not isinstance(it, ast.Subscript):
+        return False
+    v = it.value
+    return (isinstance(v, ast.Attribute) and v.attr == "map") or (isinstance(v, ast.Name) and v.id == "map")
 
 
 def _map_scatter(lw: Lowering, mb: MapBody, base: Ref, items: list, value: Value, aug: Optional[str],

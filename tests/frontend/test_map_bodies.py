@@ -276,3 +276,47 @@ def test_guarded_locals_and_reductions(rng, optimize):
     for n, m in [(1, 1), (3, 4), (20, 7)]:
         run_both(prog, rand(rng, (n, m), low=0, high=1), rand(rng, n), rand(rng, m), rand(rng, (n, m)),
                  ref=_guarded_updates)
+
+
+def test_a_name_bound_before_a_map_and_read_after_it_is_not_assigned_inside():
+    """A name assigned in a map body is local to one iteration; after the map the program would
+    see the value from before it, where Python sees the last iteration's (a map has none): the
+    inner ``acc +=`` below silently summed into a copy and ``out`` stayed 0. Refused, located
+    at the assignment, naming the later read."""
+    def rowsum(a: flowc.float64[N, M], out: flowc.float64[N]):
+        for i in flowc.map[0:N]:
+            acc = 0.0
+            for j in flowc.map[0:M]:
+                acc += a[i, j]
+            out[i] = acc
+
+    def total(a: flowc.float64[N]):
+        acc = 0.0
+        for i in flowc.map[0:N]:
+            acc = acc + a[i]
+        return acc
+
+    for f, target in ((rowsum, "acc += a[i, j]"), (total, "acc = acc + a[i]")):
+        with pytest.raises(flowc.FrontendError, match="'acc' is bound before this flowc.map") as err:
+            flowc.program(f).to_ir()
+        assert target in str(err.value) and "reads it outside the map (line" in str(err.value)
+
+
+def test_names_local_to_map_bodies_stay_allowed(rng):
+    """A temporary reused by two maps, and a name whose value from before the map is never read,
+    are local to the map as before."""
+    def temps(a: flowc.float64[N], out: flowc.float64[N], out2: flowc.float64[N]):
+        t = 1.0
+        for i in flowc.map[0:N]:
+            t = a[i] * 2.0
+            out[i] = t + 1.0
+        for i in flowc.map[0:N]:
+            t = a[i] * 3.0
+            out2[i] = t
+
+    def ref(a, out, out2):
+        out[:] = a * 2.0 + 1.0
+        out2[:] = a * 3.0
+
+    for n in (1, 5, 33):
+        run_both(flowc.program(temps), rand(rng, n), rand(rng, n), rand(rng, n), ref=ref)
