@@ -33,7 +33,7 @@ from flowc.ir import expr as tl
 from flowc.ir.memlet import Memlet
 from flowc.ir.nodes import AccessNode, MapEntry, MapExit, Node
 from flowc.ir.state import State
-from flowc.ir.symbolic import Range, Subset, distinct_elements
+from flowc.ir.symbolic import Range, Subset, canonical_symbol, distinct_elements
 
 from . import elementwise as ew
 from . import types as T
@@ -485,6 +485,14 @@ def _map_assign(lw: Lowering, mb: MapBody, target: ast.expr, value: Value, aug: 
             value = _guarded(mb, new, elem)
             mb.assign_element(elem, value, None, True)
             return
+    if aug is None:
+        used = set().union(*(sympy.sympify(e).free_symbols for e in index)) if index else set()
+        shared = [p for p in mb.params if canonical_symbol(p) not in used]
+        if shared:
+            raise LoweringError(f"{ast.unparse(target)} is assigned by several map iterations (its index does not "
+                                f"use {', '.join(shared)}): they run in no order, so which value stays is undefined",
+                                "write an element that one iteration owns (indexed by every map parameter), "
+                                "or accumulate into it with +=, -= or *= (a reduction)")
     if aug is not None:
         if distinct_elements(index, mb.params):
             value = ew.ufunc(aug, [elem, value])

@@ -320,3 +320,33 @@ def test_names_local_to_map_bodies_stay_allowed(rng):
 
     for n in (1, 5, 33):
         run_both(flowc.program(temps), rand(rng, n), rand(rng, n), rand(rng, n), ref=ref)
+
+
+def test_a_plain_store_several_iterations_share_is_refused(rng):
+    """``s[0] = ...`` or ``out[j] = out[j] + ...`` in a map over ``i, j``: every value of ``i``
+    assigns the same element, in no order (a race: Python's order gave another result at 5x6, and
+    two threads another again at 700x700). Refused, with the reduction to write instead; an index
+    that uses every parameter (``out[i, 2 * j]``) stays allowed."""
+    def last_wins(a: flowc.float64[N, M], s: flowc.float64[1]):
+        for i, j in flowc.map[0:N, 0:M]:
+            s[0] = s[0] * 0.5 + a[i, j]
+
+    def column_sum(a: flowc.float64[N, M], out: flowc.float64[M]):
+        for i, j in flowc.map[0:N, 0:M]:
+            out[j] = out[j] + a[i, j]
+
+    def spread(a: flowc.float64[N, M], out: flowc.float64[N, 2 * M]):
+        for i, j in flowc.map[0:N, 0:M]:
+            out[i, 2 * j] = a[i, j]
+
+    for f, target, missing in ((last_wins, "s[0]", "i, j"), (column_sum, "out[j]", "i")):
+        with pytest.raises(flowc.FrontendError, match="is assigned by several map iterations") as err:
+            flowc.program(f).to_ir()
+        assert f"{target} is assigned" in str(err.value) and f"does not use {missing})" in str(err.value)
+        assert "+=" in str(err.value)
+
+    def ref(a, out):
+        out[:, ::2] = a
+
+    for n, m in ((1, 1), (4, 3), (9, 16)):
+        run_both(flowc.program(spread), rand(rng, (n, m)), rand(rng, (n, 2 * m)), ref=ref)
