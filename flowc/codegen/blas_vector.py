@@ -145,13 +145,21 @@ def _split_output(ctx: EmitContext, state: "State", node: LibraryNode, kind: str
          f"{pm} + {om}, (int)flowc::size_max({sym_cxx(ld)}, flowc::size_max(1, fc_n)), {px} + {ox}, "
          f"{_inc(vec)}, ({ct}){node.beta!r}, {pc} + fc_oc, {_inc(out_stride)});")
     emit("}")
-    if node.epilogue is not None:
-        if kind == "mv":
-            _emit_epilogue(ctx, state, node, names[2])
-        else:
-            _emit_epilogue(ctx, state, node, names[2], rows=("0", "1"), cols=("fc_r0", "fc_r1"))
+    _block_epilogue(ctx, state, node, kind)
     gen.depth -= 1
     emit("}")
+
+
+def _block_epilogue(ctx: EmitContext, state: "State", node: LibraryNode, kind: str) -> None:
+    """The node's epilogue (if any) on the block ``[fc_r0, fc_r1)`` of the output this task owns:
+    rows of an ``mv``'s column vector, columns of a ``vm``'s row vector."""
+    if node.epilogue is None:
+        return
+    out = node.operands(state)[2]
+    if kind == "mv":
+        _emit_epilogue(ctx, state, node, out)
+    else:
+        _emit_epilogue(ctx, state, node, out, rows=("0", "1"), cols=("fc_r0", "fc_r1"))
 
 
 def _split_sum(ctx: EmitContext, state: "State", node: LibraryNode, kind: str, letter: str) -> None:
@@ -192,10 +200,7 @@ def _split_sum(ctx: EmitContext, state: "State", node: LibraryNode, kind: str, l
     emit("}")
     if node.epilogue is not None:
         emit("const int64_t fc_be = 0;")
-        if kind == "mv":
-            _emit_epilogue(ctx, state, node, names[2])
-        else:
-            _emit_epilogue(ctx, state, node, names[2], rows=("0", "1"), cols=("fc_r0", "fc_r1"))
+    _block_epilogue(ctx, state, node, kind)
     gen.depth -= 1
     emit("}")
     emit("std::free(fc_part);")
