@@ -37,7 +37,7 @@ from flowc.ir import expr as tl
 from flowc.ir.control import Block, Branch, Loop, While
 from flowc.ir.data import Array, Scalar
 from flowc.ir.errors import INDEX_ERROR, IRError
-from flowc.ir.loop_order import order_conflict, unit_stride_counts, unit_stride_order
+from flowc.ir.loop_order import order_conflict, unit_stride_order
 from flowc.ir.movement import scope_work
 from flowc.ir.nodes import AccessNode, LibraryNode, MapEntry, MapExit, Node, Schedule, Tasklet
 from flowc.ir.program import Program
@@ -512,14 +512,8 @@ class CppGenerator:
 
         A sum over one parameter adds each element's terms in the same order as before; a sum
         over two parameters into one element may add them in another."""
-        n = len(entry.map.params)
-        if n < 2:
-            return tuple(range(n))
-        counts = unit_stride_counts(self.program, state, entry, scopes)
-        if counts[-1] >= max(counts):
-            return tuple(range(n))
-        order = unit_stride_order(self.program, state, entry, scopes)
-        return tuple(range(n)) if order_conflict(entry, order) else order
+        order = unit_stride_order(self.program, state, entry, scopes)     # ties keep the innermost
+        return tuple(range(len(order))) if order_conflict(entry, order) else order
 
     def _conflict_free_prefix(self, state: State, entry: MapEntry) -> int:
         """How many leading parameters of ``entry`` every write with write-conflict resolution
